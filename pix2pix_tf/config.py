@@ -1,0 +1,527 @@
+"""One typed configuration for pix2pix-tf: paper defaults, dataset defaults, presets.
+
+Resolution order, later wins:
+
+    Config() defaults (the paper's settings)
+      <- DATASETS[name].overrides   (what the paper used for that dataset)
+      <- PRESETS[name]              (named overrides, e.g. `tiny` for tests)
+      <- command-line flags         (every field is a flag of the same name)
+
+The resolved config is saved as `config.json` next to the checkpoints; export,
+evaluation and resume read it back with `Config.from_json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import types
+import typing
+from typing import Any
+
+# ---------------------------------------------------------------------------
+# Datasets.
+# ---------------------------------------------------------------------------
+
+BERKELEY_URL = "http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/{name}.tar.gz"
+# Overrides the download location of the Berkeley archives, e.g. a local mirror.
+# `{name}` is replaced by the dataset name.
+URL_ENV = "PIX2PIX_DATASET_URL"
+# Directory holding archives the user already has (`<name>.tar.gz`).
+MANUAL_DIR_ENV = "PIX2PIX_MANUAL_DIR"
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What the project knows about a dataset before reading it."""
+
+    name: str
+    # Which half is the input: A is the left half of each side-by-side pair.
+    natural_direction: str
+    description: str
+    # Published MD5 of the Berkeley archive; None for datasets we generate.
+    md5: str | None = None
+    # Splits as they appear in the archive, and the split used for evaluation.
+    splits: tuple[str, ...] = ("train", "val")
+    eval_split: str = "val"
+    # Settings from the paper's appendix (section 6.2) for this dataset.
+    overrides: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def url(self) -> str | None:
+        if self.md5 is None:
+            return None
+        template = os.environ.get(URL_ENV, BERKELEY_URL)
+        return template.format(name=self.name)
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            name="synthetic",
+            natural_direction="BtoA",
+            description=(
+                "Embedded procedural street scenes in the Cityscapes palette, "
+                "label map (right) -> photo (left); generated locally, no download."
+            ),
+            overrides={"epochs": 20},
+        ),
+        DatasetInfo(
+            name="facades",
+            natural_direction="BtoA",
+            description="CMP Facades, label map (right) -> photo (left). 400 train.",
+            md5="e2e25dd517e9d15828416ab329da2854",
+            splits=("train", "val", "test"),
+            overrides={"epochs": 200, "batch_size": 1},
+        ),
+        DatasetInfo(
+            name="cityscapes",
+            natural_direction="BtoA",
+            description="Cityscapes, label map (right) -> photo (left). 2975 train, 500 val.",
+            md5="32569df708076e427e9cd02abbca7748",
+            overrides={"epochs": 200, "batch_size": 1},
+        ),
+        DatasetInfo(
+            name="maps",
+            natural_direction="AtoB",
+            description="Google Maps, aerial (left) <-> map (right); both directions are used.",
+            md5="e5f65d26eb288457f5ac056deb94d154",
+            overrides={"epochs": 200, "batch_size": 1},
+        ),
+        DatasetInfo(
+            name="edges2shoes",
+            natural_direction="AtoB",
+            description="UT Zappos50K, edges (left) -> photo (right). No jitter or mirroring.",
+            md5="71da478b54fedde126e234a2a050bc15",
+            overrides={
+                "epochs": 15,
+                "batch_size": 4,
+                "random_jitter": False,
+                "random_mirror": False,
+            },
+        ),
+        DatasetInfo(
+            name="edges2handbags",
+            natural_direction="AtoB",
+            description="iGAN handbags, edges (left) -> photo (right). No jitter or mirroring.",
+            md5="815592f22fa7f7534a286a25bb73bf03",
+            overrides={
+                "epochs": 15,
+                "batch_size": 4,
+                "random_jitter": False,
+                "random_mirror": False,
+            },
+        ),
+        DatasetInfo(
+            name="night2day",
+            natural_direction="AtoB",
+            description="Transient Attributes webcams, night (left) <-> day (right).",
+            md5="fd21b1d447a1f927fed41aabedd85baa",
+            splits=("train", "val", "test"),
+            overrides={"epochs": 17, "batch_size": 4},
+        ),
+    )
+}
+
+# A user's own data: `--dataset folder --source_dir DIR`, see pix2pix_tf/data.
+FOLDER_DATASET = "folder"
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Returns the registry entry for `name`, or a user-folder entry."""
+    if name in DATASETS:
+        return DATASETS[name]
+    if name == FOLDER_DATASET:
+        return DatasetInfo(
+            name=FOLDER_DATASET,
+            natural_direction="AtoB",
+            description="Your own pairs: side-by-side images, or A/ and B/ folders paired by name.",
+        )
+    known = ", ".join([*DATASETS, FOLDER_DATASET])
+    raise ValueError(f"--dataset: unknown dataset {name!r}; choose one of: {known}.")
+
+
+# ---------------------------------------------------------------------------
+# The configuration tree.
+# ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "synthetic"
+    # Where prepared TFRecords live (a TFDS data_dir).
+    data_dir: str = "tfrecords"
+    # Where archives you already have are looked up (`<name>.tar.gz`);
+    # defaults to $PIX2PIX_MANUAL_DIR.
+    manual_dir: str | None = None
+    # For `--dataset folder`: a directory of side-by-side pairs or of A/ and B/.
+    source_dir: str | None = None
+    # AtoB: left half is the input. None picks the dataset's natural direction.
+    direction: str | None = None
+    # Random jitter as in the paper: resize to load_size, random crop image_size.
+    image_size: int = 256
+    load_size: int | None = None  # None: round(image_size * 286 / 256).
+    random_jitter: bool = True
+    random_mirror: bool = True
+    shuffle_buffer: int = 400
+    # Examples generated for the embedded synthetic dataset.
+    synthetic_train_examples: int = 400
+    synthetic_val_examples: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    # `paper` follows the paper; `tutorial` reproduces the TensorFlow tutorial.
+    arch: str = "paper"
+    norm: str = "batch"  # batch | instance
+    ngf: int = 64  # Generator filters in the first layer.
+    ndf: int = 64  # Discriminator filters in the first layer.
+    # U-Net downsamplings; None derives log2(image_size) (256 -> 8, 128 -> 7).
+    unet_depth: int | None = None
+    # PatchGAN strided layers: 0 -> 1x1 (PixelGAN), 1 -> 16x16, 2 -> 34x34,
+    # 3 -> 70x70 (the paper's default), 4 -> 142x142, 5 -> 286x286.
+    discriminator_layers: int = 3
+    # Dropout on the first three decoder blocks, the generator's only noise.
+    dropout: float = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    # Where checkpoints, config.json and TensorBoard events go. None derives
+    # `checkpoints/<dataset>[-<preset>]`, so rerunning a command resumes it.
+    workdir: str | None = None
+    # Total training steps; None derives it from `epochs` and the train split size.
+    steps: int | None = None
+    epochs: int = 200
+    batch_size: int = 1
+    learning_rate: float = 2e-4  # Adam, as in the paper.
+    beta_1: float = 0.5
+    # Learning rate is constant, then decays linearly to zero over this
+    # fraction of the steps (the paper's code: 100 + 100 epochs).
+    lr_decay_fraction: float = 0.5
+    lambda_l1: float = 100.0  # Weight of the L1 term in the generator loss.
+    gan_mode: str = "vanilla"  # vanilla (sigmoid cross-entropy) | lsgan
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 | auto
+    seed: int = 0
+    # Deterministic ops (slower); makes resumed runs bit-identical.
+    deterministic: bool = False
+    log_every: int = 100  # Scalars to TensorBoard and the progress bar.
+    image_every: int = 1000  # Sample grid to TensorBoard and PNG.
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    # tf.distribute settings.
+    strategy: str = "auto"  # auto | default | mirrored | multi_worker | tpu
+    tpu: str | None = None
+    sync_batch_norm: bool = False
+    steps_per_execution: int = 1
+    jit_compile: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    # The preset this config was built from (recorded for the run name).
+    preset: str | None = None
+
+    # -- serialisation ------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        sections = {}
+        for section in SECTIONS:
+            section_type = _section_type(section)
+            raw = dict(values.get(section, {}))
+            known = {field.name for field in dataclasses.fields(section_type)}
+            unknown = sorted(set(raw) - known)
+            if unknown:
+                raise ValueError(f"config: unknown {section} fields {unknown}.")
+            sections[section] = section_type(**raw)
+        return cls(**sections, preset=values.get("preset"))
+
+    @classmethod
+    def from_json(cls, path: str) -> Config:
+        try:
+            with open(path) as file:
+                values = json.load(file)
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"{path}: no config.json here; is this a run directory written by train.py?"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}).") from None
+        return cls.from_dict(values)
+
+    def save(self, directory: str) -> str:
+        """Writes config.json atomically into `directory`; returns its path."""
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.join(directory, "config.json")
+        temporary = path + ".tmp"
+        with open(temporary, "w") as file:
+            file.write(self.to_json() + "\n")
+        os.replace(temporary, path)
+        return path
+
+    # -- derived values -----------------------------------------------------
+
+    def replace(self, **flat: Any) -> Config:
+        """Returns a copy with fields replaced by flat name, e.g. steps=10."""
+        updates: dict[str, dict[str, Any]] = {section: {} for section in SECTIONS}
+        for name, value in flat.items():
+            if name == "preset":
+                continue
+            updates[FIELD_SECTION[_check_field(name)]][name] = value
+        sections = {
+            section: dataclasses.replace(getattr(self, section), **updates[section])
+            for section in SECTIONS
+        }
+        return dataclasses.replace(self, **sections, preset=flat.get("preset", self.preset))
+
+    def resolved(self) -> Config:
+        """Fills in values derived from others and validates the result."""
+        data, model, train = self.data, self.model, self.train
+        info = dataset_info(data.dataset)
+        if data.direction is None:
+            data = dataclasses.replace(data, direction=info.natural_direction)
+        if data.load_size is None:
+            data = dataclasses.replace(data, load_size=round(data.image_size * 286 / 256))
+        if model.unet_depth is None and _is_power_of_two(data.image_size):
+            model = dataclasses.replace(model, unet_depth=int(math.log2(data.image_size)))
+        if train.workdir is None:
+            run = data.dataset if self.preset is None else f"{data.dataset}-{self.preset}"
+            train = dataclasses.replace(train, workdir=os.path.join("checkpoints", run))
+        config = dataclasses.replace(self, data=data, model=model, train=train)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Raises ValueError naming the flag for any inconsistent setting."""
+        data, model, train = self.data, self.model, self.train
+        dataset_info(data.dataset)
+        if data.dataset == FOLDER_DATASET and not data.source_dir:
+            raise ValueError("--dataset folder needs --source_dir DIR (your paired images).")
+        _check_choice("direction", data.direction, DIRECTIONS, allow_none=True)
+        if data.image_size < 16 or not _is_power_of_two(data.image_size):
+            raise ValueError(
+                f"--image_size must be a power of two >= 16 (e.g. 64, 128, 256), "
+                f"got {data.image_size}."
+            )
+        if data.load_size is not None and data.load_size < data.image_size:
+            raise ValueError(
+                f"--load_size ({data.load_size}) must be >= --image_size ({data.image_size})."
+            )
+        _check_choice("arch", model.arch, ("paper", "tutorial"))
+        _check_choice("norm", model.norm, ("batch", "instance"))
+        for name in ("ngf", "ndf"):
+            if getattr(model, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(model, name)}.")
+        max_depth = int(math.log2(data.image_size))
+        if model.unet_depth is not None and not 1 <= model.unet_depth <= max_depth:
+            raise ValueError(
+                f"--unet_depth must be between 1 and {max_depth} for --image_size "
+                f"{data.image_size}, got {model.unet_depth}."
+            )
+        if not 0 <= model.discriminator_layers <= 5:
+            raise ValueError(
+                f"--discriminator_layers must be between 0 and 5, got {model.discriminator_layers}."
+            )
+        if not 0.0 <= model.dropout < 1.0:
+            raise ValueError(f"--dropout must be in [0, 1), got {model.dropout}.")
+        if train.steps is not None and train.steps < 1:
+            raise ValueError(f"--steps must be >= 1, got {train.steps}.")
+        for name in (
+            "epochs",
+            "batch_size",
+            "log_every",
+            "image_every",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "steps_per_execution",
+        ):
+            if getattr(train, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(train, name)}.")
+        if train.learning_rate <= 0:
+            raise ValueError(f"--learning_rate must be > 0, got {train.learning_rate}.")
+        if not 0.0 <= train.lr_decay_fraction <= 1.0:
+            raise ValueError(
+                f"--lr_decay_fraction must be in [0, 1], got {train.lr_decay_fraction}."
+            )
+        _check_choice("gan_mode", train.gan_mode, ("vanilla", "lsgan"))
+        _check_choice(
+            "precision", train.precision, ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+        )
+        _check_choice(
+            "strategy", train.strategy, ("auto", "default", "mirrored", "multi_worker", "tpu")
+        )
+
+
+SECTIONS = ("data", "model", "train")
+
+
+def _section_type(section: str) -> type:
+    return {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}[section]
+
+
+# Flat field name -> section. Field names are unique across sections, which is
+# what lets every field be a flag of the same name.
+FIELD_SECTION: dict[str, str] = {
+    field.name: section
+    for section in SECTIONS
+    for field in dataclasses.fields(_section_type(section))
+}
+
+
+def _check_field(name: str) -> str:
+    if name not in FIELD_SECTION:
+        raise ValueError(f"unknown config field {name!r}.")
+    return name
+
+
+def _check_choice(flag: str, value: Any, choices: tuple, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value not in choices:
+        raise ValueError(f"--{flag} must be one of {', '.join(choices)}; got {value!r}.")
+
+
+def _is_power_of_two(value: int) -> bool:
+    return value > 0 and value & (value - 1) == 0
+
+
+# ---------------------------------------------------------------------------
+# Presets: named overrides on top of the dataset's defaults.
+# ---------------------------------------------------------------------------
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Drives the tests and CPU smoke runs: 64x64, a shallow U-Net, few filters.
+    "tiny": {
+        "image_size": 64,
+        "load_size": 72,
+        "ngf": 8,
+        "ndf": 8,
+        "unet_depth": 4,
+        "discriminator_layers": 2,
+        "steps": 2,
+        "log_every": 1,
+        "image_every": 1,
+        "checkpoint_every": 1,
+        "synthetic_train_examples": 16,
+        "synthetic_val_examples": 4,
+    },
+}
+
+
+def preset_help() -> str:
+    lines = []
+    for name, values in PRESETS.items():
+        pairs = ", ".join(f"{key}={value}" for key, value in values.items())
+        lines.append(f"  {name}: {pairs}")
+    return "\n".join(lines)
+
+
+def datasets_help() -> str:
+    return "\n".join(f"  {info.name}: {info.description}" for info in DATASETS.values()) + (
+        f"\n  {FOLDER_DATASET}: your own pairs (--source_dir DIR)."
+    )
+
+
+# ---------------------------------------------------------------------------
+# Command-line flags, generated from the dataclasses.
+# ---------------------------------------------------------------------------
+
+
+def _flag_type(annotation: Any) -> tuple[type, bool]:
+    """Returns (scalar type, optional) for a field's annotation."""
+    hint = annotation
+    if isinstance(hint, str):
+        hint = eval(hint, {"dict": dict})  # Annotations are postponed strings.
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        arguments = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = len(arguments) < len(typing.get_args(hint))
+        hint = arguments[0]
+    return hint, optional
+
+
+def _parse_optional(scalar: type):
+    def parse(text: str):
+        if text.lower() in ("none", "null", ""):
+            return None
+        return scalar(text)
+
+    parse.__name__ = scalar.__name__
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] = SECTIONS) -> None:
+    """Adds one flag per config field (default None = not given)."""
+    for section in only:
+        group = parser.add_argument_group(f"{section} config")
+        for field in dataclasses.fields(_section_type(section)):
+            scalar, optional = _flag_type(field.type)
+            default = field.default
+            if scalar is bool:
+                group.add_argument(
+                    f"--{field.name}",
+                    action=argparse.BooleanOptionalAction,
+                    default=None,
+                    help=f"(default: {default})",
+                )
+                continue
+            parse = _parse_optional(scalar) if optional else scalar
+            group.add_argument(
+                f"--{field.name}",
+                type=parse,
+                default=None,
+                metavar=scalar.__name__.upper(),
+                help=f"(default: {default})",
+            )
+
+
+def add_preset_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset",
+        default=None,
+        choices=sorted(PRESETS),
+        help="Named overrides applied on top of the dataset's defaults.",
+    )
+
+
+def build_config(
+    dataset: str | None = None, preset: str | None = None, **overrides: Any
+) -> Config:
+    """Builds a resolved config: defaults <- dataset <- preset <- overrides."""
+    config = Config()
+    name = dataset or config.data.dataset
+    config = config.replace(dataset=name, **dataset_info(name).overrides)
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+        config = config.replace(**PRESETS[preset], preset=preset)
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    # An explicit --epochs means the step count is derived from it.
+    if "epochs" in explicit and "steps" not in explicit:
+        explicit["steps"] = None
+    return config.replace(**explicit).resolved()
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Builds a resolved config from flags made by add_config_flags."""
+    values = {
+        name: getattr(args, name) for name in FIELD_SECTION if getattr(args, name, None) is not None
+    }
+    dataset = values.pop("dataset", None)
+    return build_config(dataset=dataset, preset=getattr(args, "preset", None), **values)
