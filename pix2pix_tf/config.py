@@ -500,16 +500,16 @@ def add_preset_flag(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_config(
-    dataset: str | None = None, preset: str | None = None, **overrides: Any
-) -> Config:
+def build_config(dataset: str | None = None, preset: str | None = None, **overrides: Any) -> Config:
     """Builds a resolved config: defaults <- dataset <- preset <- overrides."""
     config = Config()
     name = dataset or config.data.dataset
     config = config.replace(dataset=name, **dataset_info(name).overrides)
     if preset is not None:
         if preset not in PRESETS:
-            raise ValueError(f"--preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+            raise ValueError(
+                f"--preset: unknown preset {preset!r}; choose one of {sorted(PRESETS)}."
+            )
         config = config.replace(**PRESETS[preset], preset=preset)
     explicit = {key: value for key, value in overrides.items() if value is not None}
     # An explicit --epochs means the step count is derived from it.
