@@ -1,0 +1,11 @@
+"""Benchmarks: `python -m pix2pix_tf.benchmark {input,train,serve} ...`.
+
+Each subcommand lives in its own module with a `main(argv) -> int` function and
+reports ratios measured side by side in one run, never a bare absolute time.
+"""
+
+SUBCOMMANDS = {
+    "input": "Training input pipeline throughput (image pairs/s), TFRecords vs per-file JPEGs.",
+    "train": "Train step speed (images/s, ms/step, GFLOP/s, peak memory).",
+    "serve": "Exported SavedModel latency and throughput, bytes signature vs bare generator.",
+}
