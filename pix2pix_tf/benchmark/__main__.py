@@ -10,7 +10,8 @@ def main(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
         lines = [f"  {name:6s} {text}" for name, text in SUBCOMMANDS.items()]
         choices = ",".join(SUBCOMMANDS)
-        usage = f"usage: python -m pix2pix_tf.benchmark {{{choices}}} [flags]\n\n" + "\n".join(lines)
+        usage = f"usage: python -m pix2pix_tf.benchmark {{{choices}}} [flags]\n\n"
+        usage += "\n".join(lines)
         usage += "\n"
         if argv and argv[0] not in ("-h", "--help"):
             sys.stderr.write(f"unknown benchmark {argv[0]!r}\n{usage}")
