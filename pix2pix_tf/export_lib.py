@@ -1,0 +1,227 @@
+"""Exports a trained generator as a versioned SavedModel for TF Serving.
+
+    <export_dir>/<version>/saved_model.pb
+                          /variables/
+                          /assets.extra/tf_serving_warmup_requests
+
+The version directory is written aside under a name TF Serving ignores (not a
+number), then renamed into place, so a server polling `<export_dir>` never sees a
+half-written model, and a failed export leaves nothing behind. An existing version is
+never overwritten.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pix2pix_tf import models, serving
+from pix2pix_tf.config import Config
+
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# Batch sizes sent once per signature when TF Serving warms the model up (the float
+# signature only gets the first: its requests are large).
+WARMUP_BATCH_SIZES = (1, 8)
+
+
+class ExportError(Exception):
+    """A problem with the run directory, checkpoint or export directory."""
+
+
+def find_checkpoint(workdir: str, checkpoint: str | None = None) -> str:
+    """The checkpoint prefix to restore: `checkpoint` if given, else the latest in workdir."""
+    if checkpoint is not None:
+        if not tf.io.gfile.exists(checkpoint + ".index"):
+            raise ExportError(
+                f"--checkpoint {checkpoint}: no such checkpoint (expected {checkpoint}.index); "
+                f"pass a prefix such as {os.path.join(workdir, 'ckpt-1')}."
+            )
+        return checkpoint
+    latest = tf.train.latest_checkpoint(workdir)
+    if latest is None:
+        raise ExportError(
+            f"--workdir {workdir}: no checkpoint found (no ckpt-N.index with a 'checkpoint' "
+            "state file); train first, or pass --checkpoint PATH."
+        )
+    return latest
+
+
+def restore_generator(
+    workdir: str, checkpoint: str | None = None, precision: str = "float32"
+) -> tuple[Config, keras.Model, str]:
+    """Builds the generator from workdir/config.json under `precision` and restores its
+    weights; returns (config, generator, checkpoint path)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
+    if not tf.io.gfile.isdir(workdir):
+        raise ExportError(f"--workdir {workdir}: no such directory; pass a run directory.")
+    config_path = os.path.join(workdir, "config.json")
+    if not tf.io.gfile.exists(config_path):
+        raise ExportError(
+            f"--workdir {workdir}: no config.json; is this a run directory written by train.py?"
+        )
+    try:
+        config = Config.from_json(config_path)
+    except ValueError as error:
+        raise ExportError(f"--workdir {workdir}: unreadable config.json: {error}") from None
+    path = find_checkpoint(workdir, checkpoint)
+    # Variables are float32 under every policy, so any run restores at any precision.
+    generator = models.build_generator(config, dtype_policy=precision)
+    try:
+        status = tf.train.Checkpoint(generator=generator).restore(path)
+        # The run's checkpoint also holds the discriminator and optimizers: ignore
+        # those, but every generator variable must be found with the right shape.
+        status.expect_partial()
+        status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as error:
+        raise ExportError(
+            f"{path}: checkpoint does not match the generator described by {config_path} "
+            f"({_first_line(error)}). Was it written by a different config or version?"
+        ) from None
+    return config, generator, path
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def next_version(export_dir: str) -> int:
+    """One above the highest numeric version in export_dir (1 if none)."""
+    if not tf.io.gfile.isdir(export_dir):
+        return 1
+    versions = [int(name) for name in tf.io.gfile.listdir(export_dir) if name.strip("/").isdigit()]
+    return max(versions, default=0) + 1
+
+
+def warmup_images(image_size: int, batch_size: int) -> list[bytes]:
+    """Deterministic PNG test images (colour gradients) for warmup requests."""
+    ramp = np.linspace(0, 255, image_size, dtype=np.float32)
+    images = []
+    for index in range(batch_size):
+        red = np.broadcast_to(ramp[None, :], (image_size, image_size))
+        green = np.broadcast_to(ramp[:, None], (image_size, image_size))
+        blue = np.full((image_size, image_size), (index * 37) % 256, np.float32)
+        pixels = np.stack([red, green, blue], axis=-1).astype(np.uint8)
+        images.append(tf.io.encode_png(pixels).numpy())
+    return images
+
+
+def write_warmup(model_dir: str, image_size: int, model_name: str = "pix2pix") -> str:
+    """Writes TF Serving's warmup file: a TFRecord of PredictionLog protos."""
+    try:
+        from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+    except ImportError:
+        raise ExportError(
+            "writing the TF Serving warmup file needs tensorflow-serving-api: "
+            "pip install --no-deps tensorflow-serving-api==2.21.0 "
+            "(or pass --no-warmup)."
+        ) from None
+    path = os.path.join(model_dir, WARMUP_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.TFRecordWriter(path) as writer:
+        requests = []
+        for batch_size in WARMUP_BATCH_SIZES:
+            images = warmup_images(image_size, batch_size)
+            requests.append(
+                (serving.DEFAULT_SIGNATURE, "image_bytes", tf.make_tensor_proto(images))
+            )
+        pixels = tf.io.decode_png(warmup_images(image_size, 1)[0]).numpy()
+        floats = pixels[None].astype(np.float32) / 127.5 - 1.0
+        requests.append((serving.FLOAT_SIGNATURE, "images", tf.make_tensor_proto(floats)))
+        for signature, key, tensor in requests:
+            request = predict_pb2.PredictRequest(
+                model_spec=model_pb2.ModelSpec(name=model_name, signature_name=signature),
+                inputs={key: tensor},
+            )
+            log = prediction_log_pb2.PredictionLog(
+                predict_log=prediction_log_pb2.PredictLog(request=request)
+            )
+            writer.write(log.SerializeToString())
+    return path
+
+
+def _prepare_export_dir(export_dir: str) -> None:
+    try:
+        os.makedirs(export_dir, exist_ok=True)
+    except OSError as error:
+        raise ExportError(
+            f"--export_dir {export_dir}: cannot create it ({error.strerror}); "
+            "pass a writable directory."
+        ) from None
+    if not os.path.isdir(export_dir):
+        raise ExportError(f"--export_dir {export_dir}: exists and is not a directory.")
+    if not os.access(export_dir, os.W_OK | os.X_OK):
+        raise ExportError(f"--export_dir {export_dir}: not writable; pass a writable directory.")
+
+
+def write_model(
+    generator: keras.Model,
+    export_dir: str,
+    version: int | None = None,
+    options: serving.ServingOptions | None = None,
+    warmup: bool = True,
+    model_name: str = "pix2pix",
+) -> str:
+    """Writes `<export_dir>/<version>/` atomically and returns its path."""
+    if version is not None and version < 1:
+        raise ValueError(f"--version must be >= 1, got {version}.")
+    _prepare_export_dir(export_dir)
+    version = next_version(export_dir) if version is None else version
+    final = os.path.join(export_dir, str(version))
+    if os.path.exists(final):
+        raise ExportError(
+            f"{final} already exists; versions are never overwritten. Pass another "
+            "--version, or leave it out to use the next free one."
+        )
+    archive = serving.build_export_archive(generator, options)
+    try:
+        staging = tempfile.mkdtemp(prefix=f".writing-{version}-", dir=export_dir)
+    except OSError as error:
+        raise ExportError(
+            f"--export_dir {export_dir}: not writable ({error.strerror}); "
+            "pass a writable directory."
+        ) from None
+    try:
+        archive.write_out(staging, verbose=False)
+        if warmup:
+            write_warmup(staging, serving.generator_image_size(generator), model_name)
+        # mkdtemp makes the directory 0700; a server running as another user must read it.
+        _make_readable(staging)
+        if os.path.exists(final):
+            raise ExportError(f"{final} appeared while exporting; not overwriting it.")
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def _make_readable(root: str) -> None:
+    for directory, _, files in os.walk(root):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+
+
+def export(
+    workdir: str,
+    export_dir: str,
+    checkpoint: str | None = None,
+    version: int | None = None,
+    options: serving.ServingOptions | None = None,
+    precision: str = "float32",
+    warmup: bool = True,
+    model_name: str = "pix2pix",
+) -> str:
+    """Restores the generator from a run directory and exports it; returns the version dir."""
+    if options is not None:
+        options.validate()
+    _, generator, _ = restore_generator(workdir, checkpoint, precision)
+    return write_model(generator, export_dir, version, options, warmup, model_name)
