@@ -1,0 +1,54 @@
+"""Evaluates a training run over a whole split: L1, PSNR, SSIM and the FCN-score.
+
+    python evaluate.py --workdir checkpoints/cityscapes [--split val]
+
+Prints the report, and writes metrics.json, an HTML gallery, an image grid and
+loss curves to <workdir>/evaluation/<split>_step<N>/, and the metrics to
+TensorBoard (<workdir>/eval).
+"""
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None) -> int:
+    from pix2pix_tf import evaluation
+
+    defaults = evaluation.EvalOptions()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workdir", required=True, help="Run directory written by train.py.")
+    parser.add_argument("--checkpoint", default=None, help="Checkpoint path (default: latest).")
+    parser.add_argument("--split", default=None, help="Split to score (default: val).")
+    parser.add_argument("--batch_size", type=int, default=defaults.batch_size)
+    parser.add_argument(
+        "--fcn",
+        choices=evaluation.FCN_CHOICES,
+        default=defaults.fcn,
+        help="FCN-score: auto (when a segmenter is trained), on (required), off.",
+    )
+    parser.add_argument("--segmenter_root", default=defaults.segmenter_root)
+    parser.add_argument("--gallery_size", type=int, default=defaults.gallery_size)
+    parser.add_argument("--max_examples", type=int, default=None)
+    args = parser.parse_args(argv)
+    options = evaluation.EvalOptions(
+        split=args.split,
+        batch_size=args.batch_size,
+        fcn=args.fcn,
+        segmenter_root=args.segmenter_root,
+        gallery_size=args.gallery_size,
+        max_examples=args.max_examples,
+    )
+    try:
+        results, output_dir = evaluation.evaluate(args.workdir, options, args.checkpoint)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print(evaluation.format_report(results))
+    print(f"Report: {os.path.join(output_dir, 'index.html')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,217 @@
+"""Evaluates a generator over a whole split: L1, PSNR, SSIM and the FCN-score.
+
+The FCN-score (the paper's section 4.2) applies a segmentation network trained on
+real photos to the generated photos and scores its labels against the input label
+maps. Scoring the real photos the same way gives the "ground truth" row, the
+ceiling that the segmenter itself allows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pix2pix_tf import cityscapes_labels, metrics, reports, summaries
+from pix2pix_tf import config as config_lib
+
+# Datasets whose label maps use the Cityscapes palette, so the FCN-score applies.
+PALETTE_DATASETS = ("cityscapes", "synthetic")
+EVAL_DIR = "evaluation"
+FCN_CHOICES = ("auto", "on", "off")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalOptions:
+    split: str | None = None  # None: the dataset's evaluation split (val).
+    batch_size: int = 8
+    # auto: score with the segmenter when one is trained; on: require it; off: skip.
+    fcn: str = "auto"
+    segmenter_root: str = os.path.join("checkpoints", "segmenter")
+    # Examples shown in the HTML gallery; all of them are scored.
+    gallery_size: int = 50
+    # Evaluate only the first N examples (None: the whole split).
+    max_examples: int | None = None
+
+
+def fcn_applies(config: config_lib.Config) -> bool:
+    info = config_lib.dataset_info(config.data.dataset)
+    return (
+        config.data.dataset in PALETTE_DATASETS and config.data.direction == info.natural_direction
+    )
+
+
+def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Model | None:
+    from pix2pix_tf import segmentation
+
+    if options.fcn not in FCN_CHOICES:
+        raise ValueError(f"--fcn must be one of {', '.join(FCN_CHOICES)}; got {options.fcn!r}.")
+    if options.fcn == "off":
+        return None
+    if not fcn_applies(config):
+        if options.fcn == "on":
+            raise ValueError(
+                f"--fcn on: the FCN-score needs Cityscapes-palette label maps as input "
+                f"({', '.join(PALETTE_DATASETS)} in their natural direction); this run is "
+                f"{config.data.dataset} {config.data.direction}."
+            )
+        return None
+    try:
+        return segmentation.load_segmenter(
+            config.data.dataset, config.data.image_size, options.segmenter_root
+        )
+    except FileNotFoundError as error:
+        if options.fcn == "on":
+            raise
+        print(f"FCN-score skipped: {error}")
+        return None
+
+
+def evaluate_generator(
+    config: config_lib.Config,
+    generator: keras.Model,
+    options: EvalOptions = EvalOptions(),
+    segmenter: keras.Model | None = None,
+    gallery: list | None = None,
+) -> dict[str, float]:
+    """Scores `generator` over a split; appends (key, input, generated, target) to gallery."""
+    from pix2pix_tf import input_pipeline
+
+    split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
+    dataset = input_pipeline.build_dataset(
+        config.data, split, training=False, batch_size=options.batch_size, with_keys=True
+    )
+    total = input_pipeline.num_examples(config.data, split)
+    if options.max_examples is not None:
+        total = min(total, options.max_examples)
+        dataset = dataset.unbatch().take(total).batch(options.batch_size)
+
+    @tf.function
+    def score(inputs, targets):
+        generated = tf.cast(generator(inputs, training=False), tf.float32)
+        values = {
+            "l1": metrics.l1_distance(generated, targets),
+            "psnr": metrics.psnr(generated, targets),
+            "ssim": metrics.ssim(generated, targets),
+        }
+        confusions = {}
+        if segmenter is not None:
+            labels = cityscapes_labels.colors_to_labels(inputs)
+            for name, photos in (("generated", generated), ("real", targets)):
+                predictions = tf.argmax(segmenter(photos, training=False), axis=-1)
+                confusions[name] = metrics.confusion_matrix(
+                    labels, predictions, cityscapes_labels.NUM_CLASSES
+                )
+        return generated, values, confusions
+
+    sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
+    confusion_totals: dict[str, np.ndarray] = {}
+    count = 0
+    progress = keras.utils.Progbar(total, unit_name="image")
+    started = time.perf_counter()
+    for inputs, targets, keys in dataset:
+        generated, values, confusions = score(inputs, targets)
+        for name in sums:
+            sums[name] += float(tf.reduce_sum(values[name]))
+        for name, confusion in confusions.items():
+            confusion_totals[name] = confusion_totals.get(name, 0) + confusion.numpy()
+        if gallery is not None and len(gallery) < options.gallery_size:
+            room = options.gallery_size - len(gallery)
+            for key, images in zip(
+                keys.numpy()[:room],
+                zip(*(summaries.to_uint8(x) for x in (inputs, generated, targets)), strict=True),
+                strict=False,
+            ):
+                gallery.append((key.decode(), *images))
+        count += int(inputs.shape[0])
+        progress.update(count)
+    if count == 0:
+        raise ValueError(f"split {split!r} of {config.data.dataset} has no examples.")
+    results: dict[str, float] = {name: value / count for name, value in sums.items()}
+    results["examples"] = count
+    results["seconds"] = time.perf_counter() - started
+    for name, confusion in confusion_totals.items():
+        scores = metrics.segmentation_scores(confusion)
+        results[f"fcn_{name}_per_pixel_accuracy"] = scores.per_pixel_accuracy
+        results[f"fcn_{name}_per_class_accuracy"] = scores.per_class_accuracy
+        results[f"fcn_{name}_class_iou"] = scores.class_iou
+    return results
+
+
+def checkpoint_step(checkpoint_path: str) -> int:
+    return int(tf.train.load_variable(checkpoint_path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
+
+
+def evaluate(
+    workdir: str, options: EvalOptions = EvalOptions(), checkpoint_path: str | None = None
+) -> tuple[dict[str, float], str]:
+    """Evaluates a run's checkpoint; writes metrics.json, a gallery and TensorBoard scalars.
+
+    Returns (metrics, output directory).
+    """
+    from pix2pix_tf import checkpointing, prepare
+
+    checkpoint_path = checkpoint_path or tf.train.latest_checkpoint(workdir)
+    config, generator = checkpointing.restore_generator(workdir, checkpoint_path)
+    checkpoint_path = checkpoint_path or tf.train.latest_checkpoint(workdir)
+    step = checkpoint_step(checkpoint_path)
+    prepare.prepare(config.data)
+    split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
+    segmenter = _load_segmenter(config, options)
+    gallery: list = []
+    results = evaluate_generator(config, generator, options, segmenter, gallery)
+    results.update(step=step, split=split, checkpoint=os.path.basename(checkpoint_path))
+
+    output_dir = os.path.join(workdir, EVAL_DIR, f"{split}_step{step:07d}")
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "metrics.json.tmp"), "w") as file:
+        json.dump(results, file, indent=2, sort_keys=True)
+    os.replace(
+        os.path.join(output_dir, "metrics.json.tmp"), os.path.join(output_dir, "metrics.json")
+    )
+    title = f"{config.data.dataset} {split}, step {step}"
+    reports.write_gallery(output_dir, gallery, title, summary=results)
+    grid_rows = gallery[: min(8, len(gallery))]
+    if grid_rows:
+        grid = summaries.sample_grid(
+            *(
+                np.stack([row[i] for row in grid_rows]).astype(np.float32) / 127.5 - 1.0
+                for i in (1, 2, 3)
+            )
+        )
+        summaries.save_png(grid, os.path.join(output_dir, "grid.png"))
+    train_events = os.path.join(workdir, "train")
+    if os.path.isdir(train_events):
+        try:
+            reports.plot_loss_curves(train_events, os.path.join(output_dir, "loss_curves.png"))
+        except ValueError as error:
+            print(f"Loss curves skipped: {error}")
+    writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
+    with writer.as_default(step=step):
+        for name, value in results.items():
+            if isinstance(value, float) and name != "seconds":
+                tf.summary.scalar(f"{split}/{name}", value)
+    writer.flush()
+    return results, output_dir
+
+
+def format_report(results: dict) -> str:
+    """The console table: image metrics, then the FCN-score rows."""
+    lines = [
+        f"{results.get('split', '')} ({results['examples']} examples, step {results.get('step')}):",
+        f"  L1 {results['l1']:.4f}   PSNR {results['psnr']:.2f} dB   SSIM {results['ssim']:.4f}",
+    ]
+    if "fcn_generated_per_pixel_accuracy" in results:
+        lines.append("  FCN-score          per-pixel acc.  per-class acc.  class IoU")
+        for row, name in (("ground truth", "real"), ("this model", "generated")):
+            lines.append(
+                f"  {row:18s} {results[f'fcn_{name}_per_pixel_accuracy']:14.3f}  "
+                f"{results[f'fcn_{name}_per_class_accuracy']:14.3f}  "
+                f"{results[f'fcn_{name}_class_iou']:9.3f}"
+            )
+    return "\n".join(lines)
