@@ -12,6 +12,7 @@ never overwritten.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -73,18 +74,34 @@ def restore_generator(
     path = find_checkpoint(workdir, checkpoint)
     # Variables are float32 under every policy, so any run restores at any precision.
     generator = models.build_generator(config, dtype_policy=precision)
+    problem = _restore(generator, path)
+    if problem is not None:
+        raise ExportError(
+            f"{path}: checkpoint does not match the generator described by {config_path} "
+            f"({problem}). Was it written by a different config or version?"
+        )
+    return config, generator, path
+
+
+def _restore(generator: keras.Model, path: str) -> str | None:
+    """Restores the generator's weights; returns what went wrong, or None."""
+    logger = tf.get_logger()
+    level = logger.level
+    # A failed restore also logs every unused checkpoint value when its state is
+    # garbage-collected; the one-line reason returned here is what matters.
+    logger.setLevel("ERROR")
     try:
         status = tf.train.Checkpoint(generator=generator).restore(path)
         # The run's checkpoint also holds the discriminator and optimizers: ignore
         # those, but every generator variable must be found with the right shape.
         status.expect_partial()
         status.assert_existing_objects_matched()
+        return None
     except (AssertionError, ValueError, tf.errors.OpError) as error:
-        raise ExportError(
-            f"{path}: checkpoint does not match the generator described by {config_path} "
-            f"({_first_line(error)}). Was it written by a different config or version?"
-        ) from None
-    return config, generator, path
+        return _first_line(error)
+    finally:
+        gc.collect()
+        logger.setLevel(level)
 
 
 def _first_line(error: BaseException) -> str:

@@ -1,0 +1,261 @@
+"""export.py and pix2pix_tf.export_lib: versions, atomic writes, errors, warmup,
+precision and the paper's test-time mode."""
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from export_fixtures import encoded_image, make_run
+
+import export as export_cli
+from pix2pix_tf import export_lib, models, serving, test_time
+from pix2pix_tf.config import build_config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    config, generator = make_run(workdir)
+    return workdir, config, generator
+
+
+def _entries(directory):
+    return sorted(os.listdir(directory))
+
+
+# -- versions and atomicity ---------------------------------------------------
+
+
+def test_versions_increase_and_are_never_overwritten(run, tmp_path):
+    workdir, _, _ = run
+    export_dir = str(tmp_path / "exported")
+    first = export_lib.export(workdir, export_dir, warmup=False)
+    assert first == os.path.join(export_dir, "1")
+    assert export_lib.export(workdir, export_dir, version=5, warmup=False).endswith("5")
+    assert export_lib.export(workdir, export_dir, warmup=False).endswith("6")
+    marker = os.path.join(export_dir, "5", "saved_model.pb")
+    stamp = os.stat(marker).st_mtime_ns
+    with pytest.raises(export_lib.ExportError, match="already exists"):
+        export_lib.export(workdir, export_dir, version=5, warmup=False)
+    assert os.stat(marker).st_mtime_ns == stamp
+    # Only complete versions are visible: no staging directory is left behind.
+    assert _entries(export_dir) == ["1", "5", "6"]
+    for version in ("1", "5", "6"):
+        assert {"saved_model.pb", "variables"} <= set(_entries(os.path.join(export_dir, version)))
+
+
+def test_failure_while_writing_leaves_nothing(run, tmp_path, monkeypatch):
+    workdir, _, _ = run
+    export_dir = str(tmp_path / "exported")
+
+    def broken_warmup(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(export_lib, "write_warmup", broken_warmup)
+    with pytest.raises(OSError, match="disk full"):
+        export_lib.export(workdir, export_dir)
+    assert _entries(export_dir) == []
+
+
+def test_staging_name_is_ignored_by_version_scan(tmp_path):
+    export_dir = tmp_path / "exported"
+    for name in ("3", ".writing-9-abc", "notes", "10"):
+        (export_dir / name).mkdir(parents=True)
+    assert export_lib.next_version(str(export_dir)) == 11
+    assert export_lib.next_version(str(tmp_path / "missing")) == 1
+
+
+# -- clear errors -------------------------------------------------------------
+
+
+def test_missing_workdir(tmp_path):
+    with pytest.raises(export_lib.ExportError, match="no such directory"):
+        export_lib.export(str(tmp_path / "nope"), str(tmp_path / "exported"))
+    assert not (tmp_path / "exported").exists()
+
+
+def test_workdir_without_config(tmp_path):
+    with pytest.raises(export_lib.ExportError, match="no config.json"):
+        export_lib.export(str(tmp_path), str(tmp_path / "exported"))
+
+
+def test_workdir_without_checkpoint(tmp_path):
+    build_config(preset="tiny").save(str(tmp_path))
+    with pytest.raises(export_lib.ExportError, match="no checkpoint found"):
+        export_lib.export(str(tmp_path), str(tmp_path / "exported"))
+    assert not (tmp_path / "exported").exists()
+
+
+def test_named_checkpoint_missing(run, tmp_path):
+    workdir, _, _ = run
+    with pytest.raises(export_lib.ExportError, match="ckpt-42"):
+        export_lib.export(workdir, str(tmp_path / "e"), checkpoint=os.path.join(workdir, "ckpt-42"))
+
+
+def test_named_checkpoint_is_used(run, tmp_path):
+    workdir, _, _ = run
+    path = export_lib.export(
+        workdir, str(tmp_path / "e"), checkpoint=os.path.join(workdir, "ckpt-1"), warmup=False
+    )
+    assert os.path.exists(os.path.join(path, "saved_model.pb"))
+
+
+def test_incompatible_checkpoint(run, tmp_path):
+    workdir, _, _ = run
+    other = tmp_path / "other"
+    shutil.copytree(workdir, other)
+    # The checkpoint was written for ngf=8: a config asking for ngf=16 cannot restore it.
+    build_config(preset="tiny", ngf=16).save(str(other))
+    with pytest.raises(export_lib.ExportError, match="does not match"):
+        export_lib.export(str(other), str(tmp_path / "exported"))
+    assert not (tmp_path / "exported").exists()
+
+
+def test_checkpoint_without_generator(tmp_path):
+    build_config(preset="tiny").save(str(tmp_path))
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(3, dtype=tf.int64))
+    tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=1).save()
+    with pytest.raises(export_lib.ExportError, match="does not match"):
+        export_lib.export(str(tmp_path), str(tmp_path / "exported"))
+
+
+def test_export_dir_under_a_file(run, tmp_path):
+    workdir, _, _ = run
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(export_lib.ExportError, match="--export_dir"):
+        export_lib.export(workdir, str(blocker / "exported"))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
+def test_read_only_export_dir(run, tmp_path):
+    workdir, _, _ = run
+    export_dir = tmp_path / "exported"
+    export_dir.mkdir()
+    export_dir.chmod(0o555)
+    try:
+        with pytest.raises(export_lib.ExportError, match="not writable"):
+            export_lib.export(workdir, str(export_dir))
+    finally:
+        export_dir.chmod(0o755)
+
+
+def test_cli_reports_errors_and_success(run, tmp_path, capsys):
+    workdir, _, _ = run
+    assert export_cli.main(["--workdir", str(tmp_path / "missing")]) == 1
+    assert "--workdir" in capsys.readouterr().err
+    export_dir = str(tmp_path / "exported")
+    args = ["--workdir", workdir, "--export_dir", export_dir, "--no-warmup", "--version", "3"]
+    assert export_cli.main(args) == 0
+    assert os.path.join(export_dir, "3") in capsys.readouterr().out
+    assert export_cli.main(args) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+# -- warmup -------------------------------------------------------------------
+
+
+def test_warmup_records_replay_like_tf_serving(run, tmp_path):
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    workdir, config, _ = run
+    version_dir = export_lib.export(workdir, str(tmp_path / "exported"))
+    path = os.path.join(version_dir, "assets.extra", "tf_serving_warmup_requests")
+    loaded = tf.saved_model.load(version_dir)
+    replayed = []
+    for record in tf.data.TFRecordDataset(path):
+        log = prediction_log_pb2.PredictionLog.FromString(record.numpy())
+        request = log.predict_log.request
+        signature = loaded.signatures[request.model_spec.signature_name]
+        inputs = {key: tf.constant(tf.make_ndarray(value)) for key, value in request.inputs.items()}
+        outputs = signature(**inputs)
+        replayed.append(
+            (request.model_spec.signature_name, int(next(iter(outputs.values())).shape[0]))
+        )
+    assert replayed == [("serving_default", 1), ("serving_default", 8), ("generate", 1)]
+
+
+# -- precision ----------------------------------------------------------------
+
+
+def test_mixed_precision_run_exports_float32_compute(tmp_path):
+    workdir = str(tmp_path / "run")
+    config, _ = make_run(workdir, precision="mixed_bfloat16")
+    size = config.data.image_size
+    images = tf.random.stateless_uniform([2, size, size, 3], seed=[1, 2], minval=-1.0)
+    _, float32_generator, _ = export_lib.restore_generator(workdir)
+    default = tf.saved_model.load(export_lib.export(workdir, str(tmp_path / "e"), warmup=False))
+    served = default.signatures["generate"](images=images)["images"].numpy()
+    np.testing.assert_allclose(served, float32_generator(images).numpy(), atol=1e-5)
+    # Asking for bfloat16 compute is honoured: same weights, visibly different rounding.
+    bf16 = export_lib.export(workdir, str(tmp_path / "e"), precision="mixed_bfloat16", warmup=False)
+    low = tf.saved_model.load(bf16).signatures["generate"](images=images)["images"]
+    assert low.dtype == tf.float32
+    difference = np.abs(low.numpy() - served).max()
+    assert 0.0 < difference < 0.2
+
+
+# -- the paper's test-time behaviour --------------------------------------------
+
+
+def test_paper_mode_uses_per_image_statistics_without_dropout_noise(tmp_path):
+    config, generator = make_run(str(tmp_path), dropout=0.0)
+    size = config.data.image_size
+    images = tf.random.stateless_uniform([3, size, size, 3], seed=[4, 4], minval=-1.0)
+    paper = test_time.paper_test_time_model(generator)
+    outputs = paper(images).numpy()
+    # Reference: training-mode calls on batches of one, on a throwaway copy of the weights.
+    reference_generator = models.build_generator(config)
+    reference_generator.set_weights(generator.get_weights())
+    for index in range(3):
+        expected = reference_generator(images[index : index + 1], training=True).numpy()
+        np.testing.assert_allclose(outputs[index : index + 1], expected, atol=2e-5)
+
+
+def test_paper_mode_is_stateless_repeatable_and_noisy(run, tmp_path):
+    workdir, config, _ = run
+    size = config.data.image_size
+    _, generator, _ = export_lib.restore_generator(workdir)
+    before = [variable.numpy().copy() for variable in generator.variables]
+    functions = serving.ServingFunctions(generator, serving.ServingOptions(test_time_mode="paper"))
+    images = tf.random.stateless_uniform([3, size, size, 3], seed=[5, 5], minval=-1.0)
+    first = functions.generate(images)["images"].numpy()
+    second = functions.generate(images)["images"].numpy()
+    np.testing.assert_array_equal(first, second)
+    # Each image's output does not depend on the rest of the batch.
+    alone = functions.generate(images[1:2])["images"].numpy()
+    np.testing.assert_allclose(alone, first[1:2], atol=1e-5)
+    # Dropout is live: another seed gives other noise, and it differs from inference mode.
+    reseeded = serving.ServingFunctions(
+        generator, serving.ServingOptions(test_time_mode="paper", seed=1)
+    ).generate(images)["images"]
+    assert np.abs(reseeded.numpy() - first).max() > 1e-3
+    assert np.abs(generator(images, training=False).numpy() - first).max() > 1e-3
+    for old, variable in zip(before, generator.variables, strict=True):
+        np.testing.assert_array_equal(old, variable.numpy())
+
+
+def test_paper_mode_export_round_trip(run, tmp_path):
+    workdir, config, _ = run
+    options = serving.ServingOptions(test_time_mode="paper", seed=3)
+    version_dir = export_lib.export(workdir, str(tmp_path / "e"), options=options, warmup=False)
+    loaded = tf.saved_model.load(version_dir)
+    before = [variable.numpy().copy() for variable in loaded.variables]
+    data = tf.constant([encoded_image(64, 64), encoded_image(20, 30, fmt="jpeg")])
+    first = loaded.signatures["serving_default"](image_bytes=data)["image_bytes"].numpy()
+    second = loaded.signatures["serving_default"](image_bytes=data)["image_bytes"].numpy()
+    assert list(first) == list(second)
+    assert tuple(tf.io.decode_png(first[1]).shape) == (20, 30, 3)
+    for old, variable in zip(before, loaded.variables, strict=True):
+        np.testing.assert_array_equal(old, variable.numpy())
+
+
+def test_invalid_serving_options():
+    with pytest.raises(ValueError, match="--resize_method"):
+        serving.ServingOptions(resize_method="cubic").validate()
+    with pytest.raises(ValueError, match="--png_compression"):
+        serving.ServingOptions(png_compression=10).validate()
+    with pytest.raises(ValueError, match="--test_time_mode"):
+        serving.ServingOptions(test_time_mode="train").validate()
