@@ -1,0 +1,78 @@
+"""Building blocks shared by the generator and the discriminator.
+
+The two architectures differ only in a few settings, collected in `ArchSpec`:
+
+* `tutorial` reproduces the TensorFlow pix2pix tutorial layer for layer:
+  Keras' default LeakyReLU slope (0.3), batch norm at every inner layer
+  including the 1x1 bottleneck, and no convolution biases except on the
+  output layers.
+* `paper` follows the paper and its reference code where the tutorial departs
+  from them: LeakyReLU slope 0.2, no normalisation at the U-Net's innermost
+  layer (batch norm over a 1x1 map with batch size 1 zeroes the bottleneck),
+  and a bias on every convolution that no normalisation layer follows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+
+# Weights are drawn from N(0, 0.02), as in the paper (section 6.2).
+WEIGHT_STDDEV = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchSpec:
+    """Architecture details that follow from `--arch`."""
+
+    leaky_relu_slope: float
+    # Whether the U-Net's innermost encoder layer is normalised.
+    normalize_bottleneck: bool
+    # Whether convolutions that no normalisation follows get a bias.
+    bias_without_norm: bool
+    # Whether the discriminator loss is halved (slows D relative to G).
+    halve_discriminator_loss: bool
+
+
+ARCH_SPECS = {
+    # Keras' LeakyReLU default negative_slope is 0.3; the tutorial relies on it.
+    "tutorial": ArchSpec(
+        leaky_relu_slope=0.3,
+        normalize_bottleneck=True,
+        bias_without_norm=False,
+        halve_discriminator_loss=False,
+    ),
+    "paper": ArchSpec(
+        leaky_relu_slope=0.2,
+        normalize_bottleneck=False,
+        bias_without_norm=True,
+        halve_discriminator_loss=True,
+    ),
+}
+
+
+def arch_spec(arch: str) -> ArchSpec:
+    if arch not in ARCH_SPECS:
+        raise ValueError(f"--arch must be one of {', '.join(ARCH_SPECS)}; got {arch!r}.")
+    return ARCH_SPECS[arch]
+
+
+def kernel_initializer(seed: int | None = None) -> keras.initializers.Initializer:
+    return keras.initializers.RandomNormal(mean=0.0, stddev=WEIGHT_STDDEV, seed=seed)
+
+
+def normalization(norm: str, name: str, dtype) -> keras.layers.Layer:
+    """Batch norm, or instance norm (group norm with one group per channel)."""
+    if norm == "batch":
+        return keras.layers.BatchNormalization(name=name, dtype=dtype)
+    if norm == "instance":
+        # Keras 3 has no InstanceNormalization layer; GroupNormalization with
+        # groups=-1 normalises each channel of each image on its own.
+        return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
+    raise ValueError(f"--norm must be one of batch, instance; got {norm!r}.")
+
+
+def filters_at(level: int, base: int) -> int:
+    """Filters double per level up to 8x the base, as in the paper's C64-C512."""
+    return base * min(2**level, 8)

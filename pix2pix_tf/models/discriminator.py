@@ -1,0 +1,113 @@
+"""PatchGAN discriminator (paper section 3.2.2 and appendix 6.1.2).
+
+The input image and the real or generated target are concatenated along
+channels and mapped to a grid of logits, one per overlapping patch. With
+`discriminator_layers` = n strided layers the patch (receptive field) is
+16, 34, 70, 142 or 286 pixels for n = 1..5; n = 3 is the paper's 70x70
+PatchGAN (C64-C128-C256-C512), and n = 0 is the 1x1 PixelGAN.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from pix2pix_tf.models import blocks
+
+# Stride-1 layers end the PatchGAN: one C(ndf * 2^n) layer and the 1-channel output.
+_KERNEL = 4
+
+
+def receptive_field(layers: int) -> int:
+    """Receptive field in pixels of one output logit for `layers` strided layers."""
+    if layers == 0:
+        return 1
+    field = 1
+    field += _KERNEL - 1  # Output convolution, stride 1.
+    field += _KERNEL - 1  # Last feature convolution, stride 1.
+    for _ in range(layers):
+        field = (field - 1) * 2 + _KERNEL
+    return field
+
+
+def output_size(image_size: int, layers: int) -> int:
+    """Side of the logit grid: S / 2^n, then two 4x4 valid convolutions on 1-padded maps."""
+    if layers == 0:
+        return image_size
+    return image_size // 2**layers - 2
+
+
+def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:
+    """Builds the PatchGAN for `config` (a pix2pix_tf.config.Config).
+
+    Inputs `input_image` and `target_image`, both [batch, S, S, 3] in [-1, 1];
+    output float32 logits [batch, P, P, 1] with P = output_size(S, n).
+    """
+    model_config = config.model
+    spec = blocks.arch_spec(model_config.arch)
+    size = config.data.image_size
+    layers = model_config.discriminator_layers
+    if output_size(size, layers) < 1 or size % 2**layers:
+        raise ValueError(
+            f"--discriminator_layers {layers} ({receptive_field(layers)}x{receptive_field(layers)} "
+            f"patches) needs --image_size >= {4 * 2**layers}; got {size}."
+        )
+    norm, ndf, dtype = model_config.norm, model_config.ndf, dtype_policy
+    slope = spec.leaky_relu_slope
+
+    def conv(filters, kernel, strides, padding, normalized, name):
+        return keras.layers.Conv2D(
+            filters,
+            kernel,
+            strides=strides,
+            padding=padding,
+            kernel_initializer=blocks.kernel_initializer(),
+            use_bias=spec.bias_without_norm and not normalized,
+            name=name,
+            dtype=dtype,
+        )
+
+    input_image = keras.Input(shape=(size, size, 3), name="input_image")
+    target_image = keras.Input(shape=(size, size, 3), name="target_image")
+    x = keras.layers.Concatenate(name="pair", dtype=dtype)([input_image, target_image])
+    # (batch, S, S, 6)
+
+    if layers == 0:
+        # PixelGAN: 1x1 convolutions, (batch, S, S, ndf) -> (batch, S, S, 2 ndf).
+        x = conv(ndf, 1, 1, "valid", False, "layer_1_conv")(x)
+        x = keras.layers.LeakyReLU(slope, name="layer_1_lrelu", dtype=dtype)(x)
+        x = conv(2 * ndf, 1, 1, "valid", True, "layer_2_conv")(x)
+        x = blocks.normalization(norm, "layer_2_norm", dtype)(x)
+        x = keras.layers.LeakyReLU(slope, name="layer_2_lrelu", dtype=dtype)(x)
+        x = keras.layers.Conv2D(
+            1, 1, kernel_initializer=blocks.kernel_initializer(), name="logits_conv", dtype=dtype
+        )(x)
+    else:
+        # Strided layer i: (batch, S/2^i, ...) -> (batch, S/2^(i+1), S/2^(i+1), f_i);
+        # the first is not normalised.
+        for level in range(layers):
+            name = f"layer_{level + 1}"
+            normalized = level > 0
+            x = conv(blocks.filters_at(level, ndf), _KERNEL, 2, "same", normalized, f"{name}_conv")(
+                x
+            )
+            if normalized:
+                x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+            x = keras.layers.LeakyReLU(slope, name=f"{name}_lrelu", dtype=dtype)(x)
+        # Stride 1: (batch, S/2^n, ...) -> pad -> (batch, S/2^n - 1, S/2^n - 1, f_n).
+        name = f"layer_{layers + 1}"
+        x = keras.layers.ZeroPadding2D(name=f"{name}_pad", dtype=dtype)(x)
+        x = conv(blocks.filters_at(layers, ndf), _KERNEL, 1, "valid", True, f"{name}_conv")(x)
+        x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+        x = keras.layers.LeakyReLU(slope, name=f"{name}_lrelu", dtype=dtype)(x)
+        # Logits: pad -> (batch, S/2^n - 2, S/2^n - 2, 1).
+        x = keras.layers.ZeroPadding2D(name="logits_pad", dtype=dtype)(x)
+        x = keras.layers.Conv2D(
+            1,
+            _KERNEL,
+            strides=1,
+            kernel_initializer=blocks.kernel_initializer(),
+            name="logits_conv",
+            dtype=dtype,
+        )(x)
+    logits = keras.layers.Activation("linear", name="logits", dtype="float32")(x)
+    return keras.Model([input_image, target_image], logits, name="discriminator")

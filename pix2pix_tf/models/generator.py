@@ -1,0 +1,102 @@
+"""U-Net generator (paper section 3.2.1 and appendix 6.1.1).
+
+Encoder C64-C128-C256-C512-...-C512 (4x4 convolutions, stride 2), decoder
+CD512-CD512-CD512-C512-C256-C128-C64 (4x4 transposed convolutions, stride 2,
+dropout D on the first three blocks), skip connections between mirrored
+layers, and a final transposed convolution to 3 channels with tanh. At 256x256
+the encoder has 8 layers and ends at a 1x1 bottleneck.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from pix2pix_tf.models import blocks
+
+OUTPUT_CHANNELS = 3
+
+
+def unet_depth(config) -> int:
+    """Number of encoder layers: the config's, or log2(image_size) down to 1x1."""
+    image_size = config.data.image_size
+    depth = config.model.unet_depth
+    if depth is None:
+        depth = image_size.bit_length() - 1
+    if not 1 <= depth <= image_size.bit_length() - 1 or image_size % 2**depth:
+        raise ValueError(
+            f"--unet_depth {depth} does not fit --image_size {image_size}: each of the "
+            f"{depth} encoder layers halves the image."
+        )
+    return depth
+
+
+def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
+    """Builds the U-Net generator for `config` (a pix2pix_tf.config.Config).
+
+    The model maps `input_image` [batch, S, S, 3] in [-1, 1] to an image of the
+    same shape in [-1, 1]. `dtype_policy` sets the compute precision of the
+    hidden layers (e.g. "mixed_bfloat16"); the output is always float32.
+    """
+    model_config = config.model
+    spec = blocks.arch_spec(model_config.arch)
+    size = config.data.image_size
+    depth = unet_depth(config)
+    norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
+    initializer = blocks.kernel_initializer
+
+    inputs = keras.Input(shape=(size, size, 3), name="input_image")  # (batch, S, S, 3)
+    x = inputs
+
+    # Encoder: level i maps (batch, S/2^i, S/2^i, .) to (batch, S/2^(i+1), S/2^(i+1), f_i).
+    skips = []
+    for level in range(depth):
+        name = f"encoder_{level + 1}"
+        innermost = level == depth - 1
+        normalized = level > 0 and (spec.normalize_bottleneck or not innermost)
+        x = keras.layers.Conv2D(
+            blocks.filters_at(level, ngf),
+            4,
+            strides=2,
+            padding="same",
+            kernel_initializer=initializer(),
+            use_bias=spec.bias_without_norm and not normalized,
+            name=f"{name}_conv",
+            dtype=dtype,
+        )(x)
+        if normalized:
+            x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+        x = keras.layers.LeakyReLU(spec.leaky_relu_slope, name=f"{name}_lrelu", dtype=dtype)(x)
+        skips.append(x)
+
+    # Decoder: level i maps (batch, S/2^(i+2), ...) to (batch, S/2^(i+1), S/2^(i+1), 2 f_i)
+    # after concatenating the encoder's output at the same resolution.
+    for block, level in enumerate(reversed(range(depth - 1))):
+        name = f"decoder_{block + 1}"
+        x = keras.layers.Conv2DTranspose(
+            blocks.filters_at(level, ngf),
+            4,
+            strides=2,
+            padding="same",
+            kernel_initializer=initializer(),
+            use_bias=False,
+            name=f"{name}_deconv",
+            dtype=dtype,
+        )(x)
+        x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+        if block < 3 and model_config.dropout > 0:
+            x = keras.layers.Dropout(model_config.dropout, name=f"{name}_dropout", dtype=dtype)(x)
+        x = keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
+        x = keras.layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skips[level]])
+
+    # Output: (batch, S, S, 3) in [-1, 1], computed in float32.
+    x = keras.layers.Conv2DTranspose(
+        OUTPUT_CHANNELS,
+        4,
+        strides=2,
+        padding="same",
+        kernel_initializer=initializer(),
+        name="output_deconv",
+        dtype=dtype,
+    )(x)
+    outputs = keras.layers.Activation("tanh", name="generated_image", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name="generator")
