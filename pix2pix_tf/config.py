@@ -129,7 +129,7 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 
-# A user's own data: `--dataset folder --source_dir DIR`, see pix2pix_tf/data.
+# A user's own data: `--dataset folder --source_dir DIR`, see pix2pix_tf/datasets/folder.py.
 FOLDER_DATASET = "folder"
 
 
@@ -170,9 +170,11 @@ class DataConfig:
     random_jitter: bool = True
     random_mirror: bool = True
     shuffle_buffer: int = 400
-    # Examples generated for the embedded synthetic dataset.
+    # Examples generated for the embedded synthetic dataset, and the seed they
+    # are rendered from; each (sizes, seed) is prepared into its own folder.
     synthetic_train_examples: int = 400
     synthetic_val_examples: int = 50
+    synthetic_seed: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -213,6 +215,7 @@ class TrainConfig:
     deterministic: bool = False
     log_every: int = 100  # Scalars to TensorBoard and the progress bar.
     image_every: int = 1000  # Sample grid to TensorBoard and PNG.
+    num_sample_images: int = 4  # Validation examples in the sample grid.
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     # tf.distribute settings.
@@ -323,6 +326,9 @@ class Config:
             raise ValueError(
                 f"--load_size ({data.load_size}) must be >= --image_size ({data.image_size})."
             )
+        for name in ("shuffle_buffer", "synthetic_train_examples", "synthetic_val_examples"):
+            if getattr(data, name) < 1:
+                raise ValueError(f"--{name} must be >= 1, got {getattr(data, name)}.")
         _check_choice("arch", model.arch, ("paper", "tutorial"))
         _check_choice("norm", model.norm, ("batch", "instance"))
         for name in ("ngf", "ndf"):
@@ -338,6 +344,13 @@ class Config:
             raise ValueError(
                 f"--discriminator_layers must be between 0 and 5, got {model.discriminator_layers}."
             )
+        # The PatchGAN halves the image per strided layer, then needs a 4x4 map
+        # for its two stride-1 4x4 convolutions.
+        if model.discriminator_layers and data.image_size < 4 * 2**model.discriminator_layers:
+            raise ValueError(
+                f"--discriminator_layers {model.discriminator_layers} needs --image_size >= "
+                f"{4 * 2**model.discriminator_layers}, got {data.image_size}."
+            )
         if not 0.0 <= model.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {model.dropout}.")
         if train.steps is not None and train.steps < 1:
@@ -349,6 +362,7 @@ class Config:
             "image_every",
             "checkpoint_every",
             "keep_checkpoints",
+            "num_sample_images",
             "steps_per_execution",
         ):
             if getattr(train, name) < 1:
