@@ -1,0 +1,305 @@
+"""Batch inference from the command line: images in, generated PNGs out.
+
+The model is an exported SavedModel (a version directory, or a TF Serving base path,
+whose highest version is used) or a run directory (its latest checkpoint, served
+through the same in-graph pre- and post-processing as the export). Inputs that
+cannot be read or decoded are skipped and listed; the rest are still processed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import os
+import re
+import sys
+import urllib.parse
+from collections.abc import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pix2pix_tf import export_lib, serving
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+STRIP_DIR = "strips"
+
+
+class PredictError(Exception):
+    """A problem with --model, --input or --output that stops the whole run."""
+
+
+@dataclasses.dataclass
+class Model:
+    """A loaded model: `serve(list of encoded images) -> list of PNG bytes`."""
+
+    serve: Callable[[list[bytes]], list[bytes]]
+    description: str
+    # The direction the model was trained with, when known (run directories).
+    direction: str | None = None
+    # A loaded SavedModel's signatures need the loaded object to stay alive.
+    owner: object = None
+
+
+def _is_saved_model(path: str) -> bool:
+    return tf.io.gfile.exists(os.path.join(path, "saved_model.pb"))
+
+
+def _latest_version(base: str) -> str | None:
+    versions = [
+        int(name)
+        for name in tf.io.gfile.listdir(base)
+        if name.isdigit() and _is_saved_model(os.path.join(base, name))
+    ]
+    return os.path.join(base, str(max(versions))) if versions else None
+
+
+def _wrap_signature(signature) -> Callable[[list[bytes]], list[bytes]]:
+    def serve(images: list[bytes]) -> list[bytes]:
+        outputs = signature(image_bytes=tf.constant(images, tf.string))["image_bytes"]
+        return list(outputs.numpy())
+
+    return serve
+
+
+def load_model(path: str) -> Model:
+    """Loads --model: a SavedModel version dir, a TF Serving base path or a run directory."""
+    if not tf.io.gfile.isdir(path):
+        raise PredictError(f"--model {path}: no such directory.")
+    if _is_saved_model(path):
+        version_dir = path
+    else:
+        version_dir = _latest_version(path)
+    if version_dir is not None:
+        loaded = tf.saved_model.load(version_dir)
+        if serving.DEFAULT_SIGNATURE not in loaded.signatures:
+            raise PredictError(f"--model {version_dir}: has no serving_default signature.")
+        return Model(
+            serve=_wrap_signature(loaded.signatures[serving.DEFAULT_SIGNATURE]),
+            description=f"SavedModel {version_dir}",
+            owner=loaded,
+        )
+    if tf.io.gfile.exists(os.path.join(path, "config.json")):
+        try:
+            config, generator, checkpoint = export_lib.restore_generator(path)
+        except export_lib.ExportError as error:
+            raise PredictError(str(error)) from None
+        functions = serving.ServingFunctions(generator)
+        signature = tf.function(
+            functions.serve_bytes,
+            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+        )
+
+        def serve(images: list[bytes]) -> list[bytes]:
+            return list(signature(tf.constant(images, tf.string))["image_bytes"].numpy())
+
+        return Model(
+            serve=serve, description=f"checkpoint {checkpoint}", direction=config.data.direction
+        )
+    raise PredictError(
+        f"--model {path}: neither a SavedModel (saved_model.pb), a TF Serving base path "
+        "(numbered versions) nor a run directory (config.json)."
+    )
+
+
+def list_inputs(inputs: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Expands files and directories (their image files, sorted); returns (files, missing)."""
+    files, missing = [], []
+    for item in inputs:
+        if os.path.isdir(item):
+            names = sorted(os.listdir(item))
+            files += [
+                os.path.join(item, name)
+                for name in names
+                if name.lower().endswith(IMAGE_EXTENSIONS)
+                and os.path.isfile(os.path.join(item, name))
+            ]
+        elif os.path.isfile(item):
+            files.append(item)
+        else:
+            missing.append((item, "no such file or directory"))
+    return files, missing
+
+
+def output_stem(path: str) -> str:
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _check_stems(files: list[str]) -> None:
+    seen: dict[str, str] = {}
+    for path in files:
+        stem = output_stem(path)
+        if stem in seen:
+            raise PredictError(
+                f"--input: {seen[stem]} and {path} would both write {stem}.png; "
+                "rename one or process them in separate runs."
+            )
+        seen[stem] = path
+
+
+@dataclasses.dataclass
+class Example:
+    path: str
+    # What is sent to the model: encoded bytes of the input-domain image.
+    encoded: bytes
+    # The other half of a side-by-side pair, decoded, when --pairs is given.
+    target: np.ndarray | None = None
+
+
+def _decode(data: bytes) -> np.ndarray:
+    return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+
+
+def read_example(path: str, pairs: bool, direction: str | None) -> Example:
+    """Reads one input; raises OSError or tf.errors.InvalidArgumentError if unreadable."""
+    with open(path, "rb") as file:
+        data = file.read()
+    if not pairs:
+        return Example(path, data)
+    image = _decode(data)
+    half = image.shape[1] // 2
+    if half == 0:
+        raise ValueError(f"{image.shape[1]} pixels wide, too narrow to split into a pair")
+    left, right = image[:, :half], image[:, half : 2 * half]
+    source, target = (left, right) if direction == "AtoB" else (right, left)
+    return Example(path, tf.io.encode_png(source).numpy(), target)
+
+
+def _serve_batch(model: Model, batch: list[Example]) -> list[bytes | Exception]:
+    """Serves a batch; when it fails, serves its images one by one to isolate bad ones."""
+    try:
+        return model.serve([example.encoded for example in batch])
+    except tf.errors.InvalidArgumentError as error:
+        if len(batch) == 1:
+            return [error]
+    results: list[bytes | Exception] = []
+    for example in batch:
+        try:
+            results.append(model.serve([example.encoded])[0])
+        except tf.errors.InvalidArgumentError as error:
+            results.append(error)
+    return results
+
+
+def _write(path: str, data: bytes) -> None:
+    temporary = path + ".tmp"
+    with open(temporary, "wb") as file:
+        file.write(data)
+    os.replace(temporary, path)
+
+
+def write_strip(example: Example, generated: bytes, path: str) -> None:
+    """input | output [| target], side by side at the input's size."""
+    panels = [_decode(example.encoded), _decode(generated)]
+    if example.target is not None:
+        panels.append(example.target)
+    height = max(panel.shape[0] for panel in panels)
+    padded = [np.pad(panel, ((0, height - panel.shape[0]), (0, 0), (0, 0))) for panel in panels]
+    _write(path, tf.io.encode_png(np.concatenate(padded, axis=1)).numpy())
+
+
+def write_gallery(output_dir: str, stems: list[str], strips: bool, pairs: bool) -> str:
+    """An index.html showing every result (strips when written, else outputs)."""
+    columns = "input | output | target" if pairs else "input | output"
+    rows = []
+    for stem in stems:
+        image = f"{STRIP_DIR}/{stem}.png" if strips else f"{stem}.png"
+        source = urllib.parse.quote(image)
+        rows.append(
+            f'<figure><img src="{source}" loading="lazy" alt="{html.escape(stem)}">'
+            f"<figcaption>{html.escape(stem)}</figcaption></figure>"
+        )
+    caption = columns if strips else "outputs"
+    page = (
+        "<!doctype html>\n<html><head><meta charset='utf-8'><title>pix2pix results</title>\n"
+        "<style>body{font-family:sans-serif}figure{display:inline-block;margin:8px}"
+        "img{max-width:100%;image-rendering:pixelated}</style></head><body>\n"
+        f"<h1>pix2pix results</h1><p>{len(stems)} images ({html.escape(caption)}).</p>\n"
+        + "\n".join(rows)
+        + "\n</body></html>\n"
+    )
+    path = os.path.join(output_dir, "index.html")
+    _write(path, page.encode())
+    return path
+
+
+@dataclasses.dataclass
+class Summary:
+    written: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def predict(
+    model: Model,
+    inputs: Sequence[str],
+    output_dir: str,
+    batch_size: int = 8,
+    strip: bool = False,
+    gallery: bool = False,
+    pairs: bool = False,
+    direction: str | None = None,
+    verbose: bool = True,
+) -> Summary:
+    """Runs the model over `inputs`, writing <output_dir>/<stem>.png for each."""
+    if batch_size < 1:
+        raise PredictError(f"--batch_size must be >= 1, got {batch_size}.")
+    if pairs:
+        direction = direction or model.direction
+        if direction not in ("AtoB", "BtoA"):
+            raise PredictError("--pairs needs --direction AtoB or BtoA (which half is the input).")
+    files, skipped = list_inputs(inputs)
+    _check_stems(files)
+    strip = strip or gallery
+    try:
+        os.makedirs(os.path.join(output_dir, STRIP_DIR) if strip else output_dir, exist_ok=True)
+    except OSError as error:
+        raise PredictError(f"--output {output_dir}: cannot create it ({error.strerror}).") from None
+    progress = keras.utils.Progbar(len(files), unit_name="image", verbose=1 if verbose else 0)
+    written: list[str] = []
+    for start in range(0, len(files), batch_size):
+        batch = []
+        for path in files[start : start + batch_size]:
+            try:
+                batch.append(read_example(path, pairs, direction))
+            except (OSError, ValueError, tf.errors.InvalidArgumentError) as error:
+                skipped.append((path, _reason(error)))
+        results = _serve_batch(model, batch) if batch else []
+        for example, result in zip(batch, results, strict=True):
+            if isinstance(result, Exception):
+                skipped.append((example.path, _reason(result)))
+                continue
+            stem = output_stem(example.path)
+            _write(os.path.join(output_dir, f"{stem}.png"), result)
+            if strip:
+                write_strip(example, result, os.path.join(output_dir, STRIP_DIR, f"{stem}.png"))
+            written.append(stem)
+        progress.update(min(start + batch_size, len(files)))
+    if gallery and written:
+        write_gallery(output_dir, written, strip, pairs)
+    return Summary(written=written, skipped=skipped)
+
+
+def _reason(error: BaseException) -> str:
+    """A one-line reason, without TensorFlow's graph locations and stack traces."""
+    if isinstance(error, tf.errors.OpError):
+        text = error.message
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+    else:
+        text = str(error)
+    noise = ("Graph execution error", "Detected at node", "File ", "<stack", "[[")
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(noise)]
+    line = lines[-1] if lines else type(error).__name__
+    line = re.sub(r"\{\{[^}]*\}\}\s*", "", line)
+    return re.sub(r"\s*\[Op:[^\]]*\]", "", line).strip()
+
+
+def report(summary: Summary, output_dir: str, stream=None) -> None:
+    stream = stream or sys.stderr
+    stream.write(f"Wrote {len(summary.written)} images to {output_dir}.\n")
+    if summary.skipped:
+        stream.write(f"Skipped {len(summary.skipped)} inputs:\n")
+        for path, reason in summary.skipped:
+            stream.write(f"  {path}: {reason}\n")
