@@ -1,0 +1,96 @@
+"""What a training run reports: TensorBoard summaries, sample grids, a progress bar.
+
+TensorBoard layout under the run directory:
+
+* `train/`: scalars `losses/gen_total`, `losses/gen_gan`, `losses/gen_l1`,
+  `losses/disc`, `learning_rate`, `images_per_second`, and the resolved
+  config as text (`config`);
+* `eval/`: the image panel `samples` (rows of input | generated | target from
+  a fixed validation batch) and `losses/gen_l1` on that batch, so TensorBoard
+  overlays it on the training L1.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+SAMPLES_DIR = "samples"
+# White gap, in pixels, between the images of a sample grid.
+GRID_GAP = 2
+
+
+def to_uint8(images) -> np.ndarray:
+    """[-1, 1] floats to [0, 255] bytes."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+def sample_grid(inputs, generated, targets) -> np.ndarray:
+    """One row per example: input | generated | target, as an [H, W, 3] uint8 image."""
+    rows = []
+    for images in zip(to_uint8(inputs), to_uint8(generated), to_uint8(targets), strict=True):
+        size = images[0].shape[0]
+        gap = np.full((size, GRID_GAP, 3), 255, np.uint8)
+        rows.append(np.concatenate([images[0], gap, images[1], gap, images[2]], axis=1))
+    separator = np.full((GRID_GAP, rows[0].shape[1], 3), 255, np.uint8)
+    pieces = []
+    for row in rows:
+        pieces.extend([row, separator])
+    return np.concatenate(pieces[:-1], axis=0)
+
+
+def save_png(image: np.ndarray, path: str) -> str:
+    """Writes a uint8 image atomically (temporary file, then rename)."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    temporary = path + ".tmp"
+    Image.fromarray(image).save(temporary, format="PNG")
+    os.replace(temporary, path)
+    return path
+
+
+def sample_path(workdir: str, step: int) -> str:
+    return os.path.join(workdir, SAMPLES_DIR, f"step_{step:06d}.png")
+
+
+def write_scalars(writer, scalars: dict[str, float], step: int) -> None:
+    with writer.as_default(step=step):
+        for name, value in scalars.items():
+            tf.summary.scalar(name, value)
+
+
+def write_samples(writer, grid: np.ndarray, l1: float, step: int) -> None:
+    with writer.as_default(step=step):
+        tf.summary.image(
+            "samples",
+            grid[np.newaxis],
+            description="Rows from a fixed validation batch: input | generated | target.",
+        )
+        tf.summary.scalar("losses/gen_l1", l1)
+
+
+def write_config(writer, config_json: str, step: int) -> None:
+    # Indented lines render as a code block in TensorBoard's markdown.
+    text = "\n".join("    " + line for line in config_json.splitlines())
+    with writer.as_default(step=step):
+        tf.summary.text("config", text)
+
+
+class Progbar(keras.utils.Progbar):
+    """keras.utils.Progbar whose ETA counts only the steps run since `initial`.
+
+    A resumed run shows its global step against the total, while the time per
+    step is estimated from the steps this process has run.
+    """
+
+    def __init__(self, target: int, initial: int = 0, **kwargs):
+        super().__init__(target, **kwargs)
+        self._initial = initial
+        self._seen_so_far = initial
+
+    def _estimate_step_duration(self, current, now):
+        return super()._estimate_step_duration(current - self._initial, now)

@@ -1,0 +1,461 @@
+"""Training: the train step, the state it updates, and the loop around it.
+
+`train(config)` is what `python train.py` runs. The pieces it is made of are
+public so that benchmarks and tests can use them on their own:
+
+    strategy = make_strategy(config)
+    state = build_train_state(config, strategy, total_steps=1000)
+    train_step = make_train_step(config, state)
+    losses = train_step(input_images, target_images)  # dict of scalar tensors
+
+`train_step` is pure: it updates the models and optimizers and returns
+gen_total, gen_gan, gen_l1 and disc; printing, summaries and checkpoints live
+in the loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import signal
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+from pix2pix_tf import checkpointing, losses, precision, summaries
+from pix2pix_tf import config as config_lib
+from pix2pix_tf.checkpointing import restore_generator
+from pix2pix_tf.models import arch_spec, build_discriminator, build_generator
+
+__all__ = [
+    "LinearDecay",
+    "NonFiniteLossError",
+    "TrainState",
+    "build_train_state",
+    "make_strategy",
+    "make_train_step",
+    "restore_generator",
+    "total_steps",
+    "train",
+]
+
+LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite; the run stopped without saving."""
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant learning rate, then a linear decay to zero over the last `decay_steps`.
+
+    The paper's code trains 100 epochs at 2e-4, then 100 epochs decaying to 0.
+    The optimizer calls this with its own iteration count, which checkpoints
+    save, so a resumed run continues the schedule.
+    """
+
+    def __init__(self, learning_rate: float, total_steps: int, decay_steps: int):
+        self.learning_rate = learning_rate
+        self.total_steps = total_steps
+        self.decay_steps = decay_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        if self.decay_steps <= 0:
+            return tf.constant(self.learning_rate, tf.float32)
+        remaining = (self.total_steps - step) / self.decay_steps
+        return self.learning_rate * tf.clip_by_value(remaining, 0.0, 1.0)
+
+    def get_config(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "total_steps": self.total_steps,
+            "decay_steps": self.decay_steps,
+        }
+
+
+@dataclasses.dataclass
+class TrainState:
+    """Everything a train step reads and updates, built under one strategy scope."""
+
+    strategy: tf.distribute.Strategy
+    policy: str
+    generator: keras.Model
+    discriminator: keras.Model
+    generator_optimizer: keras.optimizers.Optimizer
+    discriminator_optimizer: keras.optimizers.Optimizer
+    step: tf.Variable
+    schedule: LinearDecay
+
+
+def make_strategy(config: config_lib.Config) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for --strategy (one device: the default strategy)."""
+    name = config.train.strategy
+    if name in ("auto", "default"):
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"--strategy {name} is not supported by this version; use default.")
+
+
+def total_steps(config: config_lib.Config, train_examples: int | None = None) -> int:
+    """--steps, or --epochs over the train split (whole batches per epoch)."""
+    if config.train.steps is not None:
+        return config.train.steps
+    if train_examples is None:
+        raise ValueError("--steps is not set, so the train split size is needed for --epochs.")
+    steps_per_epoch = train_examples // config.train.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"--batch_size {config.train.batch_size} is larger than the {train_examples} "
+            f"training examples of --dataset {config.data.dataset}."
+        )
+    return config.train.epochs * steps_per_epoch
+
+
+def build_train_state(
+    config: config_lib.Config,
+    strategy: tf.distribute.Strategy | None = None,
+    *,
+    total_steps: int,
+    policy: str | None = None,
+) -> TrainState:
+    """Builds models, optimizers and the step counter under `strategy.scope()`."""
+    strategy = strategy or tf.distribute.get_strategy()
+    policy = policy or precision.resolve_precision(config.train.precision, strategy)
+    decay_steps = round(total_steps * config.train.lr_decay_fraction)
+    schedule = LinearDecay(config.train.learning_rate, total_steps, decay_steps)
+    with strategy.scope():
+        generator = build_generator(config, dtype_policy=policy)
+        discriminator = build_discriminator(config, dtype_policy=policy)
+        optimizers = []
+        for name, model in (("generator", generator), ("discriminator", discriminator)):
+            optimizer = precision.wrap_optimizer(
+                keras.optimizers.Adam(
+                    learning_rate=schedule,
+                    beta_1=config.train.beta_1,
+                    name=f"{name}_optimizer",
+                ),
+                policy,
+            )
+            # Built now so that a checkpoint restores into existing variables.
+            optimizer.build(model.trainable_variables)
+            optimizers.append(optimizer)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    return TrainState(strategy, policy, generator, discriminator, *optimizers, step, schedule)
+
+
+def make_train_step(config: config_lib.Config, state: TrainState):
+    """Returns train_step(input_images, target_images) -> dict of scalar losses.
+
+    One step updates the generator and the discriminator simultaneously from
+    the same forward pass, as the TensorFlow tutorial does. Inputs are global
+    batches (or per-replica values from a distributed dataset); losses are
+    averaged over the global batch and summed across replicas.
+    """
+    train = config.train
+    halve = arch_spec(config.model.arch).halve_discriminator_loss
+    generator, discriminator = state.generator, state.discriminator
+    generator_optimizer = state.generator_optimizer
+    discriminator_optimizer = state.discriminator_optimizer
+
+    def replica_step(input_images, target_images):
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            generated = generator(input_images, training=True)
+            real_logits = discriminator([input_images, target_images], training=True)
+            fake_logits = discriminator([input_images, generated], training=True)
+            values = losses.generator_loss(
+                fake_logits,
+                generated,
+                target_images,
+                lambda_l1=train.lambda_l1,
+                gan_mode=train.gan_mode,
+                global_batch_size=train.batch_size,
+            )
+            values["disc"] = losses.discriminator_loss(
+                real_logits,
+                fake_logits,
+                gan_mode=train.gan_mode,
+                halve=halve,
+                global_batch_size=train.batch_size,
+            )
+            generator_scaled = generator_optimizer.scale_loss(values["gen_total"])
+            discriminator_scaled = discriminator_optimizer.scale_loss(values["disc"])
+        generator_gradients = generator_tape.gradient(
+            generator_scaled, generator.trainable_variables
+        )
+        discriminator_gradients = discriminator_tape.gradient(
+            discriminator_scaled, discriminator.trainable_variables
+        )
+        generator_optimizer.apply_gradients(
+            zip(generator_gradients, generator.trainable_variables, strict=True)
+        )
+        discriminator_optimizer.apply_gradients(
+            zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
+        )
+        return values
+
+    def train_step(input_images, target_images):
+        per_replica = state.strategy.run(replica_step, args=(input_images, target_images))
+        state.step.assign_add(1)
+        return {
+            name: state.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[name], axis=None)
+            for name in LOSS_NAMES
+        }
+
+    return tf.function(train_step, jit_compile=train.jit_compile)
+
+
+# ---------------------------------------------------------------------------
+# The training loop.
+# ---------------------------------------------------------------------------
+
+
+class _StopRequest:
+    """Turns SIGTERM / SIGINT into a flag the loop checks after each step.
+
+    The first signal asks the loop to save and exit; the handlers in place
+    before are reinstated then, so a second Ctrl-C interrupts at once.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        self.signal: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        try:
+            for number in self.SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        except ValueError:  # Not the main thread: leave signals alone.
+            self._restore()
+        return self
+
+    def _handle(self, number, frame):
+        self.signal = number
+        self._restore()
+
+    def _restore(self):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def __exit__(self, *exc_info):
+        self._restore()
+
+
+def _seed_everything(config: config_lib.Config) -> None:
+    keras.utils.set_random_seed(config.train.seed)
+    if config.train.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _distributed_dataset(strategy, data_config, split, *, seed, batch_size):
+    from pix2pix_tf import input_pipeline
+
+    def dataset_fn(input_context):
+        return input_pipeline.build_dataset(
+            data_config,
+            split,
+            training=True,
+            batch_size=input_context.get_per_replica_batch_size(batch_size),
+            seed=seed,
+            input_context=input_context,
+        )
+
+    return strategy.distribute_datasets_from_function(dataset_fn)
+
+
+def _sample_batch(config: config_lib.Config):
+    """A fixed validation batch for the sample grid (the train split if no val)."""
+    from pix2pix_tf import input_pipeline
+
+    split = config_lib.dataset_info(config.data.dataset).eval_split
+    count = min(config.train.num_sample_images, input_pipeline.num_examples(config.data, split))
+    dataset = input_pipeline.build_dataset(config.data, split, training=False, batch_size=count)
+    return next(iter(dataset))
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def train(config: config_lib.Config) -> dict:
+    """Trains (or resumes) the run in config.train.workdir; returns final metrics.
+
+    The returned dict holds the last logged losses, `step`, `total_steps`,
+    `workdir`, `checkpoint` (the latest) and `interrupted` (the signal number
+    that stopped the run early, else None). Raises NonFiniteLossError when a
+    loss stops being finite.
+    """
+    from pix2pix_tf import input_pipeline, prepare
+
+    workdir = config.train.workdir
+    if workdir is None:
+        raise ValueError("config.train.workdir is not set; build the config with build_config.")
+    checkpointing.check_resume(workdir, config)
+    prepare.prepare(config.data)
+    steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
+
+    _seed_everything(config)
+    strategy = make_strategy(config)
+    if config.train.batch_size % strategy.num_replicas_in_sync:
+        raise ValueError(
+            f"--batch_size {config.train.batch_size} must be a multiple of the "
+            f"{strategy.num_replicas_in_sync} replicas of --strategy {config.train.strategy}."
+        )
+    policy = precision.resolve_precision(config.train.precision, strategy)
+    config = config.replace(steps=steps, precision=policy)
+    state = build_train_state(config, strategy, total_steps=steps, policy=policy)
+    train_step = make_train_step(config, state)
+
+    iterator = iter(
+        _distributed_dataset(
+            strategy,
+            config.data,
+            "train",
+            seed=config.train.seed,
+            batch_size=config.train.batch_size,
+        )
+    )
+    checkpoint = checkpointing.make_checkpoint(
+        step=state.step,
+        generator=state.generator,
+        discriminator=state.discriminator,
+        generator_optimizer=precision.inner_optimizer(state.generator_optimizer),
+        discriminator_optimizer=precision.inner_optimizer(state.discriminator_optimizer),
+        iterator=iterator,
+    )
+    manager = checkpointing.make_manager(checkpoint, workdir, config.train.keep_checkpoints)
+    if manager.latest_checkpoint:
+        checkpointing.restore(checkpoint, manager.latest_checkpoint)
+        _log(f"Resuming {manager.latest_checkpoint} at step {int(state.step.numpy())}.")
+    config.save(workdir)
+
+    sample_inputs, sample_targets = _sample_batch(config)
+    writers = {
+        name: tf.summary.create_file_writer(os.path.join(workdir, name))
+        for name in ("train", "eval")
+    }
+    try:
+        return _run_loop(
+            config, state, train_step, iterator, manager, writers, (sample_inputs, sample_targets)
+        )
+    finally:
+        for writer in writers.values():
+            writer.close()
+
+
+class _Window:
+    """Loss sums and throughput over the steps since the last log."""
+
+    def __init__(self):
+        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        self.count = 0
+        self.timed_steps = 0
+        self.start = None
+
+    def add(self, values: dict[str, float]) -> None:
+        for name in LOSS_NAMES:
+            self.sums[name] += values[name]
+        self.count += 1
+        if self.start is None:
+            # The first step of a process includes tracing; time from its end.
+            self.start = time.perf_counter()
+        else:
+            self.timed_steps += 1
+
+    def flush(self, batch_size: int) -> tuple[dict[str, float], float | None]:
+        means = {name: total / self.count for name, total in self.sums.items()}
+        rate = None
+        if self.timed_steps:
+            rate = self.timed_steps * batch_size / (time.perf_counter() - self.start)
+        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        self.count, self.timed_steps = 0, 0
+        self.start = time.perf_counter()
+        return means, rate
+
+
+def _run_loop(config, state, train_step, iterator, manager, writers, sample_batch) -> dict:
+    train = config.train
+    workdir, steps = train.workdir, train.steps
+    start = int(state.step.numpy())
+    summaries.write_config(writers["train"], config.to_json(), start)
+    generate = tf.function(lambda images: state.generator(images, training=False))
+
+    def write_samples(step: int) -> str:
+        inputs, targets = sample_batch
+        generated = generate(inputs)
+        l1 = float(tf.reduce_mean(tf.abs(tf.cast(targets, tf.float32) - generated)))
+        grid = summaries.sample_grid(inputs, generated, targets)
+        summaries.write_samples(writers["eval"], grid, l1, step)
+        return summaries.save_png(grid, summaries.sample_path(workdir, step))
+
+    step, saved_step = start, (start if manager.latest_checkpoint else None)
+    latest: dict[str, float] = {}
+    sample = None
+    window = _Window()
+    progbar = summaries.Progbar(steps, initial=start, stateful_metrics=[*LOSS_NAMES, "images/s"])
+    if start >= steps:
+        _log(f"{workdir} is already trained to step {start} of {steps}; raise --steps to go on.")
+    with _StopRequest() as stop:
+        while step < steps and stop.signal is None:
+            input_images, target_images = next(iterator)
+            values = {
+                name: float(value)
+                for name, value in train_step(input_images, target_images).items()
+            }
+            step += 1
+            bad = [name for name, value in values.items() if not math.isfinite(value)]
+            if bad:
+                listed = ", ".join(f"{name}={values[name]}" for name in bad)
+                raise NonFiniteLossError(
+                    f"non-finite loss at step {step} ({listed}); "
+                    f"stopped without saving. The latest checkpoint "
+                    f"({manager.latest_checkpoint or 'none yet'}) is the last good state: lower "
+                    f"--learning_rate or check the data, then rerun to resume from it."
+                )
+            window.add(values)
+            if step % train.log_every == 0 or step == steps:
+                latest, rate = window.flush(train.batch_size)
+                scalars = {f"losses/{name}": value for name, value in latest.items()}
+                scalars["learning_rate"] = float(state.generator_optimizer.learning_rate)
+                bar_values = list(latest.items())
+                if rate is not None:
+                    scalars["images_per_second"] = rate
+                    bar_values.append(("images/s", rate))
+                summaries.write_scalars(writers["train"], scalars, step)
+                progbar.update(step, values=bar_values)
+            else:
+                progbar.update(step)
+            if step % train.image_every == 0 or step == steps:
+                sample = write_samples(step)
+            if step % train.checkpoint_every == 0 or step == steps:
+                manager.save(checkpoint_number=step)
+                saved_step = step
+        if step != saved_step:
+            manager.save(checkpoint_number=step)
+        interrupted = stop.signal
+    for writer in writers.values():
+        writer.flush()
+    if interrupted is not None:
+        _log(
+            f"\nStopped by {signal.Signals(interrupted).name} at step {step} of {steps}; saved "
+            f"{manager.latest_checkpoint}. Rerun the same command to resume."
+        )
+    else:
+        _log(f"Trained to step {step}; latest checkpoint {manager.latest_checkpoint}.")
+    return {
+        **latest,
+        "step": step,
+        "total_steps": steps,
+        "workdir": workdir,
+        "checkpoint": manager.latest_checkpoint,
+        "sample": sample,
+        "interrupted": interrupted,
+    }

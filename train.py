@@ -1,0 +1,67 @@
+"""Trains pix2pix: `python train.py --dataset cityscapes` (see --help).
+
+Rerunning the same command resumes from the latest checkpoint in --workdir.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pix2pix_tf import config as config_lib
+
+EXIT_USAGE = 2  # Bad flags or a run directory the flags cannot continue.
+EXIT_DIVERGED = 1  # A loss became NaN or infinite.
+
+
+def parse_config(argv: list[str] | None) -> config_lib.Config:
+    parser = argparse.ArgumentParser(
+        usage="python train.py [--dataset NAME] [--preset NAME] [--FIELD VALUE ...] (see --help)",
+        description=(
+            "Train pix2pix. Settings resolve as: paper defaults <- the dataset's settings\n"
+            "<- --preset <- flags. Checkpoints, config.json, TensorBoard events and sample\n"
+            "grids go to --workdir (default checkpoints/<dataset>[-<preset>]); rerunning\n"
+            "the same command resumes from the latest checkpoint."
+        ),
+        epilog=(f"datasets:\n{config_lib.datasets_help()}\n\npresets:\n{config_lib.preset_help()}"),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_lib.add_preset_flag(parser)
+    config_lib.add_config_flags(parser)
+    args = parser.parse_args(argv)
+    try:
+        return config_lib.config_from_args(args)
+    except ValueError as error:
+        parser.error(str(error))  # Exits with status 2 and a one-line message.
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(argv)
+    # TensorFlow is imported only once the flags are known to be good.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pix2pix_tf import training
+
+    try:
+        result = training.train(config)
+    except training.NonFiniteLossError as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return EXIT_DIVERGED
+    except (ValueError, FileNotFoundError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if result["interrupted"] is not None:
+        return 128 + result["interrupted"]  # The shell's convention for a signal.
+    losses = ", ".join(
+        f"{name} {result[name]:.4f}" for name in training.LOSS_NAMES if name in result
+    )
+    print(f"step {result['step']}/{result['total_steps']}: {losses}")
+    print(f"checkpoint: {result['checkpoint']}")
+    if result["sample"]:
+        print(f"samples: {result['sample']}")
+    print(f"TensorBoard: tensorboard --logdir {os.path.dirname(result['workdir']) or '.'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
