@@ -12,6 +12,7 @@ never overwritten.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import shutil
@@ -21,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import models, serving
+from pix2pix_tf import checkpointing, models, serving
 from pix2pix_tf.config import Config
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
@@ -35,78 +36,38 @@ class ExportError(Exception):
     """A problem with the run directory, checkpoint or export directory."""
 
 
-def find_checkpoint(workdir: str, checkpoint: str | None = None) -> str:
-    """The checkpoint prefix to restore: `checkpoint` if given, else the latest in workdir."""
-    if checkpoint is not None:
-        if not tf.io.gfile.exists(checkpoint + ".index"):
-            raise ExportError(
-                f"--checkpoint {checkpoint}: no such checkpoint (expected {checkpoint}.index); "
-                f"pass a prefix such as {os.path.join(workdir, 'ckpt-1')}."
-            )
-        return checkpoint
-    latest = tf.train.latest_checkpoint(workdir)
-    if latest is None:
-        raise ExportError(
-            f"--workdir {workdir}: no checkpoint found (no ckpt-N.index with a 'checkpoint' "
-            "state file); train first, or pass --checkpoint PATH."
-        )
-    return latest
-
-
 def restore_generator(
     workdir: str, checkpoint: str | None = None, precision: str = "float32"
 ) -> tuple[Config, keras.Model, str]:
-    """Builds the generator from workdir/config.json under `precision` and restores its
-    weights; returns (config, generator, checkpoint path)."""
+    """Restores a run's generator (latest checkpoint unless `checkpoint` is given) with
+    `precision` compute; returns (config, generator, checkpoint path)."""
     if precision not in PRECISIONS:
         raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
-    if not tf.io.gfile.isdir(workdir):
-        raise ExportError(f"--workdir {workdir}: no such directory; pass a run directory.")
-    config_path = os.path.join(workdir, "config.json")
-    if not tf.io.gfile.exists(config_path):
-        raise ExportError(
-            f"--workdir {workdir}: no config.json; is this a run directory written by train.py?"
-        )
     try:
-        config = Config.from_json(config_path)
-    except ValueError as error:
-        raise ExportError(f"--workdir {workdir}: unreadable config.json: {error}") from None
-    path = find_checkpoint(workdir, checkpoint)
-    # Variables are float32 under every policy, so any run restores at any precision.
-    generator = models.build_generator(config, dtype_policy=precision)
-    problem = _restore(generator, path)
-    if problem is not None:
-        raise ExportError(
-            f"{path}: checkpoint does not match the generator described by {config_path} "
-            f"({problem}). Was it written by a different config or version?"
-        )
-    return config, generator, path
+        with _quiet_restore_warnings():
+            config, generator = checkpointing.restore_generator(workdir, checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise ExportError(str(error)) from None
+    if precision != "float32":
+        # Variables are float32 under every policy: the weights carry over as they are.
+        weights = generator.get_weights()
+        generator = models.build_generator(config, dtype_policy=precision)
+        generator.set_weights(weights)
+    return config, generator, checkpoint or tf.train.latest_checkpoint(workdir)
 
 
-def _restore(generator: keras.Model, path: str) -> str | None:
-    """Restores the generator's weights; returns what went wrong, or None."""
+@contextlib.contextmanager
+def _quiet_restore_warnings():
+    """A failed restore logs every unused checkpoint value when its state is
+    garbage-collected; the error raised says what matters, so that list is muted."""
     logger = tf.get_logger()
     level = logger.level
-    # A failed restore also logs every unused checkpoint value when its state is
-    # garbage-collected; the one-line reason returned here is what matters.
     logger.setLevel("ERROR")
     try:
-        status = tf.train.Checkpoint(generator=generator).restore(path)
-        # The run's checkpoint also holds the discriminator and optimizers: ignore
-        # those, but every generator variable must be found with the right shape.
-        status.expect_partial()
-        status.assert_existing_objects_matched()
-        return None
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
-        return _first_line(error)
+        yield
     finally:
         gc.collect()
         logger.setLevel(level)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def next_version(export_dir: str) -> int:

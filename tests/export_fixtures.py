@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import models
+from pix2pix_tf import checkpointing, models
 from pix2pix_tf.config import build_config
 
 
@@ -28,11 +28,16 @@ def make_run(workdir: str, seed: int = 1, **overrides):
         [2, config.data.image_size, config.data.image_size, 3], seed=[seed, 0], minval=-1.0
     )
     generator(images, training=True)
-    checkpoint = tf.train.Checkpoint(
-        step=tf.Variable(1, dtype=tf.int64), generator=generator, discriminator=discriminator
+    # The same checkpoint layout as train.py writes.
+    checkpoint = checkpointing.make_checkpoint(
+        step=tf.Variable(1, dtype=tf.int64),
+        generator=generator,
+        discriminator=discriminator,
+        generator_optimizer=keras.optimizers.Adam(),
+        discriminator_optimizer=keras.optimizers.Adam(),
+        iterator=iter(tf.data.Dataset.range(4)),
     )
-    manager = tf.train.CheckpointManager(checkpoint, workdir, max_to_keep=3)
-    manager.save(checkpoint_number=1)
+    checkpointing.make_manager(checkpoint, workdir, keep=3).save(checkpoint_number=1)
     return config, generator
 
 

@@ -71,7 +71,7 @@ def test_staging_name_is_ignored_by_version_scan(tmp_path):
 
 
 def test_missing_workdir(tmp_path):
-    with pytest.raises(export_lib.ExportError, match="no such directory"):
+    with pytest.raises(export_lib.ExportError, match="no such run directory"):
         export_lib.export(str(tmp_path / "nope"), str(tmp_path / "exported"))
     assert not (tmp_path / "exported").exists()
 
@@ -83,7 +83,7 @@ def test_workdir_without_config(tmp_path):
 
 def test_workdir_without_checkpoint(tmp_path):
     build_config(preset="tiny").save(str(tmp_path))
-    with pytest.raises(export_lib.ExportError, match="no checkpoint found"):
+    with pytest.raises(export_lib.ExportError, match="no checkpoint"):
         export_lib.export(str(tmp_path), str(tmp_path / "exported"))
     assert not (tmp_path / "exported").exists()
 
@@ -108,7 +108,7 @@ def test_incompatible_checkpoint(run, tmp_path):
     shutil.copytree(workdir, other)
     # The checkpoint was written for ngf=8: a config asking for ngf=16 cannot restore it.
     build_config(preset="tiny", ngf=16).save(str(other))
-    with pytest.raises(export_lib.ExportError, match="does not match"):
+    with pytest.raises(export_lib.ExportError, match="does not hold the generator"):
         export_lib.export(str(other), str(tmp_path / "exported"))
     assert not (tmp_path / "exported").exists()
 
@@ -117,7 +117,7 @@ def test_checkpoint_without_generator(tmp_path):
     build_config(preset="tiny").save(str(tmp_path))
     checkpoint = tf.train.Checkpoint(step=tf.Variable(3, dtype=tf.int64))
     tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=1).save()
-    with pytest.raises(export_lib.ExportError, match="does not match"):
+    with pytest.raises(export_lib.ExportError, match="does not hold the generator"):
         export_lib.export(str(tmp_path), str(tmp_path / "exported"))
 
 
@@ -145,7 +145,7 @@ def test_read_only_export_dir(run, tmp_path):
 def test_cli_reports_errors_and_success(run, tmp_path, capsys):
     workdir, _, _ = run
     assert export_cli.main(["--workdir", str(tmp_path / "missing")]) == 1
-    assert "--workdir" in capsys.readouterr().err
+    assert f"{tmp_path / 'missing'}: no such run directory" in capsys.readouterr().err
     export_dir = str(tmp_path / "exported")
     args = ["--workdir", workdir, "--export_dir", export_dir, "--no-warmup", "--version", "3"]
     assert export_cli.main(args) == 0
