@@ -1,0 +1,79 @@
+"""The pix2pix datasets as TensorFlow Datasets builders.
+
+    berkeley.py    the six Berkeley archives (download or manual archive)
+    synthetic.py   the embedded procedural street scenes (streets.py renders them)
+    folder.py      your own pairs
+    base.py        the record format, shard sizes, skipped-file bookkeeping
+    images.py      checking and converting one source image
+    archive.py     safe tar scanning and extraction
+
+Prepared data lives in `<data_dir>/<builder>/<config>/<version>/`, e.g.
+`tfrecords/berkeley/cityscapes/1.0.0/`: sharded TFRecord files plus TFDS'
+`dataset_info.json` (split sizes, shard lengths) and `metadata.json` (skipped
+and converted files, the source). `tfds.builder_from_directory` reads it too.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf.datasets import base
+
+
+def manual_dir(data_config: config_lib.DataConfig) -> str:
+    """Where archives the user already has are looked up."""
+    directory = data_config.manual_dir or os.environ.get(config_lib.MANUAL_DIR_ENV)
+    if not directory:
+        directory = os.path.join(data_config.data_dir, "downloads", "manual")
+    return os.path.abspath(os.path.expanduser(directory))
+
+
+def builder_location(data_config: config_lib.DataConfig) -> tuple[str, str]:
+    """(builder name, config name) of the dataset `data_config` selects."""
+    name = data_config.dataset
+    info = config_lib.dataset_info(name)
+    if name == "synthetic":
+        from pix2pix_tf.datasets import synthetic
+
+        return synthetic.SyntheticStreets.name, synthetic.config_name(
+            data_config.synthetic_train_examples,
+            data_config.synthetic_val_examples,
+            data_config.synthetic_seed,
+        )
+    if name == config_lib.FOLDER_DATASET:
+        from pix2pix_tf.datasets import folder
+
+        if not data_config.source_dir:
+            raise base.PrepareError("--dataset folder needs --source_dir DIR (your pairs).")
+        return folder.Folder.name, folder.config_name(data_config.source_dir)
+    from pix2pix_tf.datasets import berkeley
+
+    return berkeley.Berkeley.name, info.name
+
+
+def prepared_dir(data_config: config_lib.DataConfig) -> str:
+    """The directory holding the prepared TFRecords (it may not exist yet)."""
+    builder_name, config_name = builder_location(data_config)
+    return os.path.join(
+        os.path.abspath(data_config.data_dir), builder_name, config_name, str(base.VERSION)
+    )
+
+
+def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
+    """The TFDS builder that prepares the dataset `data_config` selects."""
+    data_dir = os.path.abspath(data_config.data_dir)
+    builder_name, config_name = builder_location(data_config)
+    if data_config.dataset == "synthetic":
+        from pix2pix_tf.datasets import synthetic
+
+        return synthetic.SyntheticStreets(config=config_name, data_dir=data_dir)
+    if data_config.dataset == config_lib.FOLDER_DATASET:
+        from pix2pix_tf.datasets import folder
+
+        return folder.Folder(source_dir=data_config.source_dir, data_dir=data_dir)
+    from pix2pix_tf.datasets import berkeley
+
+    return berkeley.Berkeley(
+        config=config_name, data_dir=data_dir, manual_dir=manual_dir(data_config)
+    )

@@ -1,0 +1,175 @@
+"""What every pix2pix dataset builder shares.
+
+The record format (original encoded bytes plus a stable key), shard sizes that
+suit parallel reads and multi-worker sharding, and the bookkeeping of files that
+were skipped or converted, which ends up in the prepared dataset's
+`metadata.json` and in the prepare report.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator
+
+import tensorflow_datasets as tfds
+from tensorflow_datasets.core.utils import shard_utils
+
+from pix2pix_tf.datasets import images
+
+logger = logging.getLogger("pix2pix_tf.datasets")
+
+VERSION = tfds.core.Version("1.0.0")
+
+# Shards of about this size: small enough that a dataset like Cityscapes
+# (about 90 MB) spreads over ~20 files for parallel interleaved reads and
+# per-worker sharding, large enough that each read is sequential.
+TARGET_SHARD_BYTES = 4 << 20
+# Even tiny datasets get this many shards (if they have that many examples), so
+# that up to 4 input pipelines can shard them by file.
+MIN_SHARDS = 4
+MAX_SHARDS = 1024
+
+# A split with more unusable files than this is an error, not a dataset.
+MAX_BAD_FRACTION = 0.5
+
+# Feature names in the records. Side-by-side pairs store one image (A left,
+# B right); datasets made of A/ and B/ folders store the two images.
+IMAGE, IMAGE_A, IMAGE_B, KEY = "image", "image_a", "image_b", "key"
+
+
+class PrepareError(ValueError):
+    """Preparing a dataset failed; the message says why and what to do."""
+
+
+class BadDatasetError(PrepareError):
+    """The source data is unusable as a whole (e.g. mostly bad files)."""
+
+
+def pair_features() -> tfds.features.FeaturesDict:
+    return tfds.features.FeaturesDict(
+        {IMAGE: tfds.features.Image(shape=(None, None, 3)), KEY: tfds.features.Text()}
+    )
+
+
+def ab_features() -> tfds.features.FeaturesDict:
+    return tfds.features.FeaturesDict(
+        {
+            IMAGE_A: tfds.features.Image(shape=(None, None, 3)),
+            IMAGE_B: tfds.features.Image(shape=(None, None, 3)),
+            KEY: tfds.features.Text(),
+        }
+    )
+
+
+class ShardConfig(shard_utils.ShardConfig):
+    """Picks the shard count from TARGET_SHARD_BYTES (TFDS aims at 64 MiB+)."""
+
+    def get_number_shards(self, total_size, num_examples, uses_precise_sharding=True):
+        wanted = max(MIN_SHARDS, math.ceil(total_size / TARGET_SHARD_BYTES))
+        return max(1, min(num_examples, wanted, MAX_SHARDS))
+
+
+@dataclasses.dataclass
+class DownloadConfig(tfds.download.DownloadConfig):
+    """TFDS' download config with this project's shard sizes."""
+
+    def get_shard_config(self) -> shard_utils.ShardConfig:
+        return ShardConfig()
+
+
+class SplitLog:
+    """Counts a split's usable, skipped and converted files."""
+
+    def __init__(self, split: str):
+        self.split = split
+        self.used = 0
+        self.skipped: dict[str, str] = {}
+        self.converted: list[str] = []
+
+    def skip(self, name: str, reason: str) -> None:
+        if len(self.skipped) < 10:
+            logger.warning("Skipping %s: %s", name, reason)
+        self.skipped[name] = reason
+
+    def check(self, source: str) -> None:
+        """Raises BadDatasetError if the split is empty or mostly unusable."""
+        total = self.used + len(self.skipped)
+        examples = "; ".join(f"{name}: {why}" for name, why in list(self.skipped.items())[:3])
+        if self.used == 0:
+            raise BadDatasetError(
+                f"{source}: the {self.split!r} split has no usable images "
+                f"({total} files, all skipped: {examples or 'none found'})."
+            )
+        if len(self.skipped) > MAX_BAD_FRACTION * total:
+            raise BadDatasetError(
+                f"{source}: {len(self.skipped)} of {total} files in the {self.split!r} split "
+                f"are unusable (e.g. {examples}). This is not a usable dataset; check the "
+                "source files (or download the archive again)."
+            )
+
+
+class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of the project's builders: records of checked images plus a key."""
+
+    VERSION = VERSION
+    RELEASE_NOTES = {"1.0.0": "Original encoded bytes plus the source file name as key."}
+    # No TFDS checksums file next to the code: downloads are verified against
+    # the MD5s in config.DATASETS. (TFDS would otherwise look the file up
+    # through importlib resources for every builder.)
+    code_path = None
+    # Whether each example is one side-by-side image (else two: A and B).
+    SIDE_BY_SIDE = True
+
+    @abc.abstractmethod
+    def _description(self) -> str: ...
+
+    def _homepage(self) -> str | None:
+        return None
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=self._description(),
+            features=pair_features() if self.SIDE_BY_SIDE else ab_features(),
+            homepage=self._homepage(),
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _checked_examples(
+        self, split: str, source: str, items: Iterable[tuple[str, Callable[[], tuple[bytes, ...]]]]
+    ) -> Iterator[tuple[str, dict]]:
+        """Yields (key, example) for the usable items; records the others.
+
+        Args:
+          split: the split name, for the report.
+          source: what the files come from, for error messages.
+          items: (key, read) pairs; `read()` returns the file's bytes (one
+            for a side-by-side pair, two for A and B) or raises OSError.
+        """
+        log = SplitLog(split)
+        for key, read in items:
+            try:
+                contents = read()
+                checked = [
+                    images.check_image(data, side_by_side=self.SIDE_BY_SIDE) for data in contents
+                ]
+            except images.BadImageError as error:
+                log.skip(key, str(error))
+                continue
+            except OSError as error:
+                log.skip(key, f"cannot read ({error})")
+                continue
+            if any(image.converted for image in checked):
+                log.converted.append(key)
+            log.used += 1
+            if self.SIDE_BY_SIDE:
+                yield key, {IMAGE: checked[0].data, KEY: key}
+            else:
+                yield key, {IMAGE_A: checked[0].data, IMAGE_B: checked[1].data, KEY: key}
+        log.check(source)
+        metadata = self.info.metadata
+        metadata.setdefault("skipped", {})[split] = log.skipped
+        metadata.setdefault("converted", {})[split] = log.converted
