@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 from export_fixtures import encoded_image, make_run
 
-from pix2pix_tf import export_lib
+from pix2pix_tf import export_lib, serving_client
 
 
 @pytest.fixture(scope="module")
@@ -163,3 +163,149 @@ def test_serving_is_repeatable_and_never_writes_variables(loaded):
     assert len(before) > 0
     for old, new in zip(before, after, strict=True):
         np.testing.assert_array_equal(old, new)
+
+
+# -- the clients, against in-process stand-ins for TF Serving's two APIs ------------
+#
+# The stand-ins follow TF Serving's rules (model_servers/http_rest_api_handler and
+# util/json_tensor): REST row format, {"b64": ...} for binary inputs, and base64
+# only for string outputs whose name ends in `_bytes`; gRPC PredictRequest in,
+# PredictResponse out, INVALID_ARGUMENT for op errors. They run the real SavedModel.
+
+
+class _FakePredictionService:
+    def __init__(self, loaded, model_name="pix2pix"):
+        self.loaded = loaded
+        self.model_name = model_name
+
+    def run(self, name, signature_name, inputs):
+        if name != self.model_name:
+            raise LookupError(f"Servable not found for request: Latest({name})")
+        signature = self.loaded.signatures[signature_name or "serving_default"]
+        outputs = signature(**{key: tf.constant(value) for key, value in inputs.items()})
+        return {key: value.numpy() for key, value in outputs.items()}
+
+
+@pytest.fixture(scope="module")
+def grpc_address(loaded):
+    from concurrent import futures
+
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    service = _FakePredictionService(loaded)
+
+    class Servicer(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            inputs = {key: tf.make_ndarray(value) for key, value in request.inputs.items()}
+            try:
+                outputs = service.run(
+                    request.model_spec.name, request.model_spec.signature_name, inputs
+                )
+            except tf.errors.InvalidArgumentError as error:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, error.message)
+            except LookupError as error:
+                context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+            response = predict_pb2.PredictResponse()
+            for key, value in outputs.items():
+                response.outputs[key].CopyFrom(tf.make_tensor_proto(value))
+            return response
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Servicer(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def rest_url(loaded):
+    import http.server
+    import threading
+
+    service = _FakePredictionService(loaded)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            name = self.path.removeprefix("/v1/models/").removesuffix(":predict")
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            signature_name = request.get("signature_name", "serving_default")
+            signature = loaded.signatures[signature_name]
+            (input_key,) = signature.structured_input_signature[1]
+            values = [
+                base64.b64decode(item["b64"]) if isinstance(item, dict) else item
+                for item in request["instances"]
+            ]
+            try:
+                outputs = service.run(name, signature_name, {input_key: np.array(values)})
+            except (tf.errors.InvalidArgumentError, LookupError) as error:
+                message = getattr(error, "message", str(error))
+                return self._reply(400 if "Servable" not in message else 404, {"error": message})
+            (output_key, value) = next(iter(outputs.items()))
+            if value.dtype == object and output_key.endswith("_bytes"):
+                predictions = [{"b64": base64.b64encode(item).decode()} for item in value]
+            else:
+                predictions = value.tolist()
+            self._reply(200, {"predictions": predictions})
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_string_outputs_are_named_for_base64_in_rest(loaded):
+    # TF Serving base64-encodes a string output in JSON only if its name ends in _bytes.
+    outputs = loaded.signatures["serving_default"].structured_outputs
+    assert list(outputs) == ["image_bytes"]
+
+
+def test_grpc_client_round_trip_and_errors(grpc_address):
+    import grpc
+
+    data = encoded_image(50, 70, fmt="jpeg")
+    outputs = serving_client.grpc_generate(grpc_address, [data, encoded_image(64, 64)])
+    shapes = [tuple(tf.io.decode_png(output).shape) for output in outputs]
+    assert shapes == [(50, 70, 3), (64, 64, 3)]
+    with pytest.raises(grpc.RpcError) as error:
+        serving_client.grpc_generate(grpc_address, [b"not an image"])
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # The server keeps serving after a bad request.
+    assert len(serving_client.grpc_generate(grpc_address, [data])) == 1
+
+
+def test_rest_client_round_trip_and_errors(rest_url):
+    import urllib.error
+
+    data = encoded_image(20, 36, fmt="jpeg")
+    (output,) = serving_client.rest_generate(rest_url, [data])
+    assert tuple(tf.io.decode_png(output).shape) == (20, 36, 3)
+    with pytest.raises(urllib.error.HTTPError) as error:
+        serving_client.rest_generate(rest_url, [b"not an image"])
+    assert error.value.code == 400
+    assert "image" in json.loads(error.value.read())["error"].lower()
+    assert len(serving_client.rest_generate(rest_url, [data, data])) == 2
+
+
+def test_client_command_line(rest_url, tmp_path, capsys):
+    source = tmp_path / "label.png"
+    source.write_bytes(encoded_image(24, 40))
+    args = ["--rest", rest_url, "--input", str(source), "--output", str(tmp_path / "out")]
+    assert serving_client.main(args) == 0
+    written = tmp_path / "out" / "label.png"
+    assert str(written) in capsys.readouterr().out
+    assert tuple(tf.io.decode_png(written.read_bytes()).shape) == (24, 40, 3)
