@@ -259,3 +259,21 @@ def test_invalid_serving_options():
         serving.ServingOptions(png_compression=10).validate()
     with pytest.raises(ValueError, match="--test_time_mode"):
         serving.ServingOptions(test_time_mode="train").validate()
+
+
+@pytest.mark.slow
+def test_full_size_paper_generator_exports_and_serves(tmp_path):
+    """The default 256x256 paper generator (about 54M parameters) through the export."""
+    config = build_config(workdir=str(tmp_path / "run"))
+    generator = models.build_generator(config)
+    version_dir = export_lib.write_model(generator, str(tmp_path / "exported"))
+    loaded = tf.saved_model.load(version_dir)
+    images = tf.random.stateless_uniform([1, 256, 256, 3], seed=[9, 9], minval=-1.0)
+    np.testing.assert_allclose(
+        loaded.signatures["generate"](images=images)["images"].numpy(),
+        generator(images, training=False).numpy(),
+        atol=1e-5,
+    )
+    data = encoded_image(256, 512, fmt="jpeg")
+    served = loaded.signatures["serving_default"](image_bytes=tf.constant([data]))
+    assert tuple(tf.io.decode_png(served["image_bytes"][0]).shape) == (256, 512, 3)

@@ -42,6 +42,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="Export a freshly initialised full-size paper generator and measure that.",
     )
     parser.add_argument("--image_size", type=int, default=256, help="With --fresh_generator.")
+    parser.add_argument(
+        "--png_compression",
+        type=int,
+        default=None,
+        help="With --fresh_generator: output PNG compression (default: the export default).",
+    )
+    parser.add_argument(
+        "--resize_method", default=None, help="With --fresh_generator: resize method."
+    )
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=20, help="Timed rounds per batch size.")
     parser.add_argument("--warmup", type=int, default=2, help="Untimed rounds first.")
@@ -69,17 +78,27 @@ def _version_dir(path: str) -> str:
     return os.path.join(path, str(max(int(name.strip("/")) for name in versions)))
 
 
-def export_fresh_generator(image_size: int, directory: str) -> str:
+def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     """Exports a freshly initialised paper generator with textured outputs."""
-    from pix2pix_tf import export_lib, models
+    import dataclasses
+
+    from pix2pix_tf import export_lib, models, serving
     from pix2pix_tf.config import build_config
+
+    image_size = args.image_size
+    overrides = {
+        name: getattr(args, name)
+        for name in ("png_compression", "resize_method")
+        if getattr(args, name) is not None
+    }
+    options = dataclasses.replace(serving.ServingOptions(), **overrides)
 
     config = build_config(image_size=image_size)
     generator = models.build_generator(config)
     output_layer = generator.get_layer("output_deconv")
     kernel, *rest = output_layer.get_weights()
     output_layer.set_weights([kernel * 50.0, *rest])
-    return export_lib.write_model(generator, directory, version=1, warmup=False)
+    return export_lib.write_model(generator, directory, 1, options, warmup=False)
 
 
 def make_inputs(batch_size: int, height: int, width: int, image_size: int, seed: int = 0):
@@ -192,7 +211,7 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="serve-benchmark-") as scratch:
         try:
             if args.fresh_generator:
-                version_dir = export_fresh_generator(args.image_size, scratch)
+                version_dir = export_fresh_generator(args, scratch)
             else:
                 version_dir = _version_dir(args.model)
         except ValueError as error:
