@@ -137,15 +137,25 @@ class ServingFunctions:
 
 
 def _resize(image: tf.Tensor, size, method: str) -> tf.Tensor:
-    """Resizes [H, W, 3] float32 to `size` (an int S or an int32 [2] tensor), skipping
-    the work when the image already has that size (the common case in serving)."""
+    """Resizes [H, W, 3] float32 to `size` (an int S or an int32 [2] tensor).
+
+    Skips the work when the image already has that size (the common case), and
+    antialiases only when shrinking, where it matters; enlarging without it gives the
+    same result for bilinear and is several times faster.
+    """
     if isinstance(size, int):
         size = tf.constant([size, size], tf.int32)
-    same = tf.reduce_all(tf.equal(tf.shape(image)[:2], size))
-    return tf.cond(
-        same,
-        lambda: image,
-        lambda: tf.image.resize(image, size, method=method, antialias=True),
+    current = tf.shape(image)[:2]
+    return tf.case(
+        [
+            (tf.reduce_all(tf.equal(current, size)), lambda: image),
+            (
+                tf.reduce_any(tf.less(size, current)),
+                lambda: tf.image.resize(image, size, method=method, antialias=True),
+            ),
+        ],
+        default=lambda: tf.image.resize(image, size, method=method, antialias=False),
+        exclusive=False,
     )
 
 

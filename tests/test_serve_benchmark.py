@@ -1,0 +1,32 @@
+"""The serve benchmark runs end to end on a tiny export (no timing assertions)."""
+
+import json
+
+from export_fixtures import make_run
+
+from pix2pix_tf import export_lib
+from pix2pix_tf.benchmark import __main__ as dispatcher
+
+
+def test_serve_benchmark_json(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    make_run(workdir)
+    export_dir = str(tmp_path / "exported")
+    export_lib.export(workdir, export_dir, warmup=False)
+    args = ["serve", "--model", export_dir, "--repeats", "2", "--warmup", "1", "--json"]
+    args += ["--batch_sizes", "1", "3", "--input_size", "40", "72"]
+    assert dispatcher.main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results["model"].endswith("/1") and results["image_size"] == 64
+    assert results["input_size"] == [40, 72]
+    assert sorted(results["batch_sizes"]) == ["1", "3"]
+    for entry in results["batch_sizes"].values():
+        for stats in (entry, entry["generator"]):
+            assert stats["images_per_s"] > 0
+            assert 0 < stats["p50_ms"] <= stats["p95_ms"]
+        assert entry["overhead"] > -1.0 and entry["cpu_overhead"] > -1.0
+
+
+def test_serve_benchmark_bad_model(tmp_path, capsys):
+    assert dispatcher.main(["serve", "--model", str(tmp_path)]) == 2
+    assert "no saved_model.pb" in capsys.readouterr().err
