@@ -1,0 +1,247 @@
+"""The tf.data input pipeline: prepared TFRecords -> (input, target) batches.
+
+Training (as in the paper): interleaved reads of the shards, the serialized
+records shuffled (before decoding, so an iterator checkpoint holds only a buffer
+of encoded bytes), endless repetition, parallel decoding, random jitter (resize
+to load_size, the same random image_size crop of both halves, the same random
+mirroring), [-1, 1] scaling, batches of equal size, prefetching.
+
+Evaluation: resize to image_size only, fixed order, one pass, the last partial
+batch kept.
+
+Randomness is stateless and keyed by (seed, input pipeline, element index), so
+a seed gives the same batches whatever the parallelism, and the iterator can be
+saved in a tf.train.Checkpoint and resumed exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import datasets
+from pix2pix_tf.datasets import base
+
+AUTOTUNE = tf.data.AUTOTUNE
+# Shards read at once by the training pipeline.
+_CYCLE_LENGTH = 4
+
+
+def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
+    """Fills in the direction and load size if the config leaves them to defaults."""
+    if data_config.direction is None:
+        info = config_lib.dataset_info(data_config.dataset)
+        data_config = dataclasses.replace(data_config, direction=info.natural_direction)
+    if data_config.load_size is None:
+        load_size = round(data_config.image_size * 286 / 256)
+        data_config = dataclasses.replace(data_config, load_size=load_size)
+    return data_config
+
+
+def _read_only_builder(data_config: config_lib.DataConfig):
+    import tensorflow_datasets as tfds
+
+    directory = datasets.prepared_dir(data_config)
+    if not os.path.exists(os.path.join(directory, "dataset_info.json")):
+        raise FileNotFoundError(
+            f"{directory}: the {data_config.dataset} dataset is not prepared. Run "
+            f"`python -m pix2pix_tf.prepare --dataset {data_config.dataset}` "
+            "(train.py does it by itself)."
+        )
+    return tfds.builder_from_directory(directory)
+
+
+def _split_info(data_config: config_lib.DataConfig, split: str):
+    builder = _read_only_builder(data_config)
+    if split not in builder.info.splits:
+        raise ValueError(
+            f"The {data_config.dataset} dataset has no {split!r} split; it has "
+            f"{', '.join(sorted(builder.info.splits))}."
+        )
+    return builder, builder.info.splits[split]
+
+
+def num_examples(data_config: config_lib.DataConfig, split: str) -> int:
+    return _split_info(data_config, split)[1].num_examples
+
+
+def split_files(data_config: config_lib.DataConfig, split: str) -> tuple[list[str], bool]:
+    """(sorted shard paths, whether examples are side-by-side pairs)."""
+    builder, split_info = _split_info(data_config, split)
+    files = [os.fspath(builder.data_path / name) for name in split_info.filenames]
+    return files, base.IMAGE in builder.info.features
+
+
+# -- Decoding and preprocessing: each works eagerly and inside tf.data. -------
+
+
+def parse(serialized: tf.Tensor, side_by_side: bool) -> dict[str, tf.Tensor]:
+    """One serialized record -> {image names: encoded bytes, "key": bytes}."""
+    names = (base.IMAGE,) if side_by_side else (base.IMAGE_A, base.IMAGE_B)
+    spec = {name: tf.io.FixedLenFeature([], tf.string) for name in (*names, base.KEY)}
+    return tf.io.parse_single_example(serialized, spec)
+
+
+def _decode(data: tf.Tensor) -> tf.Tensor:
+    # JPEG or PNG (converted sources), always 3 channels.
+    return tf.io.decode_image(data, channels=3, expand_animations=False)
+
+
+def decode_pair(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Parsed features -> (A, B) uint8 [height, width, 3].
+
+    A side-by-side image of odd width loses its middle column, so both halves
+    have the same width.
+    """
+    if base.IMAGE in features:
+        image = _decode(features[base.IMAGE])
+        width = tf.shape(image)[1]
+        half = width // 2
+        return image[:, :half], image[:, width - half :]
+    return _decode(features[base.IMAGE_A]), _decode(features[base.IMAGE_B])
+
+
+def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
+    return tf.image.resize(image, [size, size], method="bilinear")
+
+
+def _scale(images: tf.Tensor) -> tf.Tensor:
+    return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+
+def jitter_key(seed: int, pipeline: int, index: tf.Tensor) -> tf.Tensor:
+    """The stateless random key of one element: a [2] int64 seed."""
+    key = tf.constant([seed, pipeline], tf.int64)
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int64))
+
+
+def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
+    """Random jitter and mirroring, the same for both halves -> float32 [-1, 1].
+
+    Each half is mirrored (or not), resized to load_size and cropped to
+    image_size at the same random offsets. Mirroring comes first, on the small
+    uint8 image, which is cheaper than after resizing and gives the same
+    distribution of crops.
+
+    Args:
+      a, b: uint8 [height, width, 3] halves (their sizes may differ).
+      key: [2] int64 stateless random key (see jitter_key).
+      data_config: a config with load_size set (see resolve).
+    """
+    size, load_size = data_config.image_size, data_config.load_size
+    if not data_config.random_jitter:
+        load_size = size
+    random = tf.random.stateless_uniform([3], seed=key)
+    offsets = tf.cast(random[:2] * (load_size - size + 1), tf.int32)
+    top, left = tf.unstack(tf.minimum(offsets, load_size - size))
+    mirror = data_config.random_mirror & (random[2] < 0.5)
+
+    def jitter(image):
+        if data_config.random_mirror:
+            image = tf.cond(mirror, lambda: tf.reverse(image, axis=[1]), lambda: image)
+        # [load, load, 3] float32, then the [size, size, 3] crop.
+        image = _resize(image, load_size)[top : top + size, left : left + size]
+        image = _scale(image)
+        image.set_shape([size, size, 3])
+        return image
+
+    return jitter(a), jitter(b)
+
+
+def preprocess_eval(a, b, data_config: config_lib.DataConfig):
+    """Resize only -> float32 [-1, 1] [image_size, image_size, 3] each."""
+    size = data_config.image_size
+    a, b = _scale(_resize(a, size)), _scale(_resize(b, size))
+    a.set_shape([size, size, 3])
+    b.set_shape([size, size, 3])
+    return a, b
+
+
+def select_direction(a, b, direction: str):
+    """(input, target): AtoB maps A (left) to B (right); BtoA the reverse."""
+    if direction not in config_lib.DIRECTIONS:
+        raise ValueError(f"--direction must be one of {config_lib.DIRECTIONS}, got {direction!r}.")
+    return (a, b) if direction == "AtoB" else (b, a)
+
+
+def _pipeline_seed(seed: int, pipeline: int) -> int:
+    """An int seed for tf.data's shuffles, different per input pipeline."""
+    if pipeline == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, pipeline]).generate_state(1)[0] >> 1)
+
+
+def build_dataset(
+    data_config: config_lib.DataConfig,
+    split: str,
+    *,
+    training: bool,
+    batch_size: int,
+    seed: int = 0,
+    input_context: tf.distribute.InputContext | None = None,
+    with_keys: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (input, target[, key]) from the prepared split.
+
+    input/target are float32 [batch, image_size, image_size, 3] in [-1, 1],
+    chosen by data_config.direction; keys are the source file names. With an
+    input_context, each input pipeline reads its own shards (or, with fewer
+    shards than pipelines, every n-th record) and batches per replica.
+    """
+    data_config = resolve(data_config)
+    files, side_by_side = split_files(data_config, split)
+    pipelines, pipeline = 1, 0
+    if input_context is not None:
+        pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
+        batch_size = input_context.get_per_replica_batch_size(batch_size)
+    if batch_size < 1:
+        raise ValueError(f"--batch_size must be >= 1 per replica, got {batch_size}.")
+    shuffle_seed = _pipeline_seed(seed, pipeline)
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_by_file = len(files) >= pipelines
+    if pipelines > 1 and shard_by_file:
+        dataset = dataset.shard(pipelines, pipeline)
+    if training:
+        dataset = dataset.shuffle(len(files), seed=shuffle_seed)
+        dataset = dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(_CYCLE_LENGTH, len(files)),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        dataset = dataset.flat_map(tf.data.TFRecordDataset)
+    if pipelines > 1 and not shard_by_file:
+        dataset = dataset.shard(pipelines, pipeline)
+    if training:
+        # Serialized records are shuffled, then the whole pass repeats (with
+        # new file and record orders each epoch).
+        dataset = dataset.shuffle(data_config.shuffle_buffer, seed=shuffle_seed).repeat()
+
+    def prepare(index, serialized):
+        features = parse(serialized, side_by_side)
+        a, b = decode_pair(features)
+        if training:
+            a, b = preprocess_train(a, b, jitter_key(seed, pipeline, index), data_config)
+        else:
+            a, b = preprocess_eval(a, b, data_config)
+        inputs, targets = select_direction(a, b, data_config.direction)
+        return (inputs, targets, features[base.KEY]) if with_keys else (inputs, targets)
+
+    dataset = dataset.enumerate().map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    dataset = dataset.prefetch(AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    options.experimental_optimization.map_parallelization = True
+    # Parallelism comes from preparing many elements at once, on threads of
+    # the pipeline's own (not the training step's); splitting each small op
+    # across threads only adds overhead.
+    options.threading.private_threadpool_size = os.cpu_count() or 1
+    options.threading.max_intra_op_parallelism = 1
+    return dataset.with_options(options)
