@@ -80,20 +80,33 @@ def _conv_block(x, filters: int):
     return x
 
 
-def _data_config(config: SegmenterConfig) -> config_lib.DataConfig:
-    """The pix2pix data config for the segmenter: photos left (A), labels right (B)."""
-    resolved = config_lib.build_config(
-        dataset=config.dataset, image_size=config.image_size, direction="AtoB"
+def segmenter_data_config(
+    config: SegmenterConfig, base: config_lib.DataConfig | None = None
+) -> config_lib.DataConfig:
+    """The pix2pix data config for the segmenter: photos left (A), labels right (B).
+
+    `base` carries other data settings (data_dir, synthetic sizes); by default the
+    dataset's own defaults.
+    """
+    if base is None:
+        base = config_lib.build_config(dataset=config.dataset).data
+    return dataclasses.replace(
+        base,
+        dataset=config.dataset,
+        image_size=config.image_size,
+        load_size=round(config.image_size * 286 / 256),
+        direction="AtoB",
     )
-    return resolved.data
 
 
-def photo_label_dataset(config: SegmenterConfig, split: str, training: bool) -> tf.data.Dataset:
+def photo_label_dataset(
+    config: SegmenterConfig, data_config: config_lib.DataConfig, split: str, training: bool
+) -> tf.data.Dataset:
     """(photo in [-1, 1], int32 labels with IGNORE) batches from the prepared dataset."""
     from pix2pix_tf import input_pipeline
 
     dataset = input_pipeline.build_dataset(
-        _data_config(config),
+        data_config,
         split,
         training=training,
         batch_size=config.batch_size,
@@ -124,7 +137,11 @@ def compile_segmenter(model: keras.Model, config: SegmenterConfig) -> None:
     )
 
 
-def train_segmenter(config: SegmenterConfig, root: str = SEGMENTER_ROOT) -> str:
+def train_segmenter(
+    config: SegmenterConfig,
+    root: str = SEGMENTER_ROOT,
+    data_config: config_lib.DataConfig | None = None,
+) -> str:
     """Trains (or resumes) the segmenter; returns its directory."""
     from pix2pix_tf import prepare
 
@@ -135,7 +152,8 @@ def train_segmenter(config: SegmenterConfig, root: str = SEGMENTER_ROOT) -> str:
     if os.path.exists(weights_path):
         print(f"Segmenter already trained: {weights_path}")
         return directory
-    prepare.prepare(_data_config(config))
+    data_config = segmenter_data_config(config, data_config)
+    prepare.prepare(data_config)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, "segmenter_config.json"), "w") as file:
@@ -143,10 +161,10 @@ def train_segmenter(config: SegmenterConfig, root: str = SEGMENTER_ROOT) -> str:
     model = build_segmenter(config)
     compile_segmenter(model, config)
     model.fit(
-        photo_label_dataset(config, "train", training=True),
+        photo_label_dataset(config, data_config, "train", training=True),
         epochs=config.steps // config.steps_per_epoch,
         steps_per_epoch=config.steps_per_epoch,
-        validation_data=photo_label_dataset(config, "val", training=False),
+        validation_data=photo_label_dataset(config, data_config, "val", training=False),
         callbacks=[
             # Resumes an interrupted run from its last finished epoch.
             keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")),
@@ -192,10 +210,15 @@ def main(argv: list[str] | None = None) -> int:
             help=f"(default: {getattr(defaults, field.name)})",
         )
     parser.add_argument("--root", default=SEGMENTER_ROOT, help="Where segmenters are kept.")
+    parser.add_argument("--data_dir", default="tfrecords", help="Where prepared datasets live.")
+    parser.add_argument("--manual_dir", default=None, help="Where archives you have are.")
     args = vars(parser.parse_args(argv))
     root = args.pop("root")
+    data_overrides = {"data_dir": args.pop("data_dir"), "manual_dir": args.pop("manual_dir")}
     try:
-        directory = train_segmenter(SegmenterConfig(**args), root)
+        config = SegmenterConfig(**args)
+        base = config_lib.build_config(dataset=config.dataset, **data_overrides).data
+        directory = train_segmenter(config, root, base)
     except (ValueError, FileNotFoundError) as error:
         parser.exit(2, f"error: {error}\n")
     print(f"Segmenter in {directory}")

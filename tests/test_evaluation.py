@@ -1,0 +1,85 @@
+"""evaluate.py end to end on the tiny synthetic dataset, FCN-score included."""
+
+import json
+import os
+
+import keras
+import pytest
+import tensorflow as tf
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import evaluation, models, reports, segmentation
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run directory with config.json and one checkpoint of an untrained tiny generator."""
+    root = tmp_path_factory.mktemp("evaluation")
+    config = config_lib.build_config(
+        preset="tiny",
+        data_dir=str(root / "tfrecords"),
+        workdir=str(root / "run"),
+    )
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(config)
+    config.save(config.train.workdir)
+    step = tf.Variable(7, dtype=tf.int64)
+    tf.train.Checkpoint(step=step, generator=generator).save(
+        os.path.join(config.train.workdir, "ckpt")
+    )
+    return config
+
+
+@pytest.fixture(scope="module")
+def segmenter_root(run_dir, tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("segmenters"))
+    seg_config = segmentation.SegmenterConfig(
+        dataset="synthetic",
+        image_size=run_dir.data.image_size,
+        filters=4,
+        depth=2,
+        batch_size=4,
+        steps=20,
+        steps_per_epoch=10,
+    )
+    segmentation.train_segmenter(seg_config, root, run_dir.data)
+    return root
+
+
+def test_evaluation_scores_the_whole_split(run_dir, segmenter_root):
+    options = evaluation.EvalOptions(batch_size=3, fcn="on", segmenter_root=segmenter_root)
+    results, output_dir = evaluation.evaluate(run_dir.train.workdir, options)
+    assert results["examples"] == run_dir.data.synthetic_val_examples  # 4, in batches 3 + 1.
+    assert results["step"] == 7 and results["split"] == "val"
+    assert 0.0 < results["l1"] < 2.0 and 0.0 < results["psnr"] < 60.0
+    for row in ("real", "generated"):
+        for name in ("per_pixel_accuracy", "per_class_accuracy", "class_iou"):
+            assert 0.0 <= results[f"fcn_{row}_{name}"] <= 1.0
+    with open(os.path.join(output_dir, "metrics.json")) as file:
+        assert json.load(file)["examples"] == results["examples"]
+    page = open(os.path.join(output_dir, "index.html")).read()
+    assert page.count("<tr><th>") >= results["examples"]
+    assert len(os.listdir(os.path.join(output_dir, "images"))) == 3 * results["examples"]
+    assert os.path.exists(os.path.join(output_dir, "grid.png"))
+    series = reports.read_scalars(os.path.join(run_dir.train.workdir, "eval"))
+    assert "val/fcn_generated_class_iou" in series and "val/psnr" in series
+    report = evaluation.format_report(results)
+    assert "ground truth" in report and "this model" in report
+
+
+def test_fcn_on_without_a_segmenter_names_the_command(run_dir, tmp_path):
+    options = evaluation.EvalOptions(fcn="on", segmenter_root=str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="python -m pix2pix_tf.segmentation"):
+        evaluation.evaluate(run_dir.train.workdir, options)
+
+
+def test_fcn_auto_without_a_segmenter_scores_images_only(run_dir, tmp_path):
+    options = evaluation.EvalOptions(fcn="auto", segmenter_root=str(tmp_path), max_examples=2)
+    results, _ = evaluation.evaluate(run_dir.train.workdir, options)
+    assert results["examples"] == 2
+    assert not any(name.startswith("fcn_") for name in results)
+
+
+def test_missing_workdir_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such run directory"):
+        evaluation.evaluate(str(tmp_path / "nothing"))
