@@ -35,13 +35,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="Seed for paper mode.")
     parser.add_argument(
-        "--resize_method", default=defaults.resize_method, choices=serving.RESIZE_METHODS
+        "--resize_method",
+        default=defaults.resize_method,
+        choices=serving.RESIZE_METHODS,
+        help="Resizing of inputs to the model's size and of outputs back (antialiased "
+        "when shrinking).",
     )
     parser.add_argument(
         "--png_compression",
         type=int,
         default=defaults.png_compression,
-        help="Output PNG compression, 0-9 (-1: zlib default).",
+        help="Output PNG compression, 0 (fastest) to 9 (smallest); -1: zlib's default.",
     )
     parser.add_argument(
         "--parallel_iterations",
