@@ -133,10 +133,10 @@ class Folder(base.PairBuilder, skip_registration=True):
                 # Too few pairs for 5%: hold out the one with the smallest hash.
                 first = min(pairs, key=lambda item: hashlib.sha1(item[0].encode()).hexdigest())
                 items = {"train": [p for p in pairs if p is not first], "val": [first]}
-        return {
-            split: self._checked_examples(split, f"--source_dir {self._source_dir}", pairs)
-            for split, pairs in items.items()
-        }
+        return {split: self._generate_examples(split, pairs) for split, pairs in items.items()}
+
+    def _generate_examples(self, split: str, pairs):
+        yield from self._checked_examples(split, f"--source_dir {self._source_dir}", pairs)
 
     def _pairs(self, root: str):
         """(key, read) per pair in `root`; unpaired files are recorded as skipped."""

@@ -1,0 +1,88 @@
+"""Small image files and archives that the dataset tests build for themselves."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+
+import numpy as np
+from PIL import Image
+
+
+def encode(pixels: np.ndarray | Image.Image, fmt: str, **options) -> bytes:
+    image = pixels if isinstance(pixels, Image.Image) else Image.fromarray(pixels)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def random_pixels(seed: int, height: int = 32, width: int = 64) -> np.ndarray:
+    """Smooth-ish random RGB pixels (JPEG-friendly), uint8 [height, width, 3]."""
+    rng = np.random.default_rng(seed)
+    coarse = rng.integers(0, 256, (height // 4 + 1, width // 4 + 1, 3), dtype=np.uint8)
+    image = Image.fromarray(coarse).resize((width, height), Image.BILINEAR)
+    return np.asarray(image)
+
+
+def jpeg_pair(seed: int, height: int = 32, width: int = 64) -> bytes:
+    return encode(random_pixels(seed, height, width), "JPEG", quality=95)
+
+
+def bad_files(seed: int = 0) -> dict[str, bytes]:
+    """One file of every unusable kind, by name."""
+    good = jpeg_pair(seed)
+    png = encode(random_pixels(seed), "PNG")
+    return {
+        "empty.jpg": b"",
+        "text.jpg": b"this is not an image\n",
+        "truncated.jpg": good[: len(good) // 2],
+        "truncated.png": png[: len(png) // 2],
+        "tiny.jpg": encode(random_pixels(seed, 8, 16), "JPEG"),
+    }
+
+
+def convertible_files(seed: int = 0) -> dict[str, bytes]:
+    """Decodable files that must be converted to RGB PNG, by name."""
+    pixels = random_pixels(seed)
+    alpha = np.full(pixels.shape[:2] + (1,), 255, np.uint8)
+    return {
+        "gray.jpg": encode(pixels[..., 0], "JPEG"),
+        "cmyk.jpg": encode(Image.fromarray(pixels).convert("CMYK"), "JPEG"),
+        "rgba.png": encode(np.concatenate([pixels, alpha], axis=-1), "PNG"),
+        "palette.png": encode(Image.fromarray(pixels).convert("P"), "PNG"),
+        "gray16.png": encode(Image.fromarray(pixels[..., 0].astype(np.uint16) * 257), "PNG"),
+        "bitmap.bmp": encode(pixels, "BMP"),
+    }
+
+
+def add_file(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, io.BytesIO(data))
+
+
+def add_link(tar: tarfile.TarFile, name: str, target: str, hard: bool = False) -> None:
+    info = tarfile.TarInfo(name)
+    info.type = tarfile.LNKTYPE if hard else tarfile.SYMTYPE
+    info.linkname = target
+    tar.addfile(info)
+
+
+def write_tar(path: str, files: dict[str, bytes]) -> str:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            add_file(tar, name, data)
+    return path
+
+
+def berkeley_archive(path: str, name: str, counts: dict[str, int], extra=None) -> dict:
+    """Writes `<name>/<split>/N.jpg` pairs (plus `extra` files); returns all files."""
+    files = {}
+    for split, count in counts.items():
+        for index in range(1, count + 1):
+            files[f"{name}/{split}/{index}.jpg"] = jpeg_pair(index * 7 + len(split))
+    files.update(extra or {})
+    write_tar(path, files)
+    return files

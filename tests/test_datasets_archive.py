@@ -1,0 +1,119 @@
+"""Safe archive scanning and extraction, with archives the tests build."""
+
+import os
+import tarfile
+
+import data_factory
+import pytest
+
+from pix2pix_tf.datasets import archive
+
+
+def _malicious(path, kind):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tarfile.open(path, "w:gz") as tar:
+        data_factory.add_file(tar, "facades/train/1.jpg", data_factory.jpeg_pair(0))
+        if kind == "parent":
+            data_factory.add_file(tar, "../evil.jpg", b"x")
+        elif kind == "nested_parent":
+            data_factory.add_file(tar, "facades/train/../../../evil.jpg", b"x")
+        elif kind == "absolute":
+            data_factory.add_file(tar, "/tmp/evil.jpg", b"x")
+        elif kind == "symlink_absolute":
+            data_factory.add_link(tar, "facades/train/2.jpg", "/etc/passwd")
+        elif kind == "symlink_parent":
+            data_factory.add_link(tar, "facades/train/2.jpg", "../../../outside.jpg")
+        elif kind == "hardlink_parent":
+            data_factory.add_link(tar, "facades/train/2.jpg", "../outside.jpg", hard=True)
+        elif kind == "fifo":
+            info = tarfile.TarInfo("facades/train/pipe")
+            info.type = tarfile.FIFOTYPE
+            tar.addfile(info)
+    return path
+
+
+KINDS = [
+    "parent",
+    "nested_parent",
+    "absolute",
+    "symlink_absolute",
+    "symlink_parent",
+    "hardlink_parent",
+    "fifo",
+]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_scan_refuses_unsafe_entries(tmp_path, kind):
+    path = _malicious(str(tmp_path / "facades.tar.gz"), kind)
+    with pytest.raises(archive.UnsafeArchiveError, match="refusing to extract") as error:
+        archive.scan(path)
+    assert path in str(error.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_safe_extract_writes_nothing_from_an_unsafe_archive(tmp_path, kind):
+    path = _malicious(str(tmp_path / "archives" / "facades.tar.gz"), kind)
+    target = tmp_path / "work" / "extracted"
+    with pytest.raises(archive.UnsafeArchiveError):
+        archive.safe_extract(path, str(target))
+    assert not target.exists()
+    # Nothing landed next to or above the target either.
+    assert sorted(os.listdir(tmp_path)) == ["archives"]
+    assert sorted(os.listdir(tmp_path / "archives")) == ["facades.tar.gz"]
+
+
+def test_links_inside_the_archive_are_allowed(tmp_path):
+    path = str(tmp_path / "ok.tar.gz")
+    with tarfile.open(path, "w:gz") as tar:
+        data_factory.add_file(tar, "data/train/1.jpg", b"one")
+        data_factory.add_link(tar, "data/train/2.jpg", "1.jpg")
+    listing = archive.scan(path)
+    assert listing.files == {"data/train/1.jpg": 3}
+    extracted = archive.safe_extract(path, str(tmp_path / "out"))
+    with open(os.path.join(extracted, "data/train/2.jpg"), "rb") as file:
+        assert file.read() == b"one"
+
+
+def test_scan_lists_files_and_reads_samples(tmp_path):
+    files = data_factory.berkeley_archive(
+        str(tmp_path / "maps.tar.gz"), "maps", {"train": 3, "val": 2}
+    )
+    listing = archive.scan(str(tmp_path / "maps.tar.gz"), samples_per_directory=1)
+    assert set(listing.files) == set(files)
+    assert len(listing.samples) == 2
+    for name, data in listing.samples.items():
+        assert files[name] == data
+
+
+def test_safe_extract_is_atomic_and_reused(tmp_path):
+    files = {"a/1.jpg": b"1", "a/b/2.jpg": b"22"}
+    path = data_factory.write_tar(str(tmp_path / "x.tar.gz"), files)
+    target = str(tmp_path / "out")
+    assert archive.safe_extract(path, target) == target
+    for name, data in files.items():
+        with open(os.path.join(target, name), "rb") as file:
+            assert file.read() == data
+    # A second call reuses the directory without reading the archive.
+    os.remove(path)
+    assert archive.safe_extract(path, target) == target
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".incomplete")]
+
+
+@pytest.mark.parametrize("content", [b"", b"not a tar file at all" * 10, "truncated"])
+def test_unreadable_archives_raise_archive_error(tmp_path, content):
+    path = tmp_path / "broken.tar.gz"
+    if content == "truncated":
+        good = data_factory.write_tar(str(tmp_path / "good.tar.gz"), {"a.jpg": os.urandom(5000)})
+        with open(good, "rb") as file:
+            content = file.read()[:-800]
+    path.write_bytes(content)
+    with pytest.raises(archive.ArchiveError, match="cannot read this archive"):
+        archive.scan(str(path))
+
+
+def test_entry_problem_names_the_problem():
+    info = tarfile.TarInfo("a/../../x")
+    assert "climbs out" in archive.entry_problem(info)
+    assert archive.entry_problem(tarfile.TarInfo("a/./b/../c.jpg")) is None
+    assert archive.normalize_name("./a//b/c.jpg") == "a/b/c.jpg"

@@ -1,0 +1,95 @@
+"""Checking and converting single source images."""
+
+import io
+
+import data_factory
+import numpy as np
+import pytest
+from PIL import Image
+
+from pix2pix_tf.datasets import images
+
+
+def _decoded(data: bytes) -> np.ndarray:
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == "RGB"
+    return np.asarray(image)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_rgb_jpeg_and_png_keep_their_bytes(fmt):
+    data = data_factory.encode(data_factory.random_pixels(1), fmt)
+    checked = images.check_image(data, side_by_side=True)
+    assert checked.data == data
+    assert not checked.converted
+    assert (checked.width, checked.height) == (64, 32)
+
+
+@pytest.mark.parametrize("name", sorted(data_factory.convertible_files()))
+def test_other_modes_and_formats_become_rgb_png(name):
+    data = data_factory.convertible_files()[name]
+    checked = images.check_image(data, side_by_side=True)
+    assert checked.converted
+    assert checked.data.startswith(b"\x89PNG")
+    assert _decoded(checked.data).shape == (32, 64, 3)
+
+
+def test_sixteen_bit_rgb_png_is_converted_and_scaled():
+    import tensorflow as tf
+
+    pixels = data_factory.random_pixels(2).astype(np.uint16) * 257
+    data = tf.io.encode_png(tf.constant(pixels)).numpy()
+    checked = images.check_image(data, side_by_side=True)
+    assert checked.converted
+    np.testing.assert_array_equal(_decoded(checked.data), (pixels // 257).astype(np.uint8))
+
+
+def test_gray16_scales_to_eight_bits():
+    gray = np.array([[0, 257 * 100, 65535] * 11] * 16, np.uint16)[:, :32]
+    data = data_factory.encode(Image.fromarray(gray), "PNG")
+    rgb = _decoded(images.check_image(data, side_by_side=True).data)
+    np.testing.assert_array_equal(rgb[0, :3, 0], [0, 100, 255])
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+
+
+def test_transparency_is_composited_over_white():
+    rgba = np.zeros((16, 32, 4), np.uint8)
+    rgba[:, :16] = (255, 0, 0, 255)  # Opaque red, then fully transparent black.
+    checked = images.check_image(data_factory.encode(rgba, "PNG"), side_by_side=True)
+    rgb = _decoded(checked.data)
+    np.testing.assert_array_equal(rgb[0, 0], [255, 0, 0])
+    np.testing.assert_array_equal(rgb[0, -1], [255, 255, 255])
+
+
+@pytest.mark.parametrize("name", sorted(data_factory.bad_files()))
+def test_unusable_files_raise_with_a_reason(name):
+    with pytest.raises(images.BadImageError) as error:
+        images.check_image(data_factory.bad_files()[name], side_by_side=True)
+    expected = {
+        "empty.jpg": "empty file",
+        "text.jpg": "not an image",
+        "truncated.jpg": "truncated",
+        "truncated.png": "truncated",
+        "tiny.jpg": "too small",
+    }[name]
+    assert expected in str(error.value)
+
+
+def test_size_limits_depend_on_layout():
+    data = data_factory.encode(data_factory.random_pixels(3, 16, 24), "PNG")
+    # 24 pixels wide: too narrow for two 16-pixel halves, fine as one image.
+    with pytest.raises(images.BadImageError, match="each half"):
+        images.check_image(data, side_by_side=True)
+    assert images.check_image(data, side_by_side=False).width == 24
+
+
+def test_odd_width_pairs_are_kept():
+    data = data_factory.encode(data_factory.random_pixels(4, 32, 65), "JPEG")
+    checked = images.check_image(data, side_by_side=True)
+    assert checked.width == 65 and checked.data == data
+
+
+def test_image_names():
+    assert images.is_image_name("a/b/1.JPG")
+    assert not images.is_image_name("a/.hidden.jpg")
+    assert not images.is_image_name("notes.txt")

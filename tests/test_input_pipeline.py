@@ -1,0 +1,255 @@
+"""The tf.data input pipeline on small datasets the tests prepare themselves."""
+
+import dataclasses
+import os
+
+import data_factory
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import input_pipeline, prepare
+from pix2pix_tf.datasets import synthetic
+
+TRAIN, VAL = 8, 5
+
+
+@pytest.fixture(scope="module")
+def streets(tmp_path_factory):
+    """A prepared tiny synthetic dataset at 32x32 (load size 36)."""
+    config = config_lib.DataConfig(
+        data_dir=str(tmp_path_factory.mktemp("tfrecords")),
+        synthetic_train_examples=TRAIN,
+        synthetic_val_examples=VAL,
+        image_size=32,
+        load_size=36,
+        shuffle_buffer=16,
+    )
+    prepare.prepare(config)
+    return input_pipeline.resolve(config)
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory):
+    """Side-by-side pairs whose two halves are identical (40 wide, 30 high)."""
+    root = tmp_path_factory.mktemp("twins")
+    for split, count in (("train", 6), ("val", 2)):
+        os.makedirs(root / "pairs" / split)
+        for index in range(count):
+            half = data_factory.random_pixels(index, 30, 40)
+            data = data_factory.encode(np.concatenate([half, half], axis=1), "PNG")
+            (root / "pairs" / split / f"{index}.png").write_bytes(data)
+    config = config_lib.DataConfig(
+        dataset="folder",
+        source_dir=str(root / "pairs"),
+        data_dir=str(root / "tfrecords"),
+        image_size=16,
+        load_size=24,
+    )
+    prepare.prepare(config)
+    return input_pipeline.resolve(config)
+
+
+def _batches(dataset, count=None):
+    if count is not None:
+        dataset = dataset.take(count)
+    return [tuple(np.asarray(part) for part in batch) for batch in dataset]
+
+
+def test_records_keep_the_original_bytes_and_keys(streets):
+    files, side_by_side = input_pipeline.split_files(streets, "train")
+    assert side_by_side and len(files) == 4
+    keys = []
+    for serialized in tf.data.TFRecordDataset(files):
+        features = input_pipeline.parse(serialized, side_by_side=True)
+        key = features["key"].numpy().decode()
+        index = int(key.split("/")[1].split(".")[0])
+        assert features["image"].numpy() == synthetic.encode_pair(0, "train", index)
+        keys.append(key)
+    assert sorted(keys) == [f"train/{index:06d}.jpg" for index in range(TRAIN)]
+    assert input_pipeline.num_examples(streets, "train") == TRAIN
+
+
+def test_preprocessing_eagerly_and_in_tf_data_agree(streets):
+    files, _ = input_pipeline.split_files(streets, "train")
+    records = [record.numpy() for record in tf.data.TFRecordDataset(files)]
+
+    def train_fn(index, record):
+        a, b = input_pipeline.decode_pair(input_pipeline.parse(record, True))
+        key = input_pipeline.jitter_key(7, 0, index)
+        return input_pipeline.preprocess_train(a, b, key, streets)
+
+    def eval_fn(record):
+        a, b = input_pipeline.decode_pair(input_pipeline.parse(record, True))
+        return input_pipeline.preprocess_eval(a, b, streets)
+
+    dataset = tf.data.Dataset.from_tensor_slices(records)
+    in_graph = _batches(dataset.enumerate().map(train_fn, num_parallel_calls=4))
+    in_graph_eval = _batches(dataset.map(eval_fn))
+    for index, record in enumerate(records):
+        eager = train_fn(tf.constant(index, tf.int64), tf.constant(record))
+        np.testing.assert_allclose(eager[0], in_graph[index][0], atol=1e-6)
+        np.testing.assert_allclose(eager[1], in_graph[index][1], atol=1e-6)
+        eager_eval = eval_fn(tf.constant(record))
+        np.testing.assert_allclose(eager_eval[0], in_graph_eval[index][0], atol=1e-6)
+
+
+def test_jitter_crops_and_mirrors_both_halves_identically(twins):
+    dataset = input_pipeline.build_dataset(twins, "train", training=True, batch_size=3, seed=3)
+    batches = _batches(dataset, 6)
+    for inputs, targets in batches:
+        assert inputs.shape == (3, 16, 16, 3)
+        np.testing.assert_array_equal(inputs, targets)
+    # The jitter does vary: the same pair comes out differently across epochs.
+    evaluated = _batches(input_pipeline.build_dataset(twins, "train", training=False, batch_size=6))
+    outputs = np.concatenate([inputs for inputs, _ in batches])
+    assert not any(np.allclose(out, ref) for out in outputs for ref in evaluated[0][0])
+
+
+def test_jitter_matches_resize_then_crop_then_mirror(streets):
+    a = tf.constant(data_factory.random_pixels(1, 30, 30))
+    b = tf.constant(data_factory.random_pixels(2, 20, 24))
+    key = input_pipeline.jitter_key(0, 0, tf.constant(5, tf.int64))
+    out_a, out_b = input_pipeline.preprocess_train(a, b, key, streets)
+    random = tf.random.stateless_uniform([3], seed=key).numpy()
+    top, left = (np.minimum(random[:2] * 5, 4)).astype(int)
+    for image, out in ((a, out_a), (b, out_b)):
+        if random[2] < 0.5:
+            image = image[:, ::-1]
+        expected = tf.image.resize(image, [36, 36])[top : top + 32, left : left + 32] / 127.5 - 1
+        np.testing.assert_allclose(out, expected, atol=1e-5)
+
+
+def test_no_jitter_no_mirror_is_plain_resize(streets):
+    plain = dataclasses.replace(streets, random_jitter=False, random_mirror=False)
+    train = _batches(input_pipeline.build_dataset(plain, "val", training=True, batch_size=VAL), 1)
+    evaluated = _batches(input_pipeline.build_dataset(plain, "val", training=False, batch_size=VAL))
+    # Same examples (different order): each training output is an eval output.
+    for image in train[0][0]:
+        assert any(np.allclose(image, ref, atol=1e-6) for ref in evaluated[0][0])
+
+
+def test_directions_swap_input_and_target(streets):
+    def first_batch(direction):
+        config = dataclasses.replace(streets, direction=direction)
+        return _batches(input_pipeline.build_dataset(config, "val", training=False, batch_size=2))[
+            0
+        ]
+
+    a_to_b, b_to_a = first_batch("AtoB"), first_batch("BtoA")
+    np.testing.assert_array_equal(a_to_b[0], b_to_a[1])
+    np.testing.assert_array_equal(a_to_b[1], b_to_a[0])
+    # The synthetic streets' natural direction is BtoA: the label map is the input.
+    assert streets.direction == "BtoA"
+    with pytest.raises(ValueError, match="--direction"):
+        input_pipeline.select_direction(a_to_b[0], a_to_b[1], "sideways")
+
+
+def test_evaluation_is_one_fixed_pass_keeping_the_last_batch(streets):
+    dataset = input_pipeline.build_dataset(
+        streets, "val", training=False, batch_size=2, with_keys=True
+    )
+    first, second = _batches(dataset), _batches(dataset)
+    assert [len(batch[0]) for batch in first] == [2, 2, 1]
+    for one, two in zip(first, second, strict=True):
+        np.testing.assert_array_equal(one[0], two[0])
+        np.testing.assert_array_equal(one[2], two[2])
+    keys = np.concatenate([batch[2] for batch in first])
+    assert sorted(keys.tolist()) == [f"val/{index:06d}.jpg".encode() for index in range(VAL)]
+    for inputs, _, _ in first:
+        assert inputs.dtype == np.float32 and inputs.shape[1:] == (32, 32, 3)
+        assert inputs.min() >= -1.0 and inputs.max() <= 1.0
+
+
+def test_training_is_endless_shuffled_and_equal_sized(streets):
+    dataset = input_pipeline.build_dataset(streets, "train", training=True, batch_size=3)
+    assert dataset.element_spec[0].shape == (3, 32, 32, 3)
+    batches = _batches(dataset, 3 * TRAIN)  # Nine epochs' worth.
+    assert len(batches) == 3 * TRAIN
+    values = np.concatenate([inputs for inputs, _ in batches])
+    assert values.min() >= -1.0 and values.max() <= 1.0
+
+
+def test_same_seed_same_batches_other_seed_other_batches(streets):
+    def run(seed):
+        dataset = input_pipeline.build_dataset(
+            streets, "train", training=True, batch_size=2, seed=seed
+        )
+        return np.concatenate([inputs for inputs, _ in _batches(dataset, 10)])
+
+    first = run(1)
+    np.testing.assert_array_equal(first, run(1))
+    assert not np.array_equal(first, run(2))
+
+
+def test_iterator_checkpoint_resumes_exactly(streets, tmp_path):
+    def make():
+        return input_pipeline.build_dataset(streets, "train", training=True, batch_size=2, seed=4)
+
+    iterator = iter(make())
+    for _ in range(5):
+        next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    expected = [next(iterator) for _ in range(6)]
+    resumed = iter(make())
+    tf.train.Checkpoint(iterator=resumed).restore(path).assert_consumed()
+    for want in expected:
+        got = next(resumed)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    # The checkpoint holds serialized records, not decoded images.
+    size = sum(os.path.getsize(tmp_path / name) for name in os.listdir(tmp_path))
+    assert size < 20 * TRAIN * 32 * 32 * 3 * 4
+
+
+@pytest.mark.parametrize("pipelines", [2, 5])
+def test_input_context_shards_without_overlap(streets, pipelines):
+    # The train split has 4 shards: 2 pipelines shard by file, 5 by record.
+    keys, sizes = [], set()
+    for pipeline in range(pipelines):
+        context = tf.distribute.InputContext(
+            num_input_pipelines=pipelines,
+            input_pipeline_id=pipeline,
+            num_replicas_in_sync=pipelines,
+        )
+        dataset = input_pipeline.build_dataset(
+            streets,
+            "train",
+            training=False,
+            batch_size=pipelines * 2,
+            input_context=context,
+            with_keys=True,
+        )
+        for _, _, batch_keys in _batches(dataset):
+            sizes.add(len(batch_keys))
+            keys.extend(batch_keys.tolist())
+    assert sorted(keys) == [f"train/{index:06d}.jpg".encode() for index in range(TRAIN)]
+    assert max(sizes) == 2  # Per-replica batches.
+
+
+def test_training_pipelines_use_different_randomness(streets):
+    def first(pipeline):
+        context = tf.distribute.InputContext(2, pipeline, 2)
+        dataset = input_pipeline.build_dataset(
+            streets, "train", training=True, batch_size=2, input_context=context
+        )
+        return _batches(dataset, 1)[0][0]
+
+    assert not np.array_equal(first(0), first(1))
+
+
+def test_odd_width_pairs_lose_the_middle_column():
+    pixels = np.arange(3 * 5 * 3, dtype=np.uint8).reshape(3, 5, 3)
+    data = tf.io.encode_png(tf.constant(pixels))
+    a, b = input_pipeline.decode_pair({"image": data})
+    np.testing.assert_array_equal(a, pixels[:, :2])
+    np.testing.assert_array_equal(b, pixels[:, 3:])
+
+
+def test_unprepared_dataset_and_unknown_split_are_clear_errors(streets, tmp_path):
+    missing = dataclasses.replace(streets, data_dir=str(tmp_path / "nothing"))
+    with pytest.raises(FileNotFoundError, match="python -m pix2pix_tf.prepare"):
+        input_pipeline.num_examples(missing, "train")
+    with pytest.raises(ValueError, match="no 'test' split"):
+        input_pipeline.build_dataset(streets, "test", training=False, batch_size=1)

@@ -1,0 +1,312 @@
+"""Preparing datasets: reuse, bad files, interruptions, offline use, downloads."""
+
+import dataclasses
+import functools
+import http.server
+import json
+import os
+import threading
+
+import data_factory
+import pytest
+from conftest import CITYSCAPES_ARCHIVE, SHARED_DATASETS, requires_cityscapes
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import prepare
+from pix2pix_tf.datasets import archive, base, berkeley, synthetic
+
+FACADES_SPLITS = {"train": 4, "val": 2, "test": 2}
+
+
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch):
+    monkeypatch.delenv(config_lib.MANUAL_DIR_ENV, raising=False)
+    monkeypatch.delenv(config_lib.URL_ENV, raising=False)
+
+
+def _config(tmp_path, **overrides) -> config_lib.DataConfig:
+    values = {"data_dir": str(tmp_path / "tfrecords")}
+    values.update(overrides)
+    return config_lib.DataConfig(**values)
+
+
+def _synthetic(tmp_path, **overrides):
+    return _config(tmp_path, synthetic_train_examples=6, synthetic_val_examples=2, **overrides)
+
+
+def test_synthetic_prepare_then_reuse(tmp_path):
+    config = _synthetic(tmp_path)
+    report = prepare.prepare(config)
+    assert not report.reused
+    assert report.examples == {"train": 6, "val": 2}
+    assert report.shards == {"train": 4, "val": 2}
+    assert report.num_skipped == 0
+    assert os.path.exists(os.path.join(report.directory, "dataset_info.json"))
+    again = prepare.prepare(config)
+    assert again.reused and again.examples == report.examples
+    assert again.directory == report.directory
+    assert "Reused" in again.summary() and "train: 6 examples" in again.summary()
+
+
+def test_other_synthetic_sizes_get_their_own_folder(tmp_path):
+    first = prepare.prepare(_synthetic(tmp_path))
+    bigger = prepare.prepare(dataclasses.replace(_synthetic(tmp_path), synthetic_val_examples=3))
+    reseeded = prepare.prepare(dataclasses.replace(_synthetic(tmp_path), synthetic_seed=1))
+    assert len({first.directory, bigger.directory, reseeded.directory}) == 3
+    assert bigger.examples["val"] == 3 and not bigger.reused
+
+
+def test_interrupted_prepare_leaves_nothing_that_looks_complete(tmp_path, monkeypatch):
+    config = _synthetic(tmp_path)
+    calls = []
+    original = synthetic.encode_pair
+
+    def failing(seed, split, index):
+        calls.append(index)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # As if Ctrl-C arrived mid-generation.
+        return original(seed, split, index)
+
+    monkeypatch.setattr(synthetic, "encode_pair", failing)
+    with pytest.raises(KeyboardInterrupt):
+        prepare.prepare(config)
+    assert not prepare.is_prepared(config)
+    monkeypatch.setattr(synthetic, "encode_pair", original)
+    report = prepare.prepare(config)
+    assert not report.reused and report.examples == {"train": 6, "val": 2}
+
+
+_SLOW_CHILD = """
+import sys, time
+from pix2pix_tf import config, prepare
+from pix2pix_tf.datasets import synthetic
+render = synthetic.encode_pair
+synthetic.encode_pair = lambda *args: (time.sleep(0.3), render(*args))[1]
+prepare.prepare(config.DataConfig(
+    data_dir=sys.argv[1], synthetic_train_examples=6, synthetic_val_examples=2))
+"""
+
+
+@pytest.mark.slow  # Starts a second Python with TensorFlow.
+def test_killed_prepare_is_rebuilt(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    config = _synthetic(tmp_path)
+    parent = os.path.dirname(prepare.datasets.prepared_dir(config))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_CHILD, config.data_dir],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 120
+        while not (
+            os.path.isdir(parent) and any(n.startswith("incomplete.") for n in os.listdir(parent))
+        ):
+            assert child.poll() is None, "the child prepare ended before it could be killed"
+            assert time.time() < deadline
+            time.sleep(0.1)
+        time.sleep(0.5)  # Mid-generation.
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert not prepare.is_prepared(config)
+    report = prepare.prepare(config)
+    assert not report.reused and report.examples == {"train": 6, "val": 2}
+    assert not [n for n in os.listdir(parent) if n.startswith("incomplete.")]
+
+
+def test_leftovers_of_a_killed_prepare_are_removed(tmp_path):
+    config = _synthetic(tmp_path)
+    directory = prepare.datasets.prepared_dir(config)
+    # What a killed run leaves: TFDS' temporary folder with partial shards.
+    leftover = os.path.join(os.path.dirname(directory), "incomplete.ABC123_1.0.0")
+    os.makedirs(leftover)
+    with open(os.path.join(leftover, "synthetic_streets-train.tfrecord-00000-of-00004"), "w"):
+        pass
+    assert not prepare.is_prepared(config)
+    prepare.prepare(config)
+    assert prepare.is_prepared(config)
+    assert not os.path.exists(leftover)
+
+
+def _facades(tmp_path, extra=None, counts=FACADES_SPLITS):
+    manual = tmp_path / "manual"
+    files = data_factory.berkeley_archive(str(manual / "facades.tar.gz"), "facades", counts, extra)
+    return _config(tmp_path, dataset="facades", manual_dir=str(manual)), files
+
+
+def _records(report, split):
+    """{key: stored image bytes} read straight from the split's TFRecord shards."""
+    import glob
+
+    import tensorflow as tf
+
+    from pix2pix_tf import input_pipeline
+
+    files = sorted(glob.glob(os.path.join(report.directory, f"*-{split}.tfrecord-*")))
+    assert len(files) == report.shards[split]
+    out = {}
+    for serialized in tf.data.TFRecordDataset(files):
+        features = input_pipeline.parse(serialized, side_by_side=True)
+        out[features["key"].numpy().decode()] = features["image"].numpy()
+    return out
+
+
+def test_manual_archive_bad_files_are_skipped_and_listed(tmp_path):
+    extra = {f"facades/train/{name}": data for name, data in data_factory.bad_files().items()}
+    converted = data_factory.convertible_files()
+    extra.update({f"facades/train/{name}": data for name, data in converted.items()})
+    extra["facades/train/.DS_Store"] = b"junk"  # Hidden: ignored, not listed.
+    extra["facades/README.txt"] = b"not in a split"  # Outside the splits: ignored.
+    # 4 good + 6 convertible + 5 bad in train: a third is bad, which is tolerated.
+    config, files = _facades(tmp_path, extra)
+    report = prepare.prepare(config)
+    assert report.examples == {"train": 10, "val": 2, "test": 2}
+    assert sorted(report.skipped["train"]) == sorted(f"train/{n}" for n in data_factory.bad_files())
+    assert "empty file" in report.skipped["train"]["train/empty.jpg"]
+    assert sorted(report.converted["train"]) == sorted(f"train/{n}" for n in converted)
+    assert "5 files skipped" in report.summary()
+    records = _records(report, "train")
+    # Original JPEG bytes are kept exactly; converted files are PNGs.
+    for index in range(1, 5):
+        assert records[f"train/{index}.jpg"] == files[f"facades/train/{index}.jpg"]
+    assert all(records[f"train/{name}"].startswith(b"\x89PNG") for name in converted)
+    # The reused report lists the same files.
+    assert prepare.prepare(config).skipped == report.skipped
+
+
+def test_mostly_bad_archive_is_an_error(tmp_path):
+    bad = data_factory.bad_files()
+    extra = {f"facades/train/{index}-{name}": bad[name] for index in range(2) for name in bad}
+    config, _ = _facades(tmp_path, extra, counts={"train": 2, "val": 1, "test": 1})
+    with pytest.raises(base.BadDatasetError, match="10 of 12 files in the 'train' split"):
+        prepare.prepare(config)
+    assert not prepare.is_prepared(config)
+
+
+def test_manual_archive_is_checked_by_content(tmp_path):
+    # A wrong Cityscapes archive: splits present but counts far off.
+    manual = tmp_path / "manual"
+    data_factory.berkeley_archive(
+        str(manual / "cityscapes.tar.gz"), "cityscapes", {"train": 3, "val": 1}
+    )
+    config = _config(tmp_path, dataset="cityscapes", manual_dir=str(manual))
+    with pytest.raises(base.BadDatasetError, match="3 files in cityscapes/train/, expected 2975"):
+        prepare.prepare(config)
+    # A facades archive without its test split.
+    config, _ = _facades(tmp_path, counts={"train": 2, "val": 1})
+    with pytest.raises(base.BadDatasetError, match="no files in facades/test/"):
+        prepare.prepare(config)
+
+
+def test_malicious_manual_archive_is_refused(tmp_path):
+    import tarfile
+
+    manual = tmp_path / "manual"
+    manual.mkdir()
+    with tarfile.open(manual / "facades.tar.gz", "w:gz") as tar:
+        for split in FACADES_SPLITS:
+            data_factory.add_file(tar, f"facades/{split}/1.jpg", data_factory.jpeg_pair(1))
+        data_factory.add_link(tar, "facades/train/2.jpg", "/etc/passwd")
+    config = _config(tmp_path, dataset="facades", manual_dir=str(manual))
+    with pytest.raises(archive.UnsafeArchiveError, match="symbolic link"):
+        prepare.prepare(config)
+    assert not prepare.is_prepared(config)
+
+
+def test_manual_dir_from_environment(tmp_path, monkeypatch):
+    config, _ = _facades(tmp_path)
+    monkeypatch.setenv(config_lib.MANUAL_DIR_ENV, config.manual_dir)
+    report = prepare.prepare(dataclasses.replace(config, manual_dir=None))
+    assert report.examples["train"] == 4
+
+
+def test_offline_error_names_the_url_and_the_path(tmp_path, monkeypatch):
+    monkeypatch.setenv(config_lib.URL_ENV, "http://127.0.0.1:1/{name}.tar.gz")
+    config = _config(tmp_path, dataset="maps", manual_dir=str(tmp_path / "my archives"))
+    with pytest.raises(berkeley.DatasetUnavailableError) as error:
+        prepare.prepare(config)
+    message = str(error.value)
+    assert "http://127.0.0.1:1/maps.tar.gz" in message
+    assert os.path.join(str(tmp_path / "my archives"), "maps.tar.gz") in message
+    assert config_lib.MANUAL_DIR_ENV in message
+    assert not prepare.is_prepared(config)
+
+
+def _downloaded(config) -> list[str]:
+    downloads = os.path.join(config.data_dir, "downloads")
+    return [name for _, _, files in os.walk(downloads) for name in files]
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """Serves tmp_path/served on 127.0.0.1; yields the URL template."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield served, f"http://127.0.0.1:{server.server_address[1]}/{{name}}.tar.gz"
+    server.shutdown()
+    server.server_close()
+
+
+def test_download_from_local_http_server_with_good_md5(tmp_path, monkeypatch, http_server):
+    served, url = http_server
+    path = str(served / "facades.tar.gz")
+    data_factory.berkeley_archive(path, "facades", FACADES_SPLITS)
+    info = dataclasses.replace(config_lib.DATASETS["facades"], md5=archive.file_md5(path))
+    monkeypatch.setitem(config_lib.DATASETS, "facades", info)
+    monkeypatch.setenv(config_lib.URL_ENV, url)
+    config = _config(tmp_path, dataset="facades")
+    report = prepare.prepare(config)
+    assert report.examples == FACADES_SPLITS
+    with open(os.path.join(report.directory, "metadata.json")) as file:
+        assert json.load(file)["source"]["verified_by"] == "md5"
+    assert any(name.endswith(".tar.gz") for name in _downloaded(config))
+
+
+def test_download_with_bad_md5_is_a_clear_error(tmp_path, monkeypatch, http_server):
+    served, url = http_server
+    data_factory.berkeley_archive(str(served / "facades.tar.gz"), "facades", FACADES_SPLITS)
+    monkeypatch.setenv(config_lib.URL_ENV, url)
+    config = _config(tmp_path, dataset="facades")
+    with pytest.raises(berkeley.ChecksumError) as error:
+        prepare.prepare(config)
+    message = str(error.value)
+    actual = archive.file_md5(str(served / "facades.tar.gz"))
+    assert config_lib.DATASETS["facades"].md5 in message and actual in message
+    assert "facades.tar.gz" in message and "manually supplied" in message
+    assert not prepare.is_prepared(config)
+    assert any(name.endswith(".md5-mismatch") for name in _downloaded(config))
+
+
+def test_command_line(tmp_path, capsys):
+    argv = ["--data_dir", str(tmp_path / "tfrecords"), "--synthetic_train_examples", "5"]
+    argv += ["--synthetic_val_examples", "2"]
+    assert prepare.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "train: 5 examples" in out and "val: 2 examples" in out
+    assert str(tmp_path / "tfrecords") in out
+    assert prepare.main([*argv, "--dataset", "folder", "--source_dir", str(tmp_path / "no")]) == 1
+    assert "not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@requires_cityscapes
+def test_real_cityscapes_archive(tmp_path):
+    config = _config(tmp_path, dataset="cityscapes", manual_dir=SHARED_DATASETS)
+    report = prepare.prepare(config)
+    assert report.examples == {"train": 2975, "val": 500}
+    assert report.num_skipped == 0
+    assert os.path.exists(CITYSCAPES_ARCHIVE)
+    assert prepare.prepare(config).reused
