@@ -13,7 +13,9 @@ never overwritten.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import json
 import os
 import shutil
 import tempfile
@@ -26,6 +28,8 @@ from pix2pix_tf import checkpointing, models, serving
 from pix2pix_tf.config import Config
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+# Where the export records what it was made from (TF Serving ignores assets.extra).
+METADATA_FILE = os.path.join("assets.extra", "pix2pix_export.json")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Batch sizes sent once per signature when TF Serving warms the model up (the float
 # signature only gets the first: its requests are large).
@@ -146,8 +150,13 @@ def write_model(
     options: serving.ServingOptions | None = None,
     warmup: bool = True,
     model_name: str = "pix2pix",
+    metadata: dict | None = None,
 ) -> str:
-    """Writes `<export_dir>/<version>/` atomically and returns its path."""
+    """Writes `<export_dir>/<version>/` atomically and returns its path.
+
+    `metadata` (e.g. the run's config and checkpoint) is saved as JSON in
+    assets.extra/pix2pix_export.json, with the serving options.
+    """
     if version is not None and version < 1:
         raise ValueError(f"--version must be >= 1, got {version}.")
     _prepare_export_dir(export_dir)
@@ -158,7 +167,8 @@ def write_model(
             f"{final} already exists; versions are never overwritten. Pass another "
             "--version, or leave it out to use the next free one."
         )
-    archive = serving.build_export_archive(generator, options)
+    archive_options = options or serving.ServingOptions()
+    archive = serving.build_export_archive(generator, archive_options)
     try:
         staging = tempfile.mkdtemp(prefix=f".writing-{version}-", dir=export_dir)
     except OSError as error:
@@ -170,6 +180,14 @@ def write_model(
         archive.write_out(staging, verbose=False)
         if warmup:
             write_warmup(staging, serving.generator_image_size(generator), model_name)
+        record = {
+            **(metadata or {}),
+            "image_size": serving.generator_image_size(generator),
+            "serving_options": dataclasses.asdict(archive_options),
+        }
+        tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
+        with open(os.path.join(staging, METADATA_FILE), "w") as file:
+            json.dump(record, file, indent=2, sort_keys=True)
         # mkdtemp makes the directory 0700; a server running as another user must read it.
         _make_readable(staging)
         if os.path.exists(final):
@@ -201,5 +219,6 @@ def export(
     """Restores the generator from a run directory and exports it; returns the version dir."""
     if options is not None:
         options.validate()
-    _, generator, _ = restore_generator(workdir, checkpoint, precision)
-    return write_model(generator, export_dir, version, options, warmup, model_name)
+    config, generator, path = restore_generator(workdir, checkpoint, precision)
+    metadata = {"checkpoint": path, "precision": precision, "config": config.to_dict()}
+    return write_model(generator, export_dir, version, options, warmup, model_name, metadata)

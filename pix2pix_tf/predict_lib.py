@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import os
 import re
 import sys
@@ -63,6 +64,16 @@ def _wrap_signature(signature) -> Callable[[list[bytes]], list[bytes]]:
     return serve
 
 
+def _exported_direction(version_dir: str) -> str | None:
+    """The training direction recorded by export.py, if any."""
+    path = os.path.join(version_dir, export_lib.METADATA_FILE)
+    try:
+        with open(path) as file:
+            return json.load(file)["config"]["data"]["direction"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def load_model(path: str) -> Model:
     """Loads --model: a SavedModel version dir, a TF Serving base path or a run directory."""
     if not tf.io.gfile.isdir(path):
@@ -78,6 +89,7 @@ def load_model(path: str) -> Model:
         return Model(
             serve=_wrap_signature(loaded.signatures[serving.DEFAULT_SIGNATURE]),
             description=f"SavedModel {version_dir}",
+            direction=_exported_direction(version_dir),
             owner=loaded,
         )
     if tf.io.gfile.exists(os.path.join(path, "config.json")):

@@ -1,6 +1,7 @@
 """export.py and pix2pix_tf.export_lib: versions, atomic writes, errors, warmup,
 precision and the paper's test-time mode."""
 
+import json
 import os
 import shutil
 
@@ -57,6 +58,18 @@ def test_failure_while_writing_leaves_nothing(run, tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         export_lib.export(workdir, export_dir)
     assert _entries(export_dir) == []
+
+
+def test_export_records_what_it_was_made_from(run, tmp_path):
+    workdir, config, _ = run
+    options = serving.ServingOptions(png_compression=3)
+    version_dir = export_lib.export(workdir, str(tmp_path / "e"), options=options, warmup=False)
+    with open(os.path.join(version_dir, "assets.extra", "pix2pix_export.json")) as file:
+        record = json.load(file)
+    assert record["checkpoint"] == os.path.join(workdir, "ckpt-1")
+    assert record["config"] == config.to_dict()
+    assert record["precision"] == "float32" and record["image_size"] == 64
+    assert record["serving_options"]["png_compression"] == 3
 
 
 def test_staging_name_is_ignored_by_version_scan(tmp_path):

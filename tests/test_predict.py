@@ -116,14 +116,16 @@ def test_pairs_strips_and_gallery(exported, tmp_path, direction):
 def test_pairs_direction_defaults_to_the_run(exported, tmp_path):
     workdir, export_dir, _ = exported
     pair = write_image(str(tmp_path / "pair.png"), 16, 32)
+    for path in (workdir, export_dir):
+        model = predict_lib.load_model(path)
+        assert model.direction == "BtoA"
+        summary = predict_lib.predict(model, [pair], str(tmp_path / "o"), pairs=True, verbose=False)
+        assert summary.written == ["pair"]
+    # A SavedModel that does not record its direction needs --direction.
+    _, generator, _ = export_lib.restore_generator(workdir)
+    bare = export_lib.write_model(generator, str(tmp_path / "bare"), warmup=False)
     with pytest.raises(predict_lib.PredictError, match="--direction"):
-        predict_lib.predict(
-            predict_lib.load_model(export_dir), [pair], str(tmp_path / "o"), pairs=True
-        )
-    model = predict_lib.load_model(workdir)
-    assert model.direction == "BtoA"
-    summary = predict_lib.predict(model, [pair], str(tmp_path / "o"), pairs=True, verbose=False)
-    assert summary.written == ["pair"]
+        predict_lib.predict(predict_lib.load_model(bare), [pair], str(tmp_path / "o"), pairs=True)
 
 
 def test_bad_model_paths(tmp_path):
