@@ -170,6 +170,9 @@ class DataConfig:
     random_jitter: bool = True
     random_mirror: bool = True
     shuffle_buffer: int = 400
+    # Training keeps the decoded images in memory (width x height x 3 bytes per
+    # pair) and skips JPEG decoding after the first pass; see input_cache.py.
+    cache_decoded: bool = False
     # Examples generated for the embedded synthetic dataset, and the seed they
     # are rendered from; each (sizes, seed) is prepared into its own folder.
     synthetic_train_examples: int = 400
@@ -434,6 +437,18 @@ PRESETS: dict[str, dict[str, Any]] = {
         "checkpoint_every": 1,
         "synthetic_train_examples": 16,
         "synthetic_val_examples": 4,
+    },
+    # The README's first run: a few minutes on 2 CPU cores. 128x128 with a full
+    # 7-level U-Net and the 70x70 PatchGAN, but a quarter of the filters.
+    "quick": {
+        "image_size": 128,
+        "ngf": 16,
+        "ndf": 16,
+        "batch_size": 4,
+        "steps": 2400,
+        "log_every": 100,
+        "image_every": 600,
+        "checkpoint_every": 600,
     },
 }
 

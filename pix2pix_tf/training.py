@@ -263,7 +263,7 @@ def _distributed_dataset(strategy, data_config, split, *, seed, batch_size):
             data_config,
             split,
             training=True,
-            batch_size=input_context.get_per_replica_batch_size(batch_size),
+            batch_size=batch_size,  # Global: build_dataset splits it per replica.
             seed=seed,
             input_context=input_context,
         )
@@ -299,7 +299,9 @@ def train(config: config_lib.Config) -> dict:
     if workdir is None:
         raise ValueError("config.train.workdir is not set; build the config with build_config.")
     checkpointing.check_resume(workdir, config)
-    prepare.prepare(config.data)
+    report = prepare.prepare(config.data)
+    if not report.reused:
+        _log(report.summary())
     steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
 
     _seed_everything(config)
@@ -424,7 +426,8 @@ def _run_loop(config, state, train_step, iterator, manager, writers, sample_batc
             if step % train.log_every == 0 or step == steps:
                 latest, rate = window.flush(train.batch_size)
                 scalars = {f"losses/{name}": value for name, value in latest.items()}
-                scalars["learning_rate"] = float(state.generator_optimizer.learning_rate)
+                # The rate this step used: the optimizer had taken step - 1 steps.
+                scalars["learning_rate"] = float(state.schedule(step - 1))
                 bar_values = list(latest.items())
                 if rate is not None:
                     scalars["images_per_second"] = rate

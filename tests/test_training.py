@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 
 import keras
 import numpy as np
@@ -222,3 +223,151 @@ def test_progress_bar_eta_counts_only_this_session():
     bar = summaries.Progbar(1000, initial=900, verbose=0)
     bar._start = 100.0
     assert bar._estimate_step_duration(910, 110.0) == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------
+# End to end through prepare + the input pipeline on the tiny synthetic dataset.
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from pix2pix_tf import prepare
+
+    data_dir = str(tmp_path_factory.mktemp("tfrecords"))
+    prepare.prepare(_tiny(data_dir=data_dir).data)
+    return data_dir
+
+
+def _events(directory):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    accumulator = event_accumulator.EventAccumulator(
+        directory, size_guidance={event_accumulator.TENSORS: 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
+    workdir = tmp_path / "run"
+    config = _tiny(data_dir=tiny_data, workdir=str(workdir))
+    result = training.train(config)
+
+    assert result["step"] == result["total_steps"] == 2 and result["interrupted"] is None
+    assert result["checkpoint"] == str(workdir / "ckpt-2")
+    assert all(np.isfinite(result[name]) for name in training.LOSS_NAMES)
+    for name in ("checkpoint", "ckpt-1.index", "ckpt-2.index", "config.json"):
+        assert (workdir / name).exists(), name
+    assert (workdir / "samples" / "step_000002.png").exists()
+    saved = config_lib.Config.from_json(str(workdir / "config.json"))
+    assert saved == config.replace(steps=2, precision="float32")
+
+    train_events = _events(str(workdir / "train"))
+    scalars = {f"losses/{name}" for name in training.LOSS_NAMES}
+    scalars |= {"learning_rate", "images_per_second", "config"}
+    assert scalars <= set(train_events.Tags()["tensors"])
+    assert [event.step for event in train_events.Tensors("losses/gen_l1")] == [1, 2]
+    learning_rate = tf.make_ndarray(train_events.Tensors("learning_rate")[-1].tensor_proto)
+    # The rate step 2 used: 2 steps, the last 1 decaying, so still the full rate.
+    assert float(learning_rate) == pytest.approx(2e-4)
+    config_text = tf.make_ndarray(train_events.Tensors("config")[0].tensor_proto)
+    assert b'"arch": "paper"' in config_text.item()
+    assert train_events.SummaryMetadata("config").plugin_data.plugin_name == "text"
+
+    eval_events = _events(str(workdir / "eval"))
+    assert eval_events.SummaryMetadata("samples").plugin_data.plugin_name == "images"
+    image = tf.make_ndarray(eval_events.Tensors("samples")[-1].tensor_proto)
+    width, height = (int(value) for value in image[:2])
+    decoded = tf.io.decode_png(image[2]).numpy()
+    rows = 4  # The tiny preset's val split has 4 examples.
+    gap = summaries.GRID_GAP
+    assert decoded.shape == (rows * 64 + (rows - 1) * gap, 3 * 64 + 2 * gap, 3)
+    assert (width, height) == (decoded.shape[1], decoded.shape[0])
+    assert "losses/gen_l1" in eval_events.Tags()["tensors"]
+
+
+def _variables(path):
+    reader = tf.train.load_checkpoint(path)
+    shapes = reader.get_variable_to_dtype_map()
+    return {
+        name: reader.get_tensor(name)
+        for name, dtype in shapes.items()
+        # save_counter counts saves, which an interrupted run makes more of.
+        if (dtype.is_floating or dtype.is_integer) and not name.startswith("save_counter")
+    }
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
+    steps, stop_at = 4, 2
+    config = _tiny(
+        data_dir=tiny_data,
+        deterministic=True,
+        steps=steps,
+        batch_size=2,
+        image_every=100,
+        checkpoint_every=100,
+    )
+    straight = training.train(config.replace(workdir=str(tmp_path / "straight")))
+
+    # Interrupt the second run after step 2 with a real SIGTERM, then rerun it.
+    write_scalars = summaries.write_scalars
+
+    def interrupt(writer, scalars, step):
+        write_scalars(writer, scalars, step)
+        if step == stop_at:
+            signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr(summaries, "write_scalars", interrupt)
+    resumed_dir = str(tmp_path / "resumed")
+    first = training.train(config.replace(workdir=resumed_dir))
+    assert first["interrupted"] == signal.SIGTERM and first["step"] == stop_at
+    assert tf.train.latest_checkpoint(resumed_dir).endswith(f"ckpt-{stop_at}")
+    monkeypatch.setattr(summaries, "write_scalars", write_scalars)
+    resumed = training.train(config.replace(workdir=resumed_dir))
+    assert resumed["step"] == steps and resumed["interrupted"] is None
+
+    expected = _variables(straight["checkpoint"])
+    actual = _variables(resumed["checkpoint"])
+    assert sorted(actual) == sorted(expected)
+    assert actual["step/.ATTRIBUTES/VARIABLE_VALUE"] == steps
+    iterations = [
+        name for name in expected if name.endswith("_iterations/.ATTRIBUTES/VARIABLE_VALUE")
+    ]
+    assert iterations and all(actual[name] == steps for name in iterations)
+    for name, value in expected.items():
+        np.testing.assert_allclose(actual[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+    learning_rates = [
+        tf.make_ndarray(event.tensor_proto)
+        for event in _events(os.path.join(resumed_dir, "train")).Tensors("learning_rate")
+    ]
+    # Each step's rate was logged once; the decay covers the last 2 of 4 steps.
+    schedule = training.LinearDecay(2e-4, total_steps=steps, decay_steps=2)
+    expected_rates = [float(schedule(step)) for step in range(steps)]
+    np.testing.assert_allclose(learning_rates, expected_rates, rtol=1e-6)
+
+
+def test_non_finite_loss_stops_without_saving(tiny_data, tmp_path, monkeypatch):
+    from pix2pix_tf import input_pipeline
+
+    build_dataset = input_pipeline.build_dataset
+
+    def poisoned(data_config, split, *, training, **kwargs):
+        dataset = build_dataset(data_config, split, training=training, **kwargs)
+        if not training:
+            return dataset
+
+        def poison(index, batch):
+            inputs, targets = batch
+            return tf.where(index == 2, np.nan, inputs), targets
+
+        return dataset.enumerate().map(poison)
+
+    monkeypatch.setattr(input_pipeline, "build_dataset", poisoned)
+    workdir = tmp_path / "run"
+    config = _tiny(data_dir=tiny_data, workdir=str(workdir), steps=5)
+    with pytest.raises(training.NonFiniteLossError, match="non-finite loss at step 3") as error:
+        training.train(config)
+    assert "ckpt-2" in str(error.value)
+    assert tf.train.latest_checkpoint(str(workdir)) == str(workdir / "ckpt-2")
+    assert not (workdir / "ckpt-3.index").exists()
