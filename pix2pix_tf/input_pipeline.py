@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import datasets
+from pix2pix_tf import datasets, input_cache
 from pix2pix_tf.datasets import base
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -122,9 +122,9 @@ def jitter_key(seed: int, pipeline: int, index: tf.Tensor) -> tf.Tensor:
 def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
     """Random jitter and mirroring, the same for both halves -> float32 [-1, 1].
 
-    Each half is mirrored (or not), resized to load_size and cropped to
-    image_size at the same random offsets. Mirroring comes first, on the small
-    uint8 image, which is cheaper than after resizing and gives the same
+    Each half is mirrored (or not), resized to load_size (bilinear) and cropped
+    to image_size at the same random offsets. Mirroring comes first, on the
+    small uint8 image, which is cheaper than after resizing and gives the same
     distribution of crops.
 
     Args:
@@ -143,9 +143,9 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
     def jitter(image):
         if data_config.random_mirror:
             image = tf.cond(mirror, lambda: tf.reverse(image, axis=[1]), lambda: image)
-        # [load, load, 3] float32, then the [size, size, 3] crop.
-        image = _resize(image, load_size)[top : top + size, left : left + size]
-        image = _scale(image)
+        # Scaled to [-1, 1] before resizing (float resizing is faster than
+        # uint8), resized to [load, load, 3], then the [size, size, 3] crop.
+        image = _resize(_scale(image), load_size)[top : top + size, left : left + size]
         image.set_shape([size, size, 3])
         return image
 
@@ -155,7 +155,7 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
 def preprocess_eval(a, b, data_config: config_lib.DataConfig):
     """Resize only -> float32 [-1, 1] [image_size, image_size, 3] each."""
     size = data_config.image_size
-    a, b = _scale(_resize(a, size)), _scale(_resize(b, size))
+    a, b = _resize(_scale(a), size), _resize(_scale(b), size)
     a.set_shape([size, size, 3])
     b.set_shape([size, size, 3])
     return a, b
@@ -173,6 +173,33 @@ def _pipeline_seed(seed: int, pipeline: int) -> int:
     if pipeline == 0:
         return seed
     return int(np.random.SeedSequence([seed, pipeline]).generate_state(1)[0] >> 1)
+
+
+def _records(
+    files: list[str], pipelines: int, pipeline: int, *, shuffle: bool, seed: int
+) -> tf.data.Dataset:
+    """This input pipeline's serialized records: its shards (or every n-th record).
+
+    With `shuffle`, the shard order is shuffled and shards are read interleaved;
+    otherwise they are read one after the other in a fixed order.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    shard_by_file = len(files) >= pipelines
+    if pipelines > 1 and shard_by_file:
+        dataset = dataset.shard(pipelines, pipeline)
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed)
+        dataset = dataset.interleave(
+            tf.data.TFRecordDataset,
+            cycle_length=min(_CYCLE_LENGTH, len(files)),
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+    else:
+        dataset = dataset.flat_map(tf.data.TFRecordDataset)
+    if pipelines > 1 and not shard_by_file:
+        dataset = dataset.shard(pipelines, pipeline)
+    return dataset
 
 
 def build_dataset(
@@ -202,40 +229,39 @@ def build_dataset(
         raise ValueError(f"--batch_size must be >= 1 per replica, got {batch_size}.")
     shuffle_seed = _pipeline_seed(seed, pipeline)
 
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    shard_by_file = len(files) >= pipelines
-    if pipelines > 1 and shard_by_file:
-        dataset = dataset.shard(pipelines, pipeline)
-    if training:
-        dataset = dataset.shuffle(len(files), seed=shuffle_seed)
-        dataset = dataset.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(_CYCLE_LENGTH, len(files)),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
-        )
-    else:
-        dataset = dataset.flat_map(tf.data.TFRecordDataset)
-    if pipelines > 1 and not shard_by_file:
-        dataset = dataset.shard(pipelines, pipeline)
-    if training:
-        # Serialized records are shuffled, then the whole pass repeats (with
-        # new file and record orders each epoch).
-        dataset = dataset.shuffle(data_config.shuffle_buffer, seed=shuffle_seed).repeat()
-
-    def prepare(index, serialized):
+    def decode(serialized):
         features = parse(serialized, side_by_side)
-        a, b = decode_pair(features)
+        return (*decode_pair(features), features[base.KEY])
+
+    def finish(index, a, b, key):
         if training:
             a, b = preprocess_train(a, b, jitter_key(seed, pipeline, index), data_config)
         else:
             a, b = preprocess_eval(a, b, data_config)
         inputs, targets = select_direction(a, b, data_config.direction)
-        return (inputs, targets, features[base.KEY]) if with_keys else (inputs, targets)
+        return (inputs, targets, key) if with_keys else (inputs, targets)
 
-    dataset = dataset.enumerate().map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
+    cached = training and data_config.cache_decoded
+    records = _records(
+        files, pipelines, pipeline, shuffle=training and not cached, seed=shuffle_seed
+    )
+    if cached:
+        count = num_examples(data_config, split)
+        table = input_cache.DecodedTable(records, decode, count, split)
+        examples = input_cache.training_examples(table, shuffle_seed).enumerate()
+        prepare = lambda index, example: finish(index, *example)  # noqa: E731
+    else:
+        if training:
+            # Serialized records are shuffled, then the whole pass repeats (with
+            # new file and record orders each epoch).
+            records = records.shuffle(data_config.shuffle_buffer, seed=shuffle_seed).repeat()
+        examples = records.enumerate()
+        prepare = lambda index, record: finish(index, *decode(record))  # noqa: E731
+    dataset = examples.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     dataset = dataset.prefetch(AUTOTUNE)
+    if cached:
+        dataset = dataset.with_options(input_cache.external_state_options())
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_optimization.map_parallelization = True

@@ -253,3 +253,74 @@ def test_unprepared_dataset_and_unknown_split_are_clear_errors(streets, tmp_path
         input_pipeline.num_examples(missing, "train")
     with pytest.raises(ValueError, match="no 'test' split"):
         input_pipeline.build_dataset(streets, "test", training=False, batch_size=1)
+
+
+def _cached(config, **overrides):
+    return dataclasses.replace(config, cache_decoded=True, **overrides)
+
+
+def test_cached_training_matches_uncached_preprocessing(streets, twins):
+    for inputs, targets in _batches(
+        input_pipeline.build_dataset(_cached(twins), "train", training=True, batch_size=3), 4
+    ):
+        np.testing.assert_array_equal(inputs, targets)
+    plain = dict(random_jitter=False, random_mirror=False)
+    cached = input_pipeline.build_dataset(
+        _cached(streets, **plain), "train", training=True, batch_size=TRAIN, with_keys=True
+    )
+    evaluated = input_pipeline.build_dataset(
+        dataclasses.replace(streets, **plain),
+        "train",
+        training=False,
+        batch_size=TRAIN,
+        with_keys=True,
+    )
+    reference = {key: image for image, _, key in zip(*_batches(evaluated)[0], strict=True)}
+    for epoch in _batches(cached, 2):
+        assert sorted(epoch[2].tolist()) == sorted(reference)  # Whole epochs, shuffled.
+        for image, key in zip(epoch[0], epoch[2], strict=True):
+            np.testing.assert_allclose(image, reference[key], atol=1e-6)
+
+
+def test_cached_training_is_seeded_and_resumable(streets, tmp_path):
+    def make(seed):
+        return input_pipeline.build_dataset(
+            _cached(streets), "train", training=True, batch_size=2, seed=seed
+        )
+
+    first = np.concatenate([inputs for inputs, _ in _batches(make(5), 8)])
+    np.testing.assert_array_equal(first, np.concatenate([x for x, _ in _batches(make(5), 8)]))
+    assert not np.array_equal(first, np.concatenate([x for x, _ in _batches(make(6), 8)]))
+    iterator = iter(make(5))
+    for _ in range(3):
+        next(iterator)
+    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
+    expected = [next(iterator)[0] for _ in range(5)]
+    resumed = iter(make(5))
+    tf.train.Checkpoint(iterator=resumed).restore(path)
+    for want in expected:
+        np.testing.assert_array_equal(next(resumed)[0], want)
+
+
+def test_cached_training_shards_by_pipeline(streets):
+    keys = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(2, pipeline, 2)
+        dataset = input_pipeline.build_dataset(
+            _cached(streets),
+            "train",
+            training=True,
+            batch_size=2 * TRAIN // 2,
+            input_context=context,
+            with_keys=True,
+        )
+        keys.extend(_batches(dataset, 1)[0][2].tolist())
+    assert sorted(keys) == [f"train/{index:06d}.jpg".encode() for index in range(TRAIN)]
+
+
+def test_cache_refuses_when_memory_is_short(streets, monkeypatch):
+    from pix2pix_tf import input_cache
+
+    monkeypatch.setattr(input_cache, "_available_bytes", lambda: 1000)
+    with pytest.raises(ValueError, match="--cache_decoded"):
+        input_pipeline.build_dataset(_cached(streets), "train", training=True, batch_size=2)

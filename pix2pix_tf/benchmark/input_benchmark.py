@@ -1,19 +1,24 @@
 """Training input pipeline throughput: our TFRecord pipeline vs per-file JPEGs.
 
-    python -m pix2pix_tf.benchmark input --dataset cityscapes [--json]
+    python -m pix2pix_tf.benchmark input --dataset cityscapes [--cache_decoded] [--json]
 
-Both pipelines produce the same thing, training batches of one jittered pair:
+Three pipelines produce the same thing, training batches of one jittered pair:
 
-- baseline: the straightforward per-file pipeline of the TensorFlow pix2pix
-  tutorial: `list_files` -> read -> decode -> jitter (float resize to load_size,
-  stacked random crop, random flip) -> batch(1) -> prefetch, the map parallel
-  with AUTOTUNE. Its JPEGs are the records' original bytes, written once to
-  `<data_dir>/downloads/benchmark/<dataset>/` (byte-identical to the archive).
-- ours: `input_pipeline.build_dataset(..., training=True, batch_size=1)`.
+- baseline: the straightforward per-file pipeline: `list_files` -> read ->
+  decode -> jitter -> batch(1) -> prefetch, with the TensorFlow pix2pix
+  tutorial's load() and random_jitter() (float resize to load_size, stacked
+  random crop, random flip) in a plain `map`.
+- baseline_parallel: the same with the map parallel (AUTOTUNE), as the tutorial
+  has it.
+- ours: `input_pipeline.build_dataset(..., training=True, batch_size=1)` with
+  the data flags given (e.g. --cache_decoded).
 
-The machine is shared, so absolute numbers drift: the two pipelines are timed
-alternately for several rounds after a warm-up, and the report gives medians and
-the median of the per-round ratios.
+The baselines read the records' original JPEG bytes, written once to
+`<data_dir>/downloads/benchmark/<config>-train/` (byte-identical to the archive's
+files). The machine is shared, so absolute numbers drift: the pipelines are
+timed alternately for several rounds, each with a fresh iterator and untimed
+warm-up pairs; the report gives medians, the median of the per-round ratios,
+and the CPU time of this process per pair.
 """
 
 from __future__ import annotations
@@ -51,8 +56,12 @@ def export_jpegs(data_config: config_lib.DataConfig, split: str, directory: str)
     return directory
 
 
-def baseline_dataset(directory: str, data_config: config_lib.DataConfig, seed: int):
-    """The tutorial's per-file pipeline (its load() and random_jitter())."""
+def baseline_dataset(directory: str, data_config: config_lib.DataConfig, seed: int, parallel: bool):
+    """The per-file pipeline, with the TF tutorial's load() and random_jitter().
+
+    parallel=False is the straightforward version; parallel=True maps with
+    AUTOTUNE parallelism, as the tutorial does.
+    """
     size, load_size = data_config.image_size, data_config.load_size
 
     def load_and_jitter(path):
@@ -70,7 +79,8 @@ def baseline_dataset(directory: str, data_config: config_lib.DataConfig, seed: i
         return pair[1], pair[0]
 
     dataset = tf.data.Dataset.list_files(os.path.join(directory, "*"), shuffle=True, seed=seed)
-    dataset = dataset.repeat().map(load_and_jitter, num_parallel_calls=AUTOTUNE)
+    parallelism = AUTOTUNE if parallel else None
+    dataset = dataset.repeat().map(load_and_jitter, num_parallel_calls=parallelism)
     return dataset.batch(1).prefetch(AUTOTUNE)
 
 
@@ -86,16 +96,18 @@ def _time(iterator, count: int) -> tuple[float, float]:
 def measure(variants: dict, *, rounds: int, pairs: int, warmup: int) -> dict[str, dict]:
     """Times each variant alternately; returns per-round pairs/s and CPU ms/pair.
 
-    Before each timed stretch the variant's buffers, filled while the other
-    ran, are drained by `warmup` untimed pairs, so every stretch measures the
-    steady state.
+    Every round starts a fresh iterator per variant and deletes it afterwards,
+    so no pipeline keeps filling its buffers while another one is timed; the
+    first `warmup` pairs of each stretch are not timed (thread start-up,
+    autotuning).
     """
-    iterators = {name: iter(dataset) for name, dataset in variants.items()}
     results = {name: {"pairs_per_s": [], "cpu_ms_per_pair": []} for name in variants}
     for _ in range(rounds):
-        for name, iterator in iterators.items():
+        for name, dataset in variants.items():
+            iterator = iter(dataset)
             _time(iterator, warmup)
             speed, cpu = _time(iterator, pairs)
+            del iterator
             results[name]["pairs_per_s"].append(speed)
             results[name]["cpu_ms_per_pair"].append(cpu)
     return results
@@ -111,7 +123,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rounds", type=int, default=7, help="Alternating timing rounds.")
     parser.add_argument("--pairs", type=int, default=400, help="Timed image pairs per round.")
     parser.add_argument(
-        "--warmup", type=int, default=200, help="Untimed pairs before each timed stretch."
+        "--warmup", type=int, default=100, help="Untimed pairs before each timed stretch."
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
@@ -122,18 +134,26 @@ def main(argv: list[str]) -> int:
 
     report = prepare.prepare(data_config)
     split = "train"
-    builder_name, config_name = datasets.builder_location(data_config)
+    _, config_name = datasets.builder_location(data_config)
     cache = os.path.join(data_config.data_dir, "downloads", "benchmark")
     jpeg_dir = export_jpegs(data_config, split, os.path.join(cache, f"{config_name}-{split}"))
     variants = {
-        "baseline": baseline_dataset(jpeg_dir, data_config, args.seed),
+        "baseline": baseline_dataset(jpeg_dir, data_config, args.seed, parallel=False),
+        "baseline_parallel": baseline_dataset(jpeg_dir, data_config, args.seed, parallel=True),
         "ours": input_pipeline.build_dataset(
             data_config, split, training=True, batch_size=1, seed=args.seed
         ),
     }
     results = measure(variants, rounds=args.rounds, pairs=args.pairs, warmup=args.warmup)
-    ours, baseline = results["ours"], results["baseline"]
-    ratios = [o / b for o, b in zip(ours["pairs_per_s"], baseline["pairs_per_s"], strict=True)]
+
+    def ratio(name):
+        pairs = zip(results["ours"]["pairs_per_s"], results[name]["pairs_per_s"], strict=True)
+        return statistics.median(ours / other for ours, other in pairs)
+
+    medians = {
+        name: {key: statistics.median(values) for key, values in result.items()}
+        for name, result in results.items()
+    }
     summary = {
         "benchmark": "input",
         "dataset": data_config.dataset,
@@ -141,34 +161,36 @@ def main(argv: list[str]) -> int:
         "examples": report.examples[split],
         "image_size": data_config.image_size,
         "load_size": data_config.load_size,
+        "cache_decoded": data_config.cache_decoded,
         "batch_size": 1,
         "rounds": args.rounds,
         "pairs_per_round": args.pairs,
-        "pairs_per_s": statistics.median(ours["pairs_per_s"]),
-        "baseline_pairs_per_s": statistics.median(baseline["pairs_per_s"]),
-        "ratio": statistics.median(ratios),
-        "cpu_ms_per_pair": statistics.median(ours["cpu_ms_per_pair"]),
-        "baseline_cpu_ms_per_pair": statistics.median(baseline["cpu_ms_per_pair"]),
-        "rounds_detail": results,
+        "pairs_per_s": medians["ours"]["pairs_per_s"],
+        "baseline_pairs_per_s": medians["baseline"]["pairs_per_s"],
+        "ratio": ratio("baseline"),
+        "baseline_parallel_pairs_per_s": medians["baseline_parallel"]["pairs_per_s"],
+        "ratio_vs_parallel": ratio("baseline_parallel"),
+        "cpu_ms_per_pair": {name: median["cpu_ms_per_pair"] for name, median in medians.items()},
+        "rounds_pairs_per_s": {name: result["pairs_per_s"] for name, result in results.items()},
         "cpu_count": os.cpu_count(),
     }
     if args.json:
         print(json.dumps(summary))
         return 0
+    cached = ", decoded images cached" if data_config.cache_decoded else ""
     print(
         f"Input pipeline, {data_config.dataset} {split} ({summary['examples']} pairs), batch 1, "
-        f"jitter {data_config.load_size} -> {data_config.image_size}, {args.rounds} alternating "
-        f"rounds of {args.pairs} pairs, {os.cpu_count()} CPUs:"
+        f"jitter {data_config.load_size} -> {data_config.image_size}{cached}; {args.rounds} "
+        f"alternating rounds of {args.pairs} pairs, {os.cpu_count()} CPUs:"
     )
-    for name in ("baseline", "ours"):
-        speeds = results[name]["pairs_per_s"]
-        cpu = statistics.median(results[name]["cpu_ms_per_pair"])
+    for name, result in results.items():
+        rounds = " ".join(f"{value:.0f}" for value in result["pairs_per_s"])
         print(
-            f"  {name:9s} {statistics.median(speeds):7.1f} pairs/s (median), "
-            f"{cpu:.2f} CPU ms/pair; "
-            f"rounds: {' '.join(f'{value:.0f}' for value in speeds)}"
+            f"  {name:17s} {medians[name]['pairs_per_s']:7.1f} pairs/s, "
+            f"{medians[name]['cpu_ms_per_pair']:.2f} CPU ms/pair (rounds: {rounds})"
         )
-    print(f"  ours / baseline: {summary['ratio']:.2f}x (median of the per-round ratios)")
+    print(f"  ours / baseline:          {summary['ratio']:.2f}x (median of per-round ratios)")
+    print(f"  ours / baseline_parallel: {summary['ratio_vs_parallel']:.2f}x")
     return 0
 
 
