@@ -11,8 +11,10 @@ import sys
 
 from pix2pix_tf import config as config_lib
 
-EXIT_USAGE = 2  # Bad flags or a run directory the flags cannot continue.
-EXIT_DIVERGED = 1  # A loss became NaN or infinite.
+# Exit status: 0 done; 2 bad flags (argparse's convention); 1 the run could not
+# start (data, run directory) or a loss diverged; 128 + N stopped by signal N
+# after saving a checkpoint.
+EXIT_ERROR = 1
 
 
 def parse_config(argv: list[str] | None) -> config_lib.Config:
@@ -44,18 +46,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         result = training.train(config)
-    except training.NonFiniteLossError as error:
+    except (training.NonFiniteLossError, ValueError, FileNotFoundError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
-        return EXIT_DIVERGED
-    except (ValueError, FileNotFoundError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_ERROR
     if result["interrupted"] is not None:
         return 128 + result["interrupted"]  # The shell's convention for a signal.
-    losses = ", ".join(
-        f"{name} {result[name]:.4f}" for name in training.LOSS_NAMES if name in result
-    )
-    print(f"step {result['step']}/{result['total_steps']}: {losses}")
+    losses = [f"{name} {result[name]:.4f}" for name in training.LOSS_NAMES if name in result]
+    print(f"step {result['step']}/{result['total_steps']} " + ", ".join(losses))
     print(f"checkpoint: {result['checkpoint']}")
     if result["sample"]:
         print(f"samples: {result['sample']}")

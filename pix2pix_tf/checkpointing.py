@@ -60,12 +60,13 @@ def incompatible_fields(saved: config_lib.Config, current: config_lib.Config) ->
 
 
 def check_resume(workdir: str, config: config_lib.Config) -> config_lib.Config | None:
-    """Raises ValueError if `workdir` holds a run `config` cannot continue.
+    """Raises ValueError if `workdir` holds a checkpoint `config` cannot continue.
 
-    Returns the saved config, or None for a new run directory.
+    Returns the saved config, or None when there is no checkpoint to resume
+    (a run stopped before its first checkpoint lost nothing and starts over).
     """
     path = os.path.join(workdir, CONFIG_FILE)
-    if not os.path.exists(path):
+    if not os.path.exists(path) or tf.train.latest_checkpoint(workdir) is None:
         return None
     saved = config_lib.Config.from_json(path)
     differences = incompatible_fields(saved, config)

@@ -130,6 +130,7 @@ def run(config, state, train_step, iterator, manager, writers, sample_batch) -> 
             step += 1
             bad = [name for name, value in values.items() if not math.isfinite(value)]
             if bad:
+                progbar.update(step, finalize=True)  # Ends the bar's line.
                 listed = ", ".join(f"{name}={values[name]}" for name in bad)
                 raise NonFiniteLossError(
                     f"non-finite loss at step {step} ({listed}); "
@@ -159,11 +160,13 @@ def run(config, state, train_step, iterator, manager, writers, sample_batch) -> 
         if step != saved_step:
             manager.save(checkpoint_number=step)
         interrupted = stop.signal
+    if interrupted is not None and step > start:
+        progbar.update(step, finalize=True)  # Ends the bar's line.
     for writer in writers.values():
         writer.flush()
     if interrupted is not None:
         log(
-            f"\nStopped by {signal.Signals(interrupted).name} at step {step} of {steps}; saved "
+            f"Stopped by {signal.Signals(interrupted).name} at step {step} of {steps}; saved "
             f"{manager.latest_checkpoint}. Rerun the same command to resume."
         )
     else:

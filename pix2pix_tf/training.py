@@ -89,9 +89,9 @@ def make_strategy(config: config_lib.Config) -> tf.distribute.Strategy:
     name = config.train.strategy
     if name in ("auto", "default"):
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ValueError(f"--strategy {name} is not supported by this version; use default.")
+    raise ValueError(
+        f"--strategy {name} is not supported by this version of train.py; use --strategy default."
+    )
 
 
 def total_steps(config: config_lib.Config, train_examples: int | None = None) -> int:

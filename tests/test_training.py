@@ -173,9 +173,13 @@ def test_resume_check_names_the_incompatible_fields(tmp_path):
     config = _tiny(workdir=str(tmp_path))
     assert checkpointing.check_resume(str(tmp_path), config) is None
     config.save(str(tmp_path))
+    changed_model = config.replace(ngf=16, image_size=128, load_size=143, unet_depth=7)
+    # Without a checkpoint there is nothing to continue: any config may start over.
+    assert checkpointing.check_resume(str(tmp_path), changed_model) is None
+
+    config, _, _ = _trained_run(tmp_path, config)
     changed_length = config.replace(steps=50, log_every=7, checkpoint_every=9)
     assert checkpointing.check_resume(str(tmp_path), changed_length) == config
-    changed_model = config.replace(ngf=16, image_size=128, load_size=143, unet_depth=7)
     with pytest.raises(ValueError) as error:
         checkpointing.check_resume(str(tmp_path), changed_model)
     message = str(error.value)
