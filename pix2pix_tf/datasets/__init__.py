@@ -31,12 +31,17 @@ def manual_dir(data_config: config_lib.DataConfig) -> str:
 
 def builder_location(data_config: config_lib.DataConfig) -> tuple[str, str]:
     """(builder name, config name) of the dataset `data_config` selects."""
+    builder_class, config_name = _builder_class(data_config)
+    return builder_class.name, config_name
+
+
+def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
     name = data_config.dataset
     info = config_lib.dataset_info(name)
     if name == "synthetic":
         from pix2pix_tf.datasets import synthetic
 
-        return synthetic.SyntheticStreets.name, synthetic.config_name(
+        return synthetic.SyntheticStreets, synthetic.config_name(
             data_config.synthetic_train_examples,
             data_config.synthetic_val_examples,
             data_config.synthetic_seed,
@@ -46,24 +51,27 @@ def builder_location(data_config: config_lib.DataConfig) -> tuple[str, str]:
 
         if not data_config.source_dir:
             raise base.PrepareError("--dataset folder needs --source_dir DIR (your pairs).")
-        return folder.Folder.name, folder.config_name(data_config.source_dir)
+        return folder.Folder, folder.config_name(data_config.source_dir)
     from pix2pix_tf.datasets import berkeley
 
-    return berkeley.Berkeley.name, info.name
+    return berkeley.Berkeley, info.name
 
 
 def prepared_dir(data_config: config_lib.DataConfig) -> str:
     """The directory holding the prepared TFRecords (it may not exist yet)."""
-    builder_name, config_name = builder_location(data_config)
+    builder_class, config_name = _builder_class(data_config)
     return os.path.join(
-        os.path.abspath(data_config.data_dir), builder_name, config_name, str(base.VERSION)
+        os.path.abspath(data_config.data_dir),
+        builder_class.name,
+        config_name,
+        str(builder_class.VERSION),
     )
 
 
 def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
     """The TFDS builder that prepares the dataset `data_config` selects."""
     data_dir = os.path.abspath(data_config.data_dir)
-    builder_name, config_name = builder_location(data_config)
+    _, config_name = builder_location(data_config)
     if data_config.dataset == "synthetic":
         from pix2pix_tf.datasets import synthetic
 

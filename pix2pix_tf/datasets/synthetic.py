@@ -44,6 +44,13 @@ class SyntheticStreets(base.PairBuilder, skip_registration=True):
     """Procedural street scenes in the Cityscapes palette (label map -> photo)."""
 
     name = "synthetic_streets"
+    # A new version whenever the renderer's pixels change, so that data
+    # rendered by other code is never reused.
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First renderer.",
+        "1.1.0": "Facades looked up per column and a numpy blur: about 2x faster.",
+    }
     BUILDER_CONFIGS = [tfds.core.BuilderConfig(name=config_name(400, 50, 0))]
 
     @classmethod
