@@ -165,14 +165,17 @@ def test_manual_archive_bad_files_are_skipped_and_listed(tmp_path):
     extra.update({f"facades/train/{name}": data for name, data in converted.items()})
     extra["facades/train/.DS_Store"] = b"junk"  # Hidden: ignored, not listed.
     extra["facades/README.txt"] = b"not in a split"  # Outside the splits: ignored.
-    # 4 good + 6 convertible + 5 bad in train: a third is bad, which is tolerated.
+    extra["facades/train/notes.txt"] = b"in a split, not an image"  # Skipped and listed.
+    # 4 good + 6 convertible + 6 bad in train: over a third is bad, which is tolerated.
     config, files = _facades(tmp_path, extra)
     report = prepare.prepare(config)
     assert report.examples == {"train": 10, "val": 2, "test": 2}
-    assert sorted(report.skipped["train"]) == sorted(f"train/{n}" for n in data_factory.bad_files())
+    skipped = [*data_factory.bad_files(), "notes.txt"]
+    assert sorted(report.skipped["train"]) == sorted(f"train/{name}" for name in skipped)
     assert "empty file" in report.skipped["train"]["train/empty.jpg"]
+    assert "not an image" in report.skipped["train"]["train/notes.txt"]
     assert sorted(report.converted["train"]) == sorted(f"train/{n}" for n in converted)
-    assert "5 files skipped" in report.summary()
+    assert "6 files skipped" in report.summary()
     records = _records(report, "train")
     # Original JPEG bytes are kept exactly; converted files are PNGs.
     for index in range(1, 5):
@@ -198,7 +201,7 @@ def test_manual_archive_is_checked_by_content(tmp_path):
         str(manual / "cityscapes.tar.gz"), "cityscapes", {"train": 3, "val": 1}
     )
     config = _config(tmp_path, dataset="cityscapes", manual_dir=str(manual))
-    with pytest.raises(base.BadDatasetError, match="3 files in cityscapes/train/, expected 2975"):
+    with pytest.raises(base.BadDatasetError, match="3 images in cityscapes/train/, expected 2975"):
         prepare.prepare(config)
     # A facades archive without its test split.
     config, _ = _facades(tmp_path, counts={"train": 2, "val": 1})

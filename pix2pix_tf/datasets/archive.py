@@ -77,8 +77,9 @@ def scan(path: str, *, samples_per_directory: int = 0) -> ArchiveListing:
     samples: dict[str, bytes] = {}
     sampled: dict[str, int] = {}
     try:
-        with tarfile.open(path, mode="r:*") as tar:
+        with tarfile.open(path, mode="r:*") as tar, _progress(path) as progress:
             for member in tar:
+                progress.update(1)
                 problem = entry_problem(member)
                 if problem is not None:
                     raise UnsafeArchiveError(
@@ -131,6 +132,14 @@ def safe_extract(path: str, destination: str) -> str:
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     return destination
+
+
+def _progress(path: str):
+    """A progress bar over the archive's entries (reading a large one takes a while)."""
+    import tqdm
+
+    name = os.path.basename(path)
+    return tqdm.tqdm(desc=f"Checking {name}", unit=" entries", mininterval=1.0, leave=False)
 
 
 def file_md5(path: str, chunk_bytes: int = 1 << 20) -> str:

@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.datasets import archive, base
+from pix2pix_tf.datasets import archive, base, images
 
 # What the content check knows about an archive: split sizes and the size of
 # every pair. Only values measured on the real archive are listed; the other
@@ -173,9 +173,11 @@ def check_content(info: config_lib.DatasetInfo, listing: archive.ArchiveListing)
             raise base.BadDatasetError(
                 f"{where}: no files in {info.name}/{split}/ (expected {info.name}/{split}/N.jpg)."
             )
-        if split in expected_counts and len(names) != expected_counts[split]:
+        # Other files in a split folder are skipped and listed later.
+        image_count = sum(images.is_image_name(name) for name in names)
+        if split in expected_counts and image_count != expected_counts[split]:
             raise base.BadDatasetError(
-                f"{where}: {len(names)} files in {info.name}/{split}/, expected "
+                f"{where}: {image_count} images in {info.name}/{split}/, expected "
                 f"{expected_counts[split]}."
             )
     if expected_size is not None:
