@@ -49,7 +49,10 @@ class DecodedTable:
             return tf.io.serialize_tensor(a), tf.io.serialize_tensor(b), key
 
         decoded = records.map(serialize, num_parallel_calls=AUTOTUNE, deterministic=True)
-        first_a, first_b, _ = next(iter(decoded))
+        first = next(iter(decoded), None)
+        if first is None:
+            raise ValueError(f"--cache_decoded: this input pipeline has no {split!r} records.")
+        first_a, first_b, _ = first
         estimate = count * (len(first_a.numpy()) + len(first_b.numpy()))
         available = _available_bytes()
         if available is not None and estimate > MAX_MEMORY_FRACTION * available:

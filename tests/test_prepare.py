@@ -305,6 +305,7 @@ def test_command_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.real_data
 @requires_cityscapes
 def test_real_cityscapes_archive(tmp_path):
     config = _config(tmp_path, dataset="cityscapes", manual_dir=SHARED_DATASETS)
@@ -313,3 +314,25 @@ def test_real_cityscapes_archive(tmp_path):
     assert report.num_skipped == 0
     assert os.path.exists(CITYSCAPES_ARCHIVE)
     assert prepare.prepare(config).reused
+
+
+@pytest.mark.slow
+@pytest.mark.real_data
+@requires_cityscapes
+def test_real_cityscapes_download_is_checked_against_the_published_md5(
+    tmp_path, monkeypatch, http_server
+):
+    # The shared copy was repacked: served as a download, its MD5 must be refused.
+    served, url = http_server
+    os.symlink(CITYSCAPES_ARCHIVE, served / "cityscapes.tar.gz")
+    monkeypatch.setenv(config_lib.URL_ENV, url)
+    config = _config(tmp_path, dataset="cityscapes")
+    with pytest.raises(berkeley.ChecksumError) as error:
+        prepare.prepare(config)
+    assert "expected 32569df708076e427e9cd02abbca7748" in str(error.value)
+    assert archive.file_md5(CITYSCAPES_ARCHIVE) in str(error.value)
+    # Put where the message says, the same file is accepted by its content.
+    manual = os.path.join(config.data_dir, "downloads", "manual")
+    os.makedirs(manual)
+    os.symlink(CITYSCAPES_ARCHIVE, os.path.join(manual, "cityscapes.tar.gz"))
+    assert prepare.prepare(config).examples == {"train": 2975, "val": 500}
