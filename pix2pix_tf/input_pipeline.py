@@ -9,9 +9,12 @@ mirroring), [-1, 1] scaling, batches of equal size, prefetching.
 Evaluation: resize to image_size only, fixed order, one pass, the last partial
 batch kept.
 
-Randomness is stateless and keyed by (seed, input pipeline, element index), so
-a seed gives the same batches whatever the parallelism, and the iterator can be
-saved in a tf.train.Checkpoint and resumed exactly.
+The jitter is stateless and keyed by (seed, input pipeline, element index), the
+shuffles are tf.data's seeded ones (which also follow the global TensorFlow
+seed, if one is set), so a seed gives the same batches whatever the
+parallelism, and the iterator can be saved in a tf.train.Checkpoint and resumed
+exactly. `--cache_decoded` keeps decoded training images in memory instead of
+decoding them every epoch (see input_cache.py).
 """
 
 from __future__ import annotations
