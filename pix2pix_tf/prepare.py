@@ -109,6 +109,8 @@ def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
         return False
     from pix2pix_tf.datasets import folder
 
+    if not os.path.isdir(data_config.source_dir):
+        return False  # The source is gone: the prepared copy is all there is.
     with open(os.path.join(directory, "metadata.json")) as file:
         source = json.load(file).get("source", {})
     return source.get("fingerprint") != folder.fingerprint(data_config.source_dir)

@@ -1,6 +1,7 @@
 """The user's own folders: side-by-side pairs, or A/ and B/ paired by name."""
 
 import os
+import shutil
 
 import data_factory
 import numpy as np
@@ -89,6 +90,10 @@ def test_changed_source_files_are_prepared_again(tmp_path):
     _write(str(source / "train" / "new.jpg"), data_factory.jpeg_pair(9))
     report = prepare.prepare(config)
     assert not report.reused and report.examples["train"] == 5
+    # Without its source, the prepared copy is still used.
+    shutil.rmtree(source)
+    assert prepare.prepare(config).reused
+    assert input_pipeline.num_examples(config, "train") == 5
 
 
 def test_folder_errors_name_the_problem(tmp_path):
