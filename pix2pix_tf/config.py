@@ -445,10 +445,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "ngf": 16,
         "ndf": 16,
         "batch_size": 4,
-        "steps": 2400,
+        "steps": 2000,
         "log_every": 100,
-        "image_every": 600,
-        "checkpoint_every": 600,
+        "image_every": 500,
+        "checkpoint_every": 500,
     },
 }
 
