@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 
@@ -143,7 +144,7 @@ def train_segmenter(
     data_config: config_lib.DataConfig | None = None,
 ) -> str:
     """Trains (or resumes) the segmenter; returns its directory."""
-    from pix2pix_tf import prepare
+    from pix2pix_tf import input_pipeline, prepare
 
     if config.steps % config.steps_per_epoch:
         raise ValueError("--steps must be a multiple of --steps_per_epoch.")
@@ -165,6 +166,10 @@ def train_segmenter(
         epochs=config.steps // config.steps_per_epoch,
         steps_per_epoch=config.steps_per_epoch,
         validation_data=photo_label_dataset(config, data_config, "val", training=False),
+        # The whole val split, without Keras warning that the finite dataset ran out.
+        validation_steps=math.ceil(
+            input_pipeline.num_examples(data_config, "val") / config.batch_size
+        ),
         callbacks=[
             # Resumes an interrupted run from its last finished epoch.
             keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")),
