@@ -164,6 +164,7 @@ def train_segmenter(
     model.fit(
         photo_label_dataset(config, data_config, "train", training=True),
         epochs=config.steps // config.steps_per_epoch,
+        shuffle=False,  # The input pipeline shuffles.
         steps_per_epoch=config.steps_per_epoch,
         validation_data=photo_label_dataset(config, data_config, "val", training=False),
         # The whole val split, without Keras warning that the finite dataset ran out.
