@@ -75,11 +75,14 @@ class LossWindow:
         for name in LOSS_NAMES:
             self.sums[name] += values[name]
         self.count += 1
+
+    def ran(self, steps: int) -> None:
+        """Counts the steps of one train call for the throughput."""
         if self.start is None:
-            # The first step of a process includes tracing; time from its end.
+            # The first call of a process includes tracing; time from its end.
             self.start = time.perf_counter()
         else:
-            self.timed_steps += 1
+            self.timed_steps += steps
 
     def flush(self, batch_size: int) -> tuple[dict[str, float], float | None]:
         means = {name: total / self.count for name, total in self.sums.items()}
@@ -92,8 +95,21 @@ class LossWindow:
         return means, rate
 
 
-def run(config, state, train_step, iterator, manager, writers, sample_batch) -> dict:
+def steps_until_boundary(step: int, train) -> int:
+    """Steps the next call may run: at most --steps_per_execution, and never past
+    a log, sample, checkpoint or final step, so each of those happens exactly on
+    its step whatever --steps_per_execution is."""
+    count = min(train.steps_per_execution, train.steps - step)
+    for every in (train.log_every, train.image_every, train.checkpoint_every):
+        count = min(count, every - step % every)
+    return count
+
+
+def run(config, state, train_steps, iterator, manager, writers, sample_batch) -> dict:
     """Trains from state.step to config.train.steps; see training.train for the result.
+
+    `train_steps(iterator, count)` is training.make_train_loop's function: it
+    runs `count` steps in one call and returns each step's losses.
 
     `sample_batch` is the fixed (inputs, targets) validation batch of the sample
     grids; the generator runs on it in inference mode (batch-norm moving
@@ -122,23 +138,23 @@ def run(config, state, train_step, iterator, manager, writers, sample_batch) -> 
         log(f"{workdir} is already trained to step {start} of {steps}; raise --steps to go on.")
     with StopRequest() as stop:
         while step < steps and stop.signal is None:
-            input_images, target_images = next(iterator)
-            values = {
-                name: float(value)
-                for name, value in train_step(input_images, target_images).items()
-            }
-            step += 1
-            bad = [name for name, value in values.items() if not math.isfinite(value)]
-            if bad:
-                progbar.update(step, finalize=True)  # Ends the bar's line.
-                listed = ", ".join(f"{name}={values[name]}" for name in bad)
-                raise NonFiniteLossError(
-                    f"non-finite loss at step {step} ({listed}); "
-                    f"stopped without saving. The latest checkpoint "
-                    f"({manager.latest_checkpoint or 'none yet'}) is the last good state: lower "
-                    f"--learning_rate or check the data, then rerun to resume from it."
-                )
-            window.add(values)
+            count = steps_until_boundary(step, train)
+            executed = {name: value.numpy() for name, value in train_steps(iterator, count).items()}
+            for offset in range(count):
+                values = {name: float(executed[name][offset]) for name in LOSS_NAMES}
+                bad = [name for name, value in values.items() if not math.isfinite(value)]
+                if bad:
+                    progbar.update(step + offset + 1, finalize=True)  # Ends the bar's line.
+                    listed = ", ".join(f"{name}={values[name]}" for name in bad)
+                    raise NonFiniteLossError(
+                        f"non-finite loss at step {step + offset + 1} ({listed}); "
+                        f"stopped without saving. The latest checkpoint "
+                        f"({manager.latest_checkpoint or 'none yet'}) is the last good state: "
+                        f"lower --learning_rate or check the data, then rerun to resume from it."
+                    )
+                window.add(values)
+            window.ran(count)
+            step += count
             if step % train.log_every == 0 or step == steps:
                 latest, rate = window.flush(train.batch_size)
                 scalars = {f"losses/{name}": value for name, value in latest.items()}

@@ -26,6 +26,7 @@ from pix2pix_tf import config as config_lib
 from pix2pix_tf.checkpointing import restore_generator
 from pix2pix_tf.loop import LOSS_NAMES, NonFiniteLossError
 from pix2pix_tf.models import arch_spec, build_discriminator, build_generator
+from pix2pix_tf.optimizers import FusedAdam
 
 __all__ = [
     "LOSS_NAMES",
@@ -115,8 +116,14 @@ def build_train_state(
     *,
     total_steps: int,
     policy: str | None = None,
+    fused_adam: bool = True,
 ) -> TrainState:
-    """Builds models, optimizers and the step counter under `strategy.scope()`."""
+    """Builds models, optimizers and the step counter under `strategy.scope()`.
+
+    `fused_adam=False` uses keras.optimizers.Adam itself (same variables and
+    checkpoints, a few times more passes over the weights per update).
+    """
+    adam = FusedAdam if fused_adam else keras.optimizers.Adam
     strategy = strategy or tf.distribute.get_strategy()
     policy = policy or precision.resolve_precision(config.train.precision, strategy)
     decay_steps = round(total_steps * config.train.lr_decay_fraction)
@@ -127,7 +134,7 @@ def build_train_state(
         optimizers = []
         for name, model in (("generator", generator), ("discriminator", discriminator)):
             optimizer = precision.wrap_optimizer(
-                keras.optimizers.Adam(
+                adam(
                     learning_rate=schedule,
                     beta_1=config.train.beta_1,
                     name=f"{name}_optimizer",
@@ -199,7 +206,35 @@ def make_train_step(config: config_lib.Config, state: TrainState):
             for name in LOSS_NAMES
         }
 
-    return tf.function(train_step, jit_compile=train.jit_compile)
+    # XLA compiles the replica step (strategy.run must stay outside a jit scope).
+    if train.jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
+    return tf.function(train_step)
+
+
+def make_train_loop(config: config_lib.Config, state: TrainState):
+    """Returns train_steps(iterator, num_steps) -> dict of [num_steps] losses.
+
+    One call runs `num_steps` train steps in a `tf.while_loop` inside one
+    `tf.function` (what Keras calls steps_per_execution), taking each batch
+    from `iterator`; the losses of every step are returned so the outer loop
+    can log, average and check each of them. `num_steps` is a tensor, so any
+    count up to --steps_per_execution runs without retracing.
+    """
+    step_fn = make_train_step(config, state).python_function
+
+    def train_steps(iterator, num_steps):
+        num_steps = tf.convert_to_tensor(num_steps, tf.int32)
+        arrays = {
+            name: tf.TensorArray(tf.float32, size=num_steps, element_shape=[])
+            for name in LOSS_NAMES
+        }
+        for index in tf.range(num_steps):
+            values = step_fn(*next(iterator))
+            arrays = {name: arrays[name].write(index, values[name]) for name in LOSS_NAMES}
+        return {name: array.stack() for name, array in arrays.items()}
+
+    return tf.function(train_steps)
 
 
 # ---------------------------------------------------------------------------
@@ -272,7 +307,7 @@ def train(config: config_lib.Config) -> dict:
     policy = precision.resolve_precision(config.train.precision, strategy)
     config = config.replace(steps=steps, precision=policy)
     state = build_train_state(config, strategy, total_steps=steps, policy=policy)
-    train_step = make_train_step(config, state)
+    train_steps = make_train_loop(config, state)
 
     iterator = iter(
         _distributed_dataset(
@@ -304,7 +339,7 @@ def train(config: config_lib.Config) -> dict:
     }
     try:
         return loop.run(
-            config, state, train_step, iterator, manager, writers, (sample_inputs, sample_targets)
+            config, state, train_steps, iterator, manager, writers, (sample_inputs, sample_targets)
         )
     finally:
         for writer in writers.values():

@@ -397,3 +397,106 @@ def test_tutorial_arch_with_lsgan_and_instance_norm_trains():
     assert all(np.isfinite(value.numpy()) for value in values.values())
     # Least squares on logits starting near 0: each term is near 1 (real) or 0 (fake).
     assert 0.0 < float(values["disc"]) < 3.0
+
+
+# ---------------------------------------------------------------------------
+# Several steps per call (--steps_per_execution) and XLA (--jit_compile).
+# ---------------------------------------------------------------------------
+
+
+def test_steps_until_boundary_never_passes_a_log_sample_or_checkpoint_step():
+    from pix2pix_tf import loop
+
+    train = _tiny(steps=20, steps_per_execution=4, log_every=5, image_every=6, checkpoint_every=10)
+    train = train.train
+    step, calls = 0, []
+    while step < train.steps:
+        count = loop.steps_until_boundary(step, train)
+        assert 1 <= count <= 4
+        calls.append(count)
+        step += count
+    boundaries = {5, 6, 10, 12, 15, 18, 20}
+    ends = set(np.cumsum(calls).tolist())
+    assert boundaries <= ends and step == 20
+
+
+def test_train_loop_runs_several_steps_per_call_like_single_steps(op_determinism):
+    tf.config.experimental.enable_op_determinism()
+    config = _tiny(batch_size=2, dropout=0.0)
+    batches = [_batch(config, seed=seed) for seed in range(5)]
+    results = []
+    for steps_per_execution in (1, 3):
+        keras.utils.set_random_seed(3)
+        run_config = config.replace(steps_per_execution=steps_per_execution)
+        state = training.build_train_state(run_config, total_steps=10)
+        train_steps = training.make_train_loop(run_config, state)
+        iterator = iter(tf.data.Dataset.from_tensor_slices(_stack(batches)))
+        losses = [train_steps(iterator, 3), train_steps(iterator, 2)]
+        assert [value["gen_l1"].shape for value in losses] == [(3,), (2,)]
+        assert int(state.step.numpy()) == 5
+        assert int(state.generator_optimizer.iterations.numpy()) == 5
+        weights = [w.numpy() for w in state.generator.weights + state.discriminator.weights]
+        results.append((np.concatenate([v["gen_total"] for v in losses]), weights))
+    (losses_1, weights_1), (losses_3, weights_3) = results
+    np.testing.assert_allclose(losses_3, losses_1, rtol=1e-5)
+    for actual, expected in zip(weights_3, weights_1, strict=True):
+        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
+
+
+def _stack(batches):
+    inputs, targets = zip(*batches, strict=True)
+    return tf.stack(inputs), tf.stack(targets)
+
+
+def test_jit_compiled_train_step_matches_the_plain_one():
+    config = _tiny(batch_size=2, dropout=0.0)
+    values = []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(4)
+        run_config = config.replace(jit_compile=jit_compile)
+        state = training.build_train_state(run_config, total_steps=10)
+        train_step = training.make_train_step(run_config, state)
+        values.append([float(train_step(*_batch(config))["gen_total"]) for _ in range(2)])
+    np.testing.assert_allclose(values[1], values[0], rtol=1e-3)
+
+
+def test_fused_adam_matches_keras_adam():
+    from pix2pix_tf.optimizers import FusedAdam
+
+    initial = np.random.default_rng(0).normal(size=[64]).astype(np.float32)
+    variables = [keras.Variable(initial), keras.Variable(initial)]
+    optimizers = [keras.optimizers.Adam(1e-2, beta_1=0.5), FusedAdam(1e-2, beta_1=0.5)]
+    for step in range(5):
+        gradient = tf.constant(np.random.default_rng(step).normal(size=[64]).astype(np.float32))
+        for optimizer, variable in zip(optimizers, variables, strict=True):
+            optimizer.apply_gradients([(gradient, variable)])
+    np.testing.assert_allclose(variables[1].numpy(), variables[0].numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(variables[0].numpy(), initial)
+
+
+def test_run_with_steps_per_execution_logs_and_checkpoints_on_every_boundary(
+    tiny_data, tmp_path, op_determinism
+):
+    common = dict(
+        data_dir=tiny_data,
+        deterministic=True,
+        steps=5,
+        batch_size=2,
+        log_every=2,
+        image_every=100,
+        checkpoint_every=2,
+    )
+    single = training.train(_tiny(**common, workdir=str(tmp_path / "single")))
+    workdir = tmp_path / "multi"
+    multi = training.train(_tiny(**common, steps_per_execution=4, workdir=str(workdir)))
+    assert multi["step"] == 5
+    assert sorted(
+        os.path.basename(p)
+        for p in tf.train.get_checkpoint_state(str(workdir)).all_model_checkpoint_paths
+    ) == ["ckpt-2", "ckpt-4", "ckpt-5"]
+    logged = [event.step for event in _events(str(workdir / "train")).Tensors("losses/gen_l1")]
+    assert logged == [2, 4, 5]
+    expected, actual = _variables(single["checkpoint"]), _variables(multi["checkpoint"])
+    assert sorted(actual) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(actual[name], value, rtol=1e-5, atol=1e-6, err_msg=name)

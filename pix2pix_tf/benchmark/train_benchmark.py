@@ -1,0 +1,356 @@
+"""Train step speed and memory: our train step vs the TensorFlow tutorial's.
+
+    python -m pix2pix_tf.benchmark train --image_size 256 --batch_size 1 --arch tutorial [--json]
+
+Both steps run real optimizer updates on fixed synthetic tensors (no input
+pipeline), side by side in one run:
+
+- tutorial: a faithful re-implementation of the train step of the TensorFlow
+  pix2pix tutorial as published: float32, one `@tf.function` step, two
+  `GradientTape`s, `BinaryCrossentropy(from_logits=True)` losses (generator:
+  GAN + 100 x L1; discriminator: real + generated), `Adam(2e-4, beta_1=0.5)`
+  for each model, and its generator and discriminator (`--arch tutorial`).
+- ours: `training.make_train_step` / `make_train_loop` with the flags given
+  (--precision, default auto; --steps_per_execution; --jit_compile).
+- with --levers, also ours with one lever at a time, to show what each gives.
+
+Each variant runs in its own worker process, so its peak resident memory
+(`ru_maxrss`) is its own. The machine is shared, so absolute times drift: the
+workers are timed in turn for several rounds (the order alternating), each
+round a fixed number of steps after untimed warm-up steps; the report gives
+medians and the median of the per-round speed ratios. GFLOP/s come from the
+analytic count in pix2pix_tf/flops.py (convention printed beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+BASELINE = "tutorial"
+
+
+# ---------------------------------------------------------------------------
+# Worker side: one variant, driven over stdin/stdout.
+# ---------------------------------------------------------------------------
+
+
+def _build_tutorial(config):
+    """The tutorial's train step, as published, on our `--arch tutorial` models."""
+    import keras
+    import tensorflow as tf
+
+    from pix2pix_tf.models import build_discriminator, build_generator
+
+    generator = build_generator(config)
+    discriminator = build_discriminator(config)
+    loss_object = keras.losses.BinaryCrossentropy(from_logits=True)
+    generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    discriminator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
+    lambda_l1 = 100
+
+    def generator_loss(disc_generated_output, gen_output, target):
+        gan_loss = loss_object(tf.ones_like(disc_generated_output), disc_generated_output)
+        l1_loss = tf.reduce_mean(tf.abs(target - gen_output))
+        return gan_loss + lambda_l1 * l1_loss, gan_loss, l1_loss
+
+    def discriminator_loss(disc_real_output, disc_generated_output):
+        real_loss = loss_object(tf.ones_like(disc_real_output), disc_real_output)
+        generated_loss = loss_object(tf.zeros_like(disc_generated_output), disc_generated_output)
+        return real_loss + generated_loss
+
+    @tf.function
+    def train_step(input_image, target):
+        with tf.GradientTape() as gen_tape, tf.GradientTape() as disc_tape:
+            gen_output = generator(input_image, training=True)
+            disc_real_output = discriminator([input_image, target], training=True)
+            disc_generated_output = discriminator([input_image, gen_output], training=True)
+            gen_total_loss, gen_gan_loss, gen_l1_loss = generator_loss(
+                disc_generated_output, gen_output, target
+            )
+            disc_loss = discriminator_loss(disc_real_output, disc_generated_output)
+        generator_gradients = gen_tape.gradient(gen_total_loss, generator.trainable_variables)
+        discriminator_gradients = disc_tape.gradient(disc_loss, discriminator.trainable_variables)
+        generator_optimizer.apply_gradients(
+            zip(generator_gradients, generator.trainable_variables, strict=True)
+        )
+        discriminator_optimizer.apply_gradients(
+            zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
+        )
+        return gen_total_loss
+
+    return generator, discriminator, train_step
+
+
+def _build_runner(spec: dict):
+    """Returns (run(steps) -> seconds, flops_per_step, policy, image_size) for a variant."""
+    import tensorflow as tf
+
+    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import flops, training
+
+    config = config_lib.build_config(**spec["config"], steps=1_000_000)
+    size, batch = config.data.image_size, config.train.batch_size
+    inputs = tf.random.stateless_uniform([batch, size, size, 3], [0, 1], minval=-1, maxval=1)
+    targets = tf.random.stateless_uniform([batch, size, size, 3], [0, 2], minval=-1, maxval=1)
+
+    if spec["kind"] == BASELINE:
+        generator, discriminator, train_step = _build_tutorial(config)
+        policy = "float32"
+
+        def call():
+            return train_step(inputs, targets)
+
+        per_call = 1
+    else:
+        state = training.build_train_state(
+            config, total_steps=1_000_000, fused_adam=spec.get("fused_adam", True)
+        )
+        generator, discriminator, policy = state.generator, state.discriminator, state.policy
+        per_call = config.train.steps_per_execution
+        if per_call == 1:
+            train_step = training.make_train_step(config, state)
+
+            def call():
+                return train_step(inputs, targets)["gen_total"]
+
+        else:
+            train_steps = training.make_train_loop(config, state)
+            dataset = tf.data.Dataset.from_tensors((inputs, targets)).repeat()
+            iterator = iter(state.strategy.experimental_distribute_dataset(dataset))
+
+            def call():
+                return train_steps(iterator, per_call)["gen_total"]
+
+    def run(steps: int) -> float:
+        calls = max(1, steps // per_call)
+        start = time.perf_counter()
+        for _ in range(calls):
+            result = call()
+        float(tf.reduce_sum(result))  # Waits for the last step.
+        return (time.perf_counter() - start) / (calls * per_call)
+
+    return run, flops.train_step_flops(generator, discriminator, batch), policy, size
+
+
+def serve_variant(spec_json: str) -> int:
+    """Serves one variant: `run N` -> seconds per step; `quit` -> peak RSS."""
+    spec = json.loads(spec_json)
+    run, flop_count, policy, image_size = _build_runner(spec)
+    run(spec["warmup"])
+    ready = {"flops_per_step": flop_count, "policy": policy, "image_size": image_size}
+    print(json.dumps(ready), flush=True)
+    for line in sys.stdin:
+        command = line.split()
+        if command[0] == "run":
+            print(json.dumps({"seconds_per_step": run(int(command[1]))}), flush=True)
+        elif command[0] == "quit":
+            break
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux.
+    print(json.dumps({"peak_rss_mb": peak}), flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Driver side.
+# ---------------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, name: str, spec: dict):
+        self.name = name
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pix2pix_tf.benchmark.train_benchmark", "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PIX2PIX_WORKER": json.dumps(spec)},
+        )
+        self.info = self._reply()
+        self.seconds: list[float] = []
+
+    def _reply(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait()
+            raise RuntimeError(f"the {self.name} benchmark worker exited with status {code}.")
+        return json.loads(line)
+
+    def run(self, steps: int) -> float:
+        self.process.stdin.write(f"run {steps}\n")
+        self.process.stdin.flush()
+        seconds = self._reply()["seconds_per_step"]
+        self.seconds.append(seconds)
+        return seconds
+
+    def finish(self) -> float:
+        self.process.stdin.write("quit\n")
+        self.process.stdin.flush()
+        peak = self._reply()["peak_rss_mb"]
+        self.process.wait()
+        return peak
+
+
+def variants(args) -> dict[str, dict]:
+    model = {"arch": args.arch, "batch_size": args.batch_size}
+    if args.preset:
+        model["preset"] = args.preset
+    if args.image_size is not None:
+        model["image_size"] = args.image_size
+        model["load_size"] = args.image_size  # No jitter here; any value >= image_size.
+    ours = {
+        "precision": args.precision,
+        "steps_per_execution": args.steps_per_execution,
+        "jit_compile": args.jit_compile,
+    }
+    found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
+    found["ours"] = {"kind": "ours", "config": {**model, **ours}}
+    if args.levers:
+        # One lever at a time on top of the tutorial-equivalent float32 step.
+        plain = {"precision": "float32", "steps_per_execution": 1, "jit_compile": False}
+        found["ours_float32_keras_adam"] = {
+            "kind": "ours",
+            "config": {**model, **plain},
+            "fused_adam": False,
+        }
+        found["ours_float32"] = {"kind": "ours", "config": {**model, **plain}}
+        found["ours_bfloat16"] = {
+            "kind": "ours",
+            "config": {**model, **plain, "precision": "mixed_bfloat16"},
+        }
+        if args.steps_per_execution > 1:
+            found["ours_no_spe"] = {
+                "kind": "ours",
+                "config": {**model, **ours, "steps_per_execution": 1},
+            }
+        found["ours_jit"] = {"kind": "ours", "config": {**model, **ours, "jit_compile": True}}
+    for spec in found.values():
+        spec["warmup"] = args.warmup
+    return found
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_tf.benchmark train", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--image_size", type=int, default=None, help="Default: the preset's, else 256."
+    )
+    parser.add_argument("--batch_size", type=int, default=1)
+    parser.add_argument("--arch", choices=("paper", "tutorial"), default="paper")
+    parser.add_argument("--preset", default=None, help="e.g. tiny, for a quick smoke run.")
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
+    )
+    parser.add_argument("--steps_per_execution", type=int, default=4)
+    parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
+    parser.add_argument("--warmup", type=int, default=4, help="Untimed steps first.")
+    parser.add_argument("--levers", action="store_true", help="Also time one lever at a time.")
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    args = parser.parse_args(argv)
+    if args.image_size is None and args.preset is None:
+        args.image_size = 256
+    for name in ("batch_size", "rounds", "steps", "steps_per_execution"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name} must be >= 1, got {getattr(args, name)}.")
+    if args.steps % args.steps_per_execution or args.warmup % args.steps_per_execution:
+        parser.error("--steps and --warmup must be multiples of --steps_per_execution.")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--worker"]:
+        return serve_variant(os.environ["PIX2PIX_WORKER"])
+    args = parse_args(argv)
+    specs = variants(args)
+    log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
+    workers = {}
+    try:
+        for name, spec in specs.items():
+            log(f"building {name} ...")
+            workers[name] = Worker(name, spec)
+        order = list(workers)
+        for round_index in range(args.rounds):
+            for name in order if round_index % 2 == 0 else reversed(order):
+                seconds = workers[name].run(args.steps)
+                log(f"round {round_index + 1}/{args.rounds} {name}: {1000 * seconds:.0f} ms/step")
+        peaks = {name: worker.finish() for name, worker in workers.items()}
+    finally:
+        for worker in workers.values():
+            if worker.process.poll() is None:
+                worker.process.kill()
+
+    results = {}
+    baseline = workers[BASELINE]
+    for name, worker in workers.items():
+        seconds = statistics.median(worker.seconds)
+        ratios = [base / own for base, own in zip(baseline.seconds, worker.seconds, strict=True)]
+        results[name] = {
+            "policy": worker.info["policy"],
+            "image_size": worker.info["image_size"],
+            "config": specs[name]["config"],
+            "images_per_s": args.batch_size / seconds,
+            "ms_per_step": 1000 * seconds,
+            "gflops_per_s": worker.info["flops_per_step"] / seconds / 1e9,
+            "gflops_per_step": worker.info["flops_per_step"] / 1e9,
+            "peak_rss_mb": peaks[name],
+            "speed_ratio": statistics.median(ratios),
+            "memory_ratio": peaks[name] / peaks[BASELINE],
+            "rounds_ms_per_step": [1000 * value for value in worker.seconds],
+        }
+    ours = results["ours"]
+    summary = {
+        **{key: ours[key] for key in ("images_per_s", "ms_per_step", "gflops_per_s")},
+        "peak_rss_mb": ours["peak_rss_mb"],
+        "speed_ratio": ours["speed_ratio"],
+        "memory_ratio": ours["memory_ratio"],
+        "gflops_per_step": ours["gflops_per_step"],
+        "flop_convention": _convention(),
+        "image_size": ours["image_size"],
+        "batch_size": args.batch_size,
+        "rounds": args.rounds,
+        "steps_per_round": args.steps,
+        "variants": results,
+    }
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    print(
+        f"{ours['image_size']}x{ours['image_size']}, batch {args.batch_size}, {args.rounds} rounds "
+        f"of {args.steps} steps; medians. FLOPs: {_convention()}."
+    )
+    header = f"{'variant':26s} {'policy':15s} {'images/s':>9s} {'ms/step':>8s} "
+    header += f"{'GFLOP/step':>10s} {'GFLOP/s':>8s} {'peak MB':>8s} "
+    header += f"{'speed x':>8s} {'memory x':>8s}"
+    print(header)
+    for name, row in results.items():
+        print(
+            f"{name:26s} {row['policy']:15s} {row['images_per_s']:9.3f} {row['ms_per_step']:8.1f} "
+            f"{row['gflops_per_step']:10.3g} {row['gflops_per_s']:8.1f} {row['peak_rss_mb']:8.0f} "
+            f"{row['speed_ratio']:8.2f} {row['memory_ratio']:8.2f}"
+        )
+    print(
+        f"ours vs tutorial: {ours['speed_ratio']:.2f}x images/s, "
+        f"{ours['memory_ratio']:.2f}x peak memory"
+    )
+    return 0
+
+
+def _convention() -> str:
+    from pix2pix_tf.flops import CONVENTION
+
+    return CONVENTION
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

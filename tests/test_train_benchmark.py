@@ -1,0 +1,51 @@
+"""The train benchmark runs end to end on the tiny preset (no timing assertions)."""
+
+import json
+
+import keras
+import pytest
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import flops
+from pix2pix_tf.benchmark import train_benchmark
+from pix2pix_tf.models import build_discriminator, build_generator
+
+
+def test_conv_flops_by_hand():
+    inputs = keras.Input(shape=(8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, strides=2, padding="same")(inputs)  # 4x4x4 outputs.
+    x = keras.layers.Conv2DTranspose(2, 4, strides=2, padding="same")(x)  # 4x4x4 inputs.
+    model = keras.Model(inputs, x)
+    conv = 4 * 4 * 4 * 3 * 3 * 3
+    transposed = 4 * 4 * 4 * 4 * 4 * 2
+    assert flops.conv_forward_flops(model, batch_size=2) == 2 * 2 * (conv + transposed)
+
+
+def test_tutorial_train_step_flops_at_256():
+    config = config_lib.build_config(arch="tutorial", image_size=256)
+    generator, discriminator = build_generator(config), build_discriminator(config)
+    step = flops.train_step_flops(generator, discriminator, batch_size=1)
+    # Forward multiply-adds by hand: generator encoder 2.017 G + decoder 4.031 G,
+    # discriminator 3.197 G per pair; 2 FLOPs each.
+    assert step / 1e9 == pytest.approx(3 * 2 * (2.017 + 4.031 + 2 * 3.197), rel=1e-3)
+    assert flops.train_step_flops(generator, discriminator, batch_size=4) == 4 * step
+
+
+def test_benchmark_prints_one_json_object(capsys):
+    argv = ["--preset", "tiny", "--rounds", "2", "--steps", "2", "--warmup", "2"]
+    argv += ["--steps_per_execution", "2", "--json"]
+    assert train_benchmark.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("images_per_s", "ms_per_step", "gflops_per_s", "peak_rss_mb", "speed_ratio"):
+        assert summary[key] > 0, key
+    assert summary["image_size"] == 64 and summary["batch_size"] == 1
+    assert set(summary["variants"]) == {"tutorial", "ours"}
+    tutorial = summary["variants"]["tutorial"]
+    assert tutorial["policy"] == "float32" and tutorial["memory_ratio"] == 1.0
+    assert len(summary["variants"]["ours"]["rounds_ms_per_step"]) == 2
+
+
+def test_bad_flags_are_errors(capsys):
+    with pytest.raises(SystemExit):
+        train_benchmark.main(["--steps", "3", "--steps_per_execution", "2"])
+    assert "multiples of --steps_per_execution" in capsys.readouterr().err
