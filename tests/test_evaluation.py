@@ -83,3 +83,24 @@ def test_fcn_auto_without_a_segmenter_scores_images_only(run_dir, tmp_path):
 def test_missing_workdir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such run directory"):
         evaluation.evaluate(str(tmp_path / "nothing"))
+
+
+def test_cli_prints_the_report_and_a_clear_error(run_dir, tmp_path):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [sys.executable, os.path.join(root, "evaluate.py")]
+    ok = subprocess.run(
+        [*command, "--workdir", run_dir.train.workdir, "--fcn", "off", "--max_examples", "2"],
+        capture_output=True,
+        text=True,
+        cwd=root,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert "PSNR" in ok.stdout and "index.html" in ok.stdout
+    missing = subprocess.run(
+        [*command, "--workdir", str(tmp_path / "nothing")], capture_output=True, text=True
+    )
+    assert missing.returncode == 2
+    assert "no such run directory" in missing.stderr
