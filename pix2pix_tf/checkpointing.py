@@ -95,17 +95,23 @@ def seed_states(model: keras.Model) -> list:
 def make_checkpoint(
     *, step, generator, discriminator, generator_optimizer, discriminator_optimizer, iterator
 ) -> tf.train.Checkpoint:
-    """The training checkpoint: models, optimizers, step, input iterator and seeds."""
-    return tf.train.Checkpoint(
+    """The training checkpoint: models, optimizers, step, input iterator and seeds.
+
+    `iterator` is None for distributed strategies, whose input is re-seeded on
+    resume instead (see distribute.py).
+    """
+    parts = dict(
         step=step,
         generator=generator,
         discriminator=discriminator,
         generator_optimizer=generator_optimizer,
         discriminator_optimizer=discriminator_optimizer,
-        iterator=iterator,
         generator_seeds=seed_states(generator),
         discriminator_seeds=seed_states(discriminator),
     )
+    if iterator is not None:
+        parts["iterator"] = iterator
+    return tf.train.Checkpoint(**parts)
 
 
 def make_manager(checkpoint: tf.train.Checkpoint, workdir: str, keep: int):

@@ -105,11 +105,14 @@ def steps_until_boundary(step: int, train) -> int:
     return count
 
 
-def run(config, state, train_steps, iterator, manager, writers, sample_batch) -> dict:
+def run(
+    config, state, train_steps, iterator, manager, writers, sample_batch, *, chief=True
+) -> dict:
     """Trains from state.step to config.train.steps; see training.train for the result.
 
     `train_steps(iterator, count)` is training.make_train_loop's function: it
-    runs `count` steps in one call and returns each step's losses.
+    runs `count` steps in one call and returns each step's losses. Only the
+    `chief` writes sample grids (its writers are the only real ones).
 
     `sample_batch` is the fixed (inputs, targets) validation batch of the sample
     grids; the generator runs on it in inference mode (batch-norm moving
@@ -168,7 +171,7 @@ def run(config, state, train_steps, iterator, manager, writers, sample_batch) ->
                 progbar.update(step, values=bar_values)
             else:
                 progbar.update(step)
-            if step % train.image_every == 0 or step == steps:
+            if chief and (step % train.image_every == 0 or step == steps):
                 sample = write_samples(step)
             if step % train.checkpoint_every == 0 or step == steps:
                 manager.save(checkpoint_number=step)

@@ -21,7 +21,7 @@ import os
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import checkpointing, loop, losses, precision
+from pix2pix_tf import checkpointing, distribute, loop, losses, precision
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.checkpointing import restore_generator
 from pix2pix_tf.loop import LOSS_NAMES, NonFiniteLossError
@@ -86,13 +86,8 @@ class TrainState:
 
 
 def make_strategy(config: config_lib.Config) -> tf.distribute.Strategy:
-    """The tf.distribute strategy for --strategy (one device: the default strategy)."""
-    name = config.train.strategy
-    if name in ("auto", "default"):
-        return tf.distribute.get_strategy()
-    raise ValueError(
-        f"--strategy {name} is not supported by this version of train.py; use --strategy default."
-    )
+    """The tf.distribute strategy for --strategy and --tpu (see distribute.py)."""
+    return distribute.make_strategy(config.train.strategy, config.train.tpu)
 
 
 def total_steps(config: config_lib.Config, train_examples: int | None = None) -> int:
@@ -299,25 +294,29 @@ def train(config: config_lib.Config) -> dict:
 
     _seed_everything(config)
     strategy = make_strategy(config)
+    chief = distribute.is_chief(strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
             f"--batch_size {config.train.batch_size} must be a multiple of the "
             f"{strategy.num_replicas_in_sync} replicas of --strategy {config.train.strategy}."
         )
+    if strategy.num_replicas_in_sync > 1 or not chief:
+        loop.log(distribute.cluster_summary(strategy))
     policy = precision.resolve_precision(config.train.precision, strategy)
     config = config.replace(steps=steps, precision=policy)
     state = build_train_state(config, strategy, total_steps=steps, policy=policy)
     train_steps = make_train_loop(config, state)
 
-    iterator = iter(
-        _distributed_dataset(
-            strategy,
-            config.data,
-            "train",
-            seed=config.train.seed,
-            batch_size=config.train.batch_size,
+    def make_iterator(seed):
+        dataset = _distributed_dataset(
+            strategy, config.data, "train", seed=seed, batch_size=config.train.batch_size
         )
-    )
+        return iter(dataset)
+
+    # The default strategy checkpoints the input iterator; the others re-seed
+    # the input from (seed, step) when they resume (see distribute.py).
+    saves_input = distribute.saves_input_position(strategy)
+    iterator = make_iterator(config.train.seed) if saves_input else None
     checkpoint = checkpointing.make_checkpoint(
         step=state.step,
         generator=state.generator,
@@ -326,20 +325,36 @@ def train(config: config_lib.Config) -> dict:
         discriminator_optimizer=precision.inner_optimizer(state.discriminator_optimizer),
         iterator=iterator,
     )
-    manager = checkpointing.make_manager(checkpoint, workdir, config.train.keep_checkpoints)
+    manager = distribute.WorkerCheckpointManager(
+        checkpoint, workdir, config.train.keep_checkpoints, strategy, checkpointing.CHECKPOINT_NAME
+    )
     if manager.latest_checkpoint:
         checkpointing.restore(checkpoint, manager.latest_checkpoint)
         loop.log(f"Resuming {manager.latest_checkpoint} at step {int(state.step.numpy())}.")
-    config.save(workdir)
+    if not saves_input:
+        iterator = make_iterator(distribute.input_seed(config.train.seed, int(state.step.numpy())))
+    if chief:
+        config.save(workdir)
 
     sample_inputs, sample_targets = _sample_batch(config)
     writers = {
-        name: tf.summary.create_file_writer(os.path.join(workdir, name))
+        name: (
+            tf.summary.create_file_writer(os.path.join(workdir, name))
+            if chief
+            else tf.summary.create_noop_writer()
+        )
         for name in ("train", "eval")
     }
     try:
         return loop.run(
-            config, state, train_steps, iterator, manager, writers, (sample_inputs, sample_targets)
+            config,
+            state,
+            train_steps,
+            iterator,
+            manager,
+            writers,
+            (sample_inputs, sample_targets),
+            chief=chief,
         )
     finally:
         for writer in writers.values():

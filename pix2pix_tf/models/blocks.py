@@ -62,10 +62,14 @@ def kernel_initializer(seed: int | None = None) -> keras.initializers.Initialize
     return keras.initializers.RandomNormal(mean=0.0, stddev=WEIGHT_STDDEV, seed=seed)
 
 
-def normalization(norm: str, name: str, dtype) -> keras.layers.Layer:
-    """Batch norm, or instance norm (group norm with one group per channel)."""
+def normalization(norm: str, name: str, dtype, synchronized: bool = False) -> keras.layers.Layer:
+    """Batch norm, or instance norm (group norm with one group per channel).
+
+    `synchronized` batch norm computes its statistics over the global batch,
+    across the replicas of a tf.distribute strategy (--sync_batch_norm).
+    """
     if norm == "batch":
-        return keras.layers.BatchNormalization(name=name, dtype=dtype)
+        return keras.layers.BatchNormalization(name=name, dtype=dtype, synchronized=synchronized)
     if norm == "instance":
         # Keras 3 has no InstanceNormalization layer; GroupNormalization with
         # groups=-1 normalises each channel of each image on its own.

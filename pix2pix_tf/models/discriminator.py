@@ -52,6 +52,7 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
             f"patches) needs --image_size >= {4 * 2**layers}; got {size}."
         )
     norm, ndf, dtype = model_config.norm, model_config.ndf, dtype_policy
+    sync = config.train.sync_batch_norm
     slope = spec.leaky_relu_slope
 
     def conv(filters, kernel, strides, padding, normalized, name):
@@ -76,7 +77,7 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
         x = conv(ndf, 1, 1, "valid", False, "layer_1_conv")(x)
         x = keras.layers.LeakyReLU(slope, name="layer_1_lrelu", dtype=dtype)(x)
         x = conv(2 * ndf, 1, 1, "valid", True, "layer_2_conv")(x)
-        x = blocks.normalization(norm, "layer_2_norm", dtype)(x)
+        x = blocks.normalization(norm, "layer_2_norm", dtype, sync)(x)
         x = keras.layers.LeakyReLU(slope, name="layer_2_lrelu", dtype=dtype)(x)
         x = keras.layers.Conv2D(
             1, 1, kernel_initializer=blocks.kernel_initializer(), name="logits_conv", dtype=dtype
@@ -91,13 +92,13 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
                 x
             )
             if normalized:
-                x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+                x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
             x = keras.layers.LeakyReLU(slope, name=f"{name}_lrelu", dtype=dtype)(x)
         # Stride 1: (batch, S/2^n, ...) -> pad -> (batch, S/2^n - 1, S/2^n - 1, f_n).
         name = f"layer_{layers + 1}"
         x = keras.layers.ZeroPadding2D(name=f"{name}_pad", dtype=dtype)(x)
         x = conv(blocks.filters_at(layers, ndf), _KERNEL, 1, "valid", True, f"{name}_conv")(x)
-        x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+        x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
         x = keras.layers.LeakyReLU(slope, name=f"{name}_lrelu", dtype=dtype)(x)
         # Logits: pad -> (batch, S/2^n - 2, S/2^n - 2, 1).
         x = keras.layers.ZeroPadding2D(name="logits_pad", dtype=dtype)(x)

@@ -42,6 +42,7 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
     size = config.data.image_size
     depth = unet_depth(config)
     norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
+    sync = config.train.sync_batch_norm
     initializer = blocks.kernel_initializer
 
     inputs = keras.Input(shape=(size, size, 3), name="input_image")  # (batch, S, S, 3)
@@ -64,7 +65,7 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
             dtype=dtype,
         )(x)
         if normalized:
-            x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+            x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
         x = keras.layers.LeakyReLU(spec.leaky_relu_slope, name=f"{name}_lrelu", dtype=dtype)(x)
         skips.append(x)
 
@@ -82,7 +83,7 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
             name=f"{name}_deconv",
             dtype=dtype,
         )(x)
-        x = blocks.normalization(norm, f"{name}_norm", dtype)(x)
+        x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
         if block < 3 and model_config.dropout > 0:
             x = keras.layers.Dropout(model_config.dropout, name=f"{name}_dropout", dtype=dtype)(x)
         x = keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)

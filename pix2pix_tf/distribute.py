@@ -1,0 +1,159 @@
+"""tf.distribute for training: the strategy, the chief, checkpoints and the input.
+
+`--strategy`:
+
+- `default`: one device (CPU or one GPU), TensorFlow's default strategy.
+- `mirrored`: MirroredStrategy, one replica per local GPU (or per logical CPU).
+- `multi_worker`: MultiWorkerMirroredStrategy over the machines in TF_CONFIG.
+- `tpu`: TPUStrategy on the Cloud TPU named by `--tpu` (a name, `grpc://` address
+  or `local`).
+- `auto`: TPU when `--tpu` is given, Mirrored with several GPUs, else default.
+
+Only the chief (TF_CONFIG's `chief`, else worker 0) writes summaries, sample
+grids and config.json. Every worker takes part in each checkpoint save (the
+variables are saved collectively); the chief writes into the run directory and
+the others into a temporary directory that is deleted after each save. All
+workers resume from the run directory's latest checkpoint.
+
+Input position on resume: with the default strategy the input iterator is part
+of the checkpoint, so a resumed run sees exactly the batches an uninterrupted
+one would. A distributed iterator cannot be saved in a tf.train.Checkpoint, so
+with any other strategy the input is re-seeded instead: a run that starts (or
+resumes) at step k builds its input with seed `input_seed(seed, k)`. The batch
+order is therefore a deterministic function of the seed and of the steps the
+run was resumed at, without saving the iterator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import tensorflow as tf
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
+
+
+def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
+    """The tf.distribute strategy for --strategy (and --tpu)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}; got {name!r}.")
+    if name == "auto":
+        if tpu:
+            name = "tpu"
+        elif len(tf.config.list_logical_devices("GPU")) > 1:
+            name = "mirrored"
+        else:
+            name = "default"
+    if name == "default":
+        return tf.distribute.get_strategy()
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multi_worker":
+        if "TF_CONFIG" not in os.environ:
+            raise ValueError(
+                "--strategy multi_worker needs the TF_CONFIG environment variable (the "
+                "cluster's workers and this worker's index); see the README."
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if not tpu:
+        raise ValueError("--strategy tpu needs --tpu NAME (a Cloud TPU name, grpc:// or local).")
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu)
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def task(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
+    """(task type, task id) of this process; (None, 0) outside a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or isinstance(strategy, tf.distribute.TPUStrategy):
+        return None, 0
+    return resolver.task_type, resolver.task_id or 0
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes summaries, samples, config and checkpoints."""
+    task_type, task_id = task(strategy)
+    if task_type in (None, "chief"):
+        return True
+    cluster = strategy.cluster_resolver.cluster_spec().as_dict()
+    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+
+
+def saves_input_position(strategy: tf.distribute.Strategy) -> bool:
+    """Whether the input iterator goes into the checkpoint (default strategy only)."""
+    distributed = (
+        tf.distribute.MirroredStrategy,
+        tf.distribute.MultiWorkerMirroredStrategy,
+        tf.distribute.TPUStrategy,
+    )
+    return not isinstance(strategy, distributed)
+
+
+def input_seed(seed: int, step: int) -> int:
+    """The input seed of a run that starts at `step`: `seed` itself at step 0."""
+    if step == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] >> 1)
+
+
+class WorkerCheckpointManager:
+    """A CheckpointManager that every worker calls and only the chief keeps.
+
+    The chief saves into `workdir`; other workers save the same checkpoint
+    into `workdir/worker_tmp/<task>` and delete it at once (saving is a
+    collective operation, so all workers must take part). `latest_checkpoint`
+    is always the run directory's, which is what every worker restores.
+    """
+
+    def __init__(self, checkpoint, workdir: str, keep: int, strategy, checkpoint_name: str):
+        self.workdir = workdir
+        self.chief = is_chief(strategy)
+        directory = workdir
+        if not self.chief:
+            task_type, task_id = task(strategy)
+            directory = os.path.join(workdir, "worker_tmp", f"{task_type}_{task_id}")
+        self.directory = directory
+        self.manager = tf.train.CheckpointManager(
+            checkpoint, directory=directory, max_to_keep=keep, checkpoint_name=checkpoint_name
+        )
+
+    @property
+    def latest_checkpoint(self) -> str | None:
+        return tf.train.latest_checkpoint(self.workdir)
+
+    def save(self, checkpoint_number: int) -> str:
+        path = self.manager.save(checkpoint_number=checkpoint_number)
+        if not self.chief:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            return os.path.join(self.workdir, os.path.basename(path))
+        return path
+
+
+def cluster_summary(strategy: tf.distribute.Strategy) -> str:
+    """One line naming the strategy, replicas and this worker's role."""
+    task_type, task_id = task(strategy)
+    role = "" if task_type is None else f", this process is {task_type} {task_id}"
+    if task_type is not None and is_chief(strategy):
+        role += " (chief)"
+    config = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
+    workers = sum(len(addresses) for addresses in config.values()) if config else 1
+    return (
+        f"{strategy_name(strategy)}: {strategy.num_replicas_in_sync} replica(s) "
+        f"on {workers} worker(s){role}."
+    )
+
+
+def strategy_name(strategy: tf.distribute.Strategy) -> str:
+    """The public class name of a strategy (some report a private subclass's)."""
+    for kind, name in (
+        (tf.distribute.TPUStrategy, "TPUStrategy"),
+        (tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+        (tf.distribute.MirroredStrategy, "MirroredStrategy"),
+    ):
+        if isinstance(strategy, kind):
+            return name
+    return "DefaultStrategy"
