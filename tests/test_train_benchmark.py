@@ -48,4 +48,4 @@ def test_benchmark_prints_one_json_object(capsys):
 def test_bad_flags_are_errors(capsys):
     with pytest.raises(SystemExit):
         train_benchmark.main(["--steps", "3", "--steps_per_execution", "2"])
-    assert "multiples of --steps_per_execution" in capsys.readouterr().err
+    assert "(--steps_per_execution)" in capsys.readouterr().err

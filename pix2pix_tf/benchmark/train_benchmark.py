@@ -212,7 +212,7 @@ def variants(args) -> dict[str, dict]:
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
     found["ours"] = {"kind": "ours", "config": {**model, **ours}}
     if args.levers:
-        # One lever at a time on top of the tutorial-equivalent float32 step.
+        # The levers one at a time, from the tutorial-equivalent float32 step.
         plain = {"precision": "float32", "steps_per_execution": 1, "jit_compile": False}
         found["ours_float32_keras_adam"] = {
             "kind": "ours",
@@ -224,12 +224,15 @@ def variants(args) -> dict[str, dict]:
             "kind": "ours",
             "config": {**model, **plain, "precision": "mixed_bfloat16"},
         }
-        if args.steps_per_execution > 1:
-            found["ours_no_spe"] = {
-                "kind": "ours",
-                "config": {**model, **ours, "steps_per_execution": 1},
-            }
-        found["ours_jit"] = {"kind": "ours", "config": {**model, **ours, "jit_compile": True}}
+        spe = max(args.steps_per_execution, 4)
+        found[f"ours_steps_per_execution_{spe}"] = {
+            "kind": "ours",
+            "config": {**model, **ours, "steps_per_execution": spe},
+        }
+        found["ours_jit_compile"] = {
+            "kind": "ours",
+            "config": {**model, **ours, "jit_compile": True},
+        }
     for spec in found.values():
         spec["warmup"] = args.warmup
     return found
@@ -250,7 +253,7 @@ def parse_args(argv):
         default="auto",
         choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"),
     )
-    parser.add_argument("--steps_per_execution", type=int, default=4)
+    parser.add_argument("--steps_per_execution", type=int, default=1)
     parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
@@ -263,8 +266,9 @@ def parse_args(argv):
     for name in ("batch_size", "rounds", "steps", "steps_per_execution"):
         if getattr(args, name) < 1:
             parser.error(f"--{name} must be >= 1, got {getattr(args, name)}.")
-    if args.steps % args.steps_per_execution or args.warmup % args.steps_per_execution:
-        parser.error("--steps and --warmup must be multiples of --steps_per_execution.")
+    spe = max(args.steps_per_execution, 4) if args.levers else args.steps_per_execution
+    if args.steps % spe or args.warmup % spe:
+        parser.error(f"--steps and --warmup must be multiples of {spe} (--steps_per_execution).")
     return args
 
 
