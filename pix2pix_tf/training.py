@@ -7,10 +7,13 @@ public so that benchmarks and tests can use them on their own:
     state = build_train_state(config, strategy, total_steps=1000)
     train_step = make_train_step(config, state)
     losses = train_step(input_images, target_images)  # dict of scalar tensors
+    train_steps = make_train_loop(config, state)
+    losses = train_steps(iterator, 4)  # 4 steps in one call; dict of [4] tensors
 
 `train_step` is pure: it updates the models and optimizers and returns
 gen_total, gen_gan, gen_l1 and disc; printing, summaries and checkpoints live
-in the loop (pix2pix_tf/loop.py).
+in the loop (pix2pix_tf/loop.py). Strategies, the chief and distributed
+resume are in pix2pix_tf/distribute.py.
 """
 
 from __future__ import annotations
