@@ -30,6 +30,8 @@ RESUMABLE_FIELDS = frozenset(
         "image_every",
         "checkpoint_every",
         "keep_checkpoints",
+        "eval_every",
+        "eval_examples",
         "num_sample_images",
         "precision",
         "deterministic",

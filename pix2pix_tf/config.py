@@ -221,6 +221,10 @@ class TrainConfig:
     num_sample_images: int = 4  # Validation examples in the sample grid.
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
+    # Scores the generator on the evaluation split every N steps (L1, PSNR, SSIM,
+    # and the FCN-score when a segmenter is trained) into TensorBoard; 0: never.
+    eval_every: int = 0
+    eval_examples: int | None = None  # None: the whole split.
     # tf.distribute settings.
     strategy: str = "auto"  # auto | default | mirrored | multi_worker | tpu
     tpu: str | None = None
@@ -370,6 +374,10 @@ class Config:
         ):
             if getattr(train, name) < 1:
                 raise ValueError(f"--{name} must be >= 1, got {getattr(train, name)}.")
+        if train.eval_every < 0:
+            raise ValueError(f"--eval_every must be >= 0 (0: never), got {train.eval_every}.")
+        if train.eval_examples is not None and train.eval_examples < 1:
+            raise ValueError(f"--eval_examples must be >= 1, got {train.eval_examples}.")
         if train.learning_rate <= 0:
             raise ValueError(f"--learning_rate must be > 0, got {train.learning_rate}.")
         if not 0.0 <= train.lr_decay_fraction <= 1.0:

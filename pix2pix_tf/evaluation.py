@@ -143,6 +143,30 @@ def evaluate_generator(
     return results
 
 
+def write_scalars(writer, results: dict, split: str, step: int) -> None:
+    """The float metrics as TensorBoard scalars `<split>/<name>`."""
+    with writer.as_default(step=step):
+        for name, value in results.items():
+            if isinstance(value, float) and name != "seconds":
+                tf.summary.scalar(f"{split}/{name}", value)
+    writer.flush()
+
+
+def periodic_evaluator(config: config_lib.Config, generator: keras.Model, writer):
+    """Returns evaluate(step) for the training loop (--eval_every, --eval_examples)."""
+    options = EvalOptions(max_examples=config.train.eval_examples)
+    split = config_lib.dataset_info(config.data.dataset).eval_split
+    segmenter = _load_segmenter(config, options)
+
+    def evaluate(step: int) -> dict[str, float]:
+        results = evaluate_generator(config, generator, options, segmenter)
+        write_scalars(writer, results, split, step)
+        print(f"eval at step {step}: " + format_report({**results, "split": split, "step": step}))
+        return results
+
+    return evaluate
+
+
 def checkpoint_step(checkpoint_path: str) -> int:
     return int(tf.train.load_variable(checkpoint_path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
 
@@ -191,12 +215,9 @@ def evaluate(
             reports.plot_loss_curves(train_events, os.path.join(output_dir, "loss_curves.png"))
         except ValueError as error:
             print(f"Loss curves skipped: {error}")
-    writer = tf.summary.create_file_writer(os.path.join(workdir, "eval"))
-    with writer.as_default(step=step):
-        for name, value in results.items():
-            if isinstance(value, float) and name != "seconds":
-                tf.summary.scalar(f"{split}/{name}", value)
-    writer.flush()
+    write_scalars(
+        tf.summary.create_file_writer(os.path.join(workdir, "eval")), results, split, step
+    )
     return results, output_dir
 
 

@@ -100,13 +100,23 @@ def steps_until_boundary(step: int, train) -> int:
     a log, sample, checkpoint or final step, so each of those happens exactly on
     its step whatever --steps_per_execution is."""
     count = min(train.steps_per_execution, train.steps - step)
-    for every in (train.log_every, train.image_every, train.checkpoint_every):
-        count = min(count, every - step % every)
+    for every in (train.log_every, train.image_every, train.checkpoint_every, train.eval_every):
+        if every:
+            count = min(count, every - step % every)
     return count
 
 
 def run(
-    config, state, train_steps, iterator, manager, writers, sample_batch, *, chief=True
+    config,
+    state,
+    train_steps,
+    iterator,
+    manager,
+    writers,
+    sample_batch,
+    *,
+    chief=True,
+    evaluate=None,
 ) -> dict:
     """Trains from state.step to config.train.steps; see training.train for the result.
 
@@ -117,6 +127,9 @@ def run(
     `sample_batch` is the fixed (inputs, targets) validation batch of the sample
     grids; the generator runs on it in inference mode (batch-norm moving
     statistics, no dropout), as an exported model does by default.
+
+    `evaluate(step)`, when given, scores the generator on the evaluation split
+    every --eval_every steps (and at the end) and writes its own summaries.
     """
     train = config.train
     workdir, steps = train.workdir, train.steps
@@ -173,6 +186,9 @@ def run(
                 progbar.update(step)
             if chief and (step % train.image_every == 0 or step == steps):
                 sample = write_samples(step)
+            if evaluate is not None and (step % train.eval_every == 0 or step == steps):
+                progbar.update(step, finalize=True)  # Ends the bar's line before the report.
+                evaluate(step)
             if step % train.checkpoint_every == 0 or step == steps:
                 manager.save(checkpoint_number=step)
                 saved_step = step

@@ -28,9 +28,13 @@ def read_scalars(event_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     # tf.summary (TF 2) writes scalars as tensors; older writers as scalars.
     for tag in accumulator.Tags().get("tensors", []):
         events = accumulator.Tensors(tag)
-        values = [np.asarray(_tensor_value(event.tensor_proto)).item() for event in events]
-        if all(np.ndim(value) == 0 for value in values):
-            series[tag] = (np.array([event.step for event in events]), np.array(values))
+        values = [np.asarray(_tensor_value(event.tensor_proto)) for event in events]
+        # Images and text are tensors too; only numeric scalars are series.
+        if all(value.ndim == 0 and value.dtype.kind in "fiu" for value in values):
+            series[tag] = (
+                np.array([event.step for event in events]),
+                np.array([value.item() for value in values]),
+            )
     for tag in accumulator.Tags().get("scalars", []):
         events = accumulator.Scalars(tag)
         series[tag] = (

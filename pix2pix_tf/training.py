@@ -348,6 +348,11 @@ def train(config: config_lib.Config) -> dict:
         )
         for name in ("train", "eval")
     }
+    evaluate = None
+    if chief and config.train.eval_every:
+        from pix2pix_tf import evaluation
+
+        evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
     try:
         return loop.run(
             config,
@@ -358,6 +363,7 @@ def train(config: config_lib.Config) -> dict:
             writers,
             (sample_inputs, sample_targets),
             chief=chief,
+            evaluate=evaluate,
         )
     finally:
         for writer in writers.values():

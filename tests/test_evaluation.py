@@ -104,3 +104,22 @@ def test_cli_prints_the_report_and_a_clear_error(run_dir, tmp_path):
     )
     assert missing.returncode == 2
     assert "no such run directory" in missing.stderr
+
+
+def test_training_evaluates_periodically_into_tensorboard(tmp_path, run_dir):
+    from pix2pix_tf import training
+
+    config = config_lib.build_config(
+        preset="tiny",
+        data_dir=run_dir.data.data_dir,  # The tiny synthetic data prepared above.
+        workdir=str(tmp_path / "run"),
+        steps=3,
+        eval_every=2,
+        eval_examples=2,
+    )
+    training.train(config)
+    series = reports.read_scalars(os.path.join(config.train.workdir, "eval"))
+    steps, values = series["val/psnr"]
+    assert sorted(steps.tolist()) == [2, 3]  # Every 2 steps, and at the end.
+    assert all(0.0 < value < 60.0 for value in values)
+    assert "val/l1" in series and "val/ssim" in series
