@@ -200,14 +200,9 @@ def evaluate(
     )
     title = f"{config.data.dataset} {split}, step {step}"
     reports.write_gallery(output_dir, gallery, title, summary=results)
-    grid_rows = gallery[: min(8, len(gallery))]
-    if grid_rows:
-        grid = summaries.sample_grid(
-            *(
-                np.stack([row[i] for row in grid_rows]).astype(np.float32) / 127.5 - 1.0
-                for i in (1, 2, 3)
-            )
-        )
+    if gallery:
+        # The first gallery rows (key dropped): input | generated | target.
+        grid = summaries.tile_rows(row[1:] for row in gallery[:8])
         summaries.save_png(grid, os.path.join(output_dir, "grid.png"))
     train_events = os.path.join(workdir, "train")
     if os.path.isdir(train_events):

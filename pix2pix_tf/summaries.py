@@ -32,15 +32,23 @@ def to_uint8(images) -> np.ndarray:
 
 def sample_grid(inputs, generated, targets) -> np.ndarray:
     """One row per example: input | generated | target, as an [H, W, 3] uint8 image."""
-    rows = []
-    for images in zip(to_uint8(inputs), to_uint8(generated), to_uint8(targets), strict=True):
+    return tile_rows(zip(to_uint8(inputs), to_uint8(generated), to_uint8(targets), strict=True))
+
+
+def tile_rows(rows) -> np.ndarray:
+    """Tiles rows of equally sized uint8 [H, W, 3] images with white gaps."""
+    lines = []
+    for images in rows:
         size = images[0].shape[0]
         gap = np.full((size, GRID_GAP, 3), 255, np.uint8)
-        rows.append(np.concatenate([images[0], gap, images[1], gap, images[2]], axis=1))
-    separator = np.full((GRID_GAP, rows[0].shape[1], 3), 255, np.uint8)
+        pieces = [images[0]]
+        for image in images[1:]:
+            pieces.extend([gap, image])
+        lines.append(np.concatenate(pieces, axis=1))
+    separator = np.full((GRID_GAP, lines[0].shape[1], 3), 255, np.uint8)
     pieces = []
-    for row in rows:
-        pieces.extend([row, separator])
+    for line in lines:
+        pieces.extend([line, separator])
     return np.concatenate(pieces[:-1], axis=0)
 
 
