@@ -182,7 +182,6 @@ def evaluate(
 
     checkpoint_path = checkpoint_path or tf.train.latest_checkpoint(workdir)
     config, generator = checkpointing.restore_generator(workdir, checkpoint_path)
-    checkpoint_path = checkpoint_path or tf.train.latest_checkpoint(workdir)
     step = checkpoint_step(checkpoint_path)
     prepare.prepare(config.data)
     split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
