@@ -88,6 +88,18 @@ class TrainState:
     schedule: LinearDecay
 
 
+def state_checkpoint(state: TrainState, iterator) -> tf.train.Checkpoint:
+    """The run's checkpoint of `state` (and the input iterator, or None)."""
+    return checkpointing.make_checkpoint(
+        step=state.step,
+        generator=state.generator,
+        discriminator=state.discriminator,
+        generator_optimizer=precision.inner_optimizer(state.generator_optimizer),
+        discriminator_optimizer=precision.inner_optimizer(state.discriminator_optimizer),
+        iterator=iterator,
+    )
+
+
 def make_strategy(config: config_lib.Config) -> tf.distribute.Strategy:
     """The tf.distribute strategy for --strategy and --tpu (see distribute.py)."""
     return distribute.make_strategy(config.train.strategy, config.train.tpu)
@@ -320,14 +332,7 @@ def train(config: config_lib.Config) -> dict:
     # the input from (seed, step) when they resume (see distribute.py).
     saves_input = distribute.saves_input_position(strategy)
     iterator = make_iterator(config.train.seed) if saves_input else None
-    checkpoint = checkpointing.make_checkpoint(
-        step=state.step,
-        generator=state.generator,
-        discriminator=state.discriminator,
-        generator_optimizer=precision.inner_optimizer(state.generator_optimizer),
-        discriminator_optimizer=precision.inner_optimizer(state.discriminator_optimizer),
-        iterator=iterator,
-    )
+    checkpoint = state_checkpoint(state, iterator)
     manager = distribute.WorkerCheckpointManager(
         checkpoint, workdir, config.train.keep_checkpoints, strategy, checkpointing.CHECKPOINT_NAME
     )

@@ -113,14 +113,7 @@ def _trained_run(workdir, config, steps=2):
     state = training.build_train_state(config, total_steps=10)
     train_step = training.make_train_step(config, state)
     iterator = iter(tf.data.Dataset.from_tensors(_batch(config)).repeat())
-    checkpoint = checkpointing.make_checkpoint(
-        step=state.step,
-        generator=state.generator,
-        discriminator=state.discriminator,
-        generator_optimizer=state.generator_optimizer,
-        discriminator_optimizer=state.discriminator_optimizer,
-        iterator=iterator,
-    )
+    checkpoint = training.state_checkpoint(state, iterator)
     for _ in range(steps):
         train_step(*next(iterator))
     manager = checkpointing.make_manager(checkpoint, str(workdir), 3)
@@ -192,13 +185,8 @@ def test_restoring_a_mismatched_training_checkpoint_is_a_clear_error(tmp_path):
     _, _, path = _trained_run(tmp_path, _tiny())
     other = _tiny(ndf=16)
     state = training.build_train_state(other, total_steps=10)
-    checkpoint = checkpointing.make_checkpoint(
-        step=state.step,
-        generator=state.generator,
-        discriminator=state.discriminator,
-        generator_optimizer=state.generator_optimizer,
-        discriminator_optimizer=state.discriminator_optimizer,
-        iterator=iter(tf.data.Dataset.from_tensors(_batch(other)).repeat()),
+    checkpoint = training.state_checkpoint(
+        state, iter(tf.data.Dataset.from_tensors(_batch(other)).repeat())
     )
     with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
         checkpointing.restore(checkpoint, path)
