@@ -11,8 +11,11 @@ pipeline), side by side in one run:
   GAN + 100 x L1; discriminator: real + generated), `Adam(2e-4, beta_1=0.5)`
   for each model, and its generator and discriminator (`--arch tutorial`).
 - ours: `training.make_train_step` / `make_train_loop` with the flags given
-  (--precision, default auto; --steps_per_execution; --jit_compile).
-- with --levers, also ours with one lever at a time, to show what each gives.
+  (--precision, default auto; --steps_per_execution; --jit_compile;
+  --matmul_weight_grad, default on).
+- with --levers, also ours with the levers added one at a time (float32 with
+  Keras' Adam, + the fused Adam update, + matmul weight gradients over small
+  maps, + mixed bfloat16), and ours with steps_per_execution 4 or XLA.
 
 Each variant runs in its own worker process, so its peak resident memory
 (`ru_maxrss`) is its own. The machine is shared, so absolute times drift: the
@@ -208,28 +211,36 @@ def variants(args) -> dict[str, dict]:
         "precision": args.precision,
         "steps_per_execution": args.steps_per_execution,
         "jit_compile": args.jit_compile,
+        "matmul_weight_grad": args.matmul_weight_grad,
     }
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
     found["ours"] = {"kind": "ours", "config": {**model, **ours}}
     if args.levers:
-        # The levers one at a time, from the tutorial-equivalent float32 step.
-        plain = {"precision": "float32", "steps_per_execution": 1, "jit_compile": False}
-        found["ours_float32_keras_adam"] = {
+        # The levers added one at a time, from the tutorial-equivalent float32 step.
+        plain = {
+            "precision": "float32",
+            "steps_per_execution": 1,
+            "jit_compile": False,
+            "matmul_weight_grad": False,
+        }
+        found["+0 float32, Keras Adam"] = {
             "kind": "ours",
             "config": {**model, **plain},
             "fused_adam": False,
         }
-        found["ours_float32"] = {"kind": "ours", "config": {**model, **plain}}
-        found["ours_bfloat16"] = {
+        found["+1 fused Adam"] = {"kind": "ours", "config": {**model, **plain}}
+        plain["matmul_weight_grad"] = True
+        found["+2 matmul weight grads"] = {"kind": "ours", "config": {**model, **plain}}
+        found["+3 mixed_bfloat16"] = {
             "kind": "ours",
             "config": {**model, **plain, "precision": "mixed_bfloat16"},
         }
         spe = max(args.steps_per_execution, 4)
-        found[f"ours_steps_per_execution_{spe}"] = {
+        found[f"ours, steps_per_execution {spe}"] = {
             "kind": "ours",
             "config": {**model, **ours, "steps_per_execution": spe},
         }
-        found["ours_jit_compile"] = {
+        found["ours, jit_compile"] = {
             "kind": "ours",
             "config": {**model, **ours, "jit_compile": True},
         }
@@ -255,6 +266,7 @@ def parse_args(argv):
     )
     parser.add_argument("--steps_per_execution", type=int, default=1)
     parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--matmul_weight_grad", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
     parser.add_argument("--warmup", type=int, default=4, help="Untimed steps first.")
@@ -333,13 +345,13 @@ def main(argv: list[str]) -> int:
         f"{ours['image_size']}x{ours['image_size']}, batch {args.batch_size}, {args.rounds} rounds "
         f"of {args.steps} steps; medians. FLOPs: {_convention()}."
     )
-    header = f"{'variant':26s} {'policy':15s} {'images/s':>9s} {'ms/step':>8s} "
+    header = f"{'variant':32s} {'policy':15s} {'images/s':>9s} {'ms/step':>8s} "
     header += f"{'GFLOP/step':>10s} {'GFLOP/s':>8s} {'peak MB':>8s} "
     header += f"{'speed x':>8s} {'memory x':>8s}"
     print(header)
     for name, row in results.items():
         print(
-            f"{name:26s} {row['policy']:15s} {row['images_per_s']:9.3f} {row['ms_per_step']:8.1f} "
+            f"{name:32s} {row['policy']:15s} {row['images_per_s']:9.3f} {row['ms_per_step']:8.1f} "
             f"{row['gflops_per_step']:10.3g} {row['gflops_per_s']:8.1f} {row['peak_rss_mb']:8.0f} "
             f"{row['speed_ratio']:8.2f} {row['memory_ratio']:8.2f}"
         )

@@ -1,0 +1,160 @@
+"""Convolutions whose weight gradient over small feature maps is one matmul.
+
+The U-Net's inner layers have large kernels (4x4x1024x512 = 8.4M weights)
+over tiny maps (1x1 to 8x8 at 256x256). For those, oneDNN's backward-weights
+kernel on CPU is slow: about 14 ms for a decoder layer with 2x2 inputs, where
+the same gradient as one matmul of the extracted 4x4 patches takes about
+1 ms (bfloat16, 2 cores; `python -m pix2pix_tf.benchmark train --levers`
+shows the effect on the whole step). The weight gradient of a convolution is
+
+    dW[kh, kw, c_in, c_out] = sum over (n, y, x) of patch(x)[n, y, x, kh, kw, c_in] * dy[n, y, x, c_out]
+
+which is `patches^T @ dy` with one row per output position. When the number
+of those rows (batch x output positions of the small side) is at most
+`MAX_MATMUL_ROWS`, these layers compute the weight gradient that way; the
+forward pass and the input gradient are TensorFlow's own ops, and the
+variables are Keras' own, so checkpoints, exports and the forward results do
+not change.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+# Up to this many patch rows the matmul is faster than oneDNN's kernel on the
+# 2-core CPU machines (measured 1-14 ms faster per layer at 1..256 rows and
+# about equal at 256-1024 rows, slower beyond).
+MAX_MATMUL_ROWS = 256
+
+
+def _patches(images, kernel_size: int, stride: int):
+    """[N, H, W, C] -> [N * H' * W', kh * kw * C] for a 'SAME' convolution."""
+    patches = tf.image.extract_patches(
+        images,
+        sizes=[1, kernel_size, kernel_size, 1],
+        strides=[1, stride, stride, 1],
+        rates=[1, 1, 1, 1],
+        padding="SAME",
+    )
+    return tf.reshape(patches, [-1, patches.shape[-1]])
+
+
+def conv2d(inputs, kernel, stride: int):
+    """tf.nn.conv2d(..., padding='SAME') as a matmul of patches.
+
+    The forward pass is `patches @ kernel`, and the weight gradient reuses the
+    patches: `patches^T @ dy`. The input gradient is TensorFlow's own
+    (the transposed convolution of the output gradient).
+    """
+    kernel_size, _, in_channels, out_channels = kernel.shape
+
+    @tf.custom_gradient
+    def forward(x, w):
+        patches = _patches(x, kernel_size, stride)
+        batch, height, width = x.shape[:3]
+        output_shape = [batch, -(-height // stride), -(-width // stride), out_channels]
+        y = tf.reshape(tf.matmul(patches, tf.reshape(w, [-1, out_channels])), output_shape)
+
+        def grad(dy):
+            dx = tf.nn.conv2d_transpose(dy, w, tf.shape(x), strides=stride, padding="SAME")
+            dw = tf.matmul(patches, tf.reshape(dy, [-1, out_channels]), transpose_a=True)
+            return dx, tf.reshape(dw, kernel.shape)
+
+        return y, grad
+
+    return forward(inputs, kernel)
+
+
+def conv2d_transpose(inputs, kernel, output_shape, stride: int):
+    """tf.nn.conv2d_transpose(..., padding='SAME') with matmul gradients.
+
+    The forward pass is TensorFlow's own. Both gradients come from the patches
+    of the output gradient: the input gradient (a convolution of it) is
+    `patches @ kernel`, the weight gradient `patches^T @ inputs`.
+    """
+    kernel_size, _, out_channels, in_channels = kernel.shape
+
+    @tf.custom_gradient
+    def forward(x, w):
+        y = tf.nn.conv2d_transpose(x, w, output_shape, strides=stride, padding="SAME")
+
+        def grad(dy):
+            patches = _patches(dy, kernel_size, stride)
+            dx = tf.reshape(tf.matmul(patches, tf.reshape(w, [-1, in_channels])), tf.shape(x))
+            dw = tf.matmul(patches, tf.reshape(x, [-1, in_channels]), transpose_a=True)
+            return dx, tf.reshape(dw, kernel.shape)
+
+        return y, grad
+
+    return forward(inputs, kernel)
+
+
+def _matmul_applies(layer, rows: int | None) -> bool:
+    return (
+        layer.matmul_weight_grad
+        and rows is not None
+        and rows <= MAX_MATMUL_ROWS
+        and layer.padding == "same"
+        and layer.data_format == "channels_last"
+        and tuple(layer.dilation_rate) == (1, 1)
+        and layer.strides[0] == layer.strides[1]
+        and layer.kernel_size[0] == layer.kernel_size[1]
+    )
+
+
+def _add_bias(layer, outputs):
+    if layer.use_bias:
+        outputs = outputs + tf.cast(layer.bias, outputs.dtype)
+    if layer.activation is not None:
+        outputs = layer.activation(outputs)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Conv2D(keras.layers.Conv2D):
+    """keras.layers.Conv2D; over small maps its weight gradient is one matmul."""
+
+    def __init__(self, *args, matmul_weight_grad: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.matmul_weight_grad = matmul_weight_grad
+
+    def call(self, inputs):
+        stride = self.strides[0]
+        batch, height, width = inputs.shape[:3]
+        rows = None
+        if None not in (batch, height, width):
+            rows = batch * -(-height // stride) * -(-width // stride)  # Output positions.
+        if not _matmul_applies(self, rows):
+            return super().call(inputs)
+        kernel = tf.cast(self.kernel, self.compute_dtype)
+        return _add_bias(self, conv2d(tf.cast(inputs, self.compute_dtype), kernel, stride))
+
+    def get_config(self):
+        return {**super().get_config(), "matmul_weight_grad": self.matmul_weight_grad}
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """keras.layers.Conv2DTranspose; over small maps its weight gradient is one matmul."""
+
+    def __init__(self, *args, matmul_weight_grad: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.matmul_weight_grad = matmul_weight_grad
+
+    def call(self, inputs):
+        batch, height, width = inputs.shape[:3]
+        rows = None if None in (batch, height, width) else batch * height * width
+        if self.output_padding is not None or not _matmul_applies(self, rows):
+            return super().call(inputs)
+        stride = self.strides[0]
+        batch, height, width, _ = inputs.shape
+        output_shape = [batch, height * stride, width * stride, self.filters]
+        kernel = tf.cast(self.kernel, self.compute_dtype)
+        outputs = conv2d_transpose(
+            tf.cast(inputs, self.compute_dtype), kernel, output_shape, stride
+        )
+        return _add_bias(self, outputs)
+
+    def get_config(self):
+        return {**super().get_config(), "matmul_weight_grad": self.matmul_weight_grad}

@@ -1,0 +1,121 @@
+"""Convolutions with matmul gradients over small maps: same values as Keras' layers."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import models
+from pix2pix_tf.models import conv
+
+
+def _values_and_gradients(layer, inputs):
+    """The layer's output and the gradients of a non-linear loss of it."""
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        outputs = layer(inputs)
+        loss = tf.reduce_sum(tf.sin(3.0 * tf.cast(outputs, tf.float32)))
+    return [outputs, *tape.gradient(loss, [inputs, *layer.trainable_variables])]
+
+
+def _pair(ours, theirs, input_shape):
+    ours.build(input_shape)
+    theirs.build(input_shape)
+    weights = [np.random.default_rng(1).normal(size=w.shape) for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    return ours, theirs
+
+
+@pytest.mark.parametrize(
+    "input_shape, use_bias",
+    [((1, 2, 2, 16), False), ((2, 4, 4, 8), True), ((3, 5, 7, 3), True), ((1, 16, 16, 4), False)],
+)
+def test_conv2d_matches_keras_values_and_gradients(input_shape, use_bias):
+    kwargs = dict(filters=6, kernel_size=4, strides=2, padding="same", use_bias=use_bias)
+    ours, theirs = _pair(conv.Conv2D(**kwargs), keras.layers.Conv2D(**kwargs), input_shape)
+    inputs = tf.random.stateless_normal(input_shape, [0, 1])
+    for mine, reference in zip(
+        _values_and_gradients(ours, inputs), _values_and_gradients(theirs, inputs), strict=True
+    ):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "input_shape, use_bias",
+    [((1, 1, 1, 16), False), ((2, 2, 2, 8), True), ((1, 3, 5, 4), True), ((1, 8, 8, 4), False)],
+)
+def test_conv2d_transpose_matches_keras_values_and_gradients(input_shape, use_bias):
+    kwargs = dict(filters=5, kernel_size=4, strides=2, padding="same", use_bias=use_bias)
+    ours, theirs = _pair(
+        conv.Conv2DTranspose(**kwargs), keras.layers.Conv2DTranspose(**kwargs), input_shape
+    )
+    inputs = tf.random.stateless_normal(input_shape, [0, 2])
+    for mine, reference in zip(
+        _values_and_gradients(ours, inputs), _values_and_gradients(theirs, inputs), strict=True
+    ):
+        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
+
+
+def _graph_ops(layer, input_shape) -> set[str]:
+    @tf.function
+    def step(inputs):
+        return _values_and_gradients(layer, inputs)
+
+    graph = step.get_concrete_function(tf.TensorSpec(input_shape)).graph
+    return {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.parametrize(
+    "layer_class", [conv.Conv2D, conv.Conv2DTranspose], ids=["conv", "transpose"]
+)
+def test_matmul_path_only_over_small_maps_and_when_enabled(layer_class):
+    small, large = (1, 8, 8, 4), (1, 64, 64, 4)  # 16-64 patch rows vs 1024-4096.
+    enabled = layer_class(4, 4, strides=2, padding="same")
+    assert "ExtractImagePatches" in _graph_ops(enabled, small)
+    large_layer = layer_class(4, 4, strides=2, padding="same")
+    assert "ExtractImagePatches" not in _graph_ops(large_layer, large)
+    disabled = layer_class(4, 4, strides=2, padding="same", matmul_weight_grad=False)
+    assert "ExtractImagePatches" not in _graph_ops(disabled, small)
+
+
+def test_mixed_bfloat16_matches_keras_within_bfloat16_precision():
+    kwargs = dict(filters=32, kernel_size=4, strides=2, padding="same", dtype="mixed_bfloat16")
+    ours, theirs = _pair(
+        conv.Conv2DTranspose(**kwargs), keras.layers.Conv2DTranspose(**kwargs), (1, 4, 4, 64)
+    )
+    inputs = tf.random.stateless_normal((1, 4, 4, 64), [0, 3])
+    for mine, reference in zip(
+        _values_and_gradients(ours, inputs), _values_and_gradients(theirs, inputs), strict=True
+    ):
+        assert mine.dtype == reference.dtype
+        mine, reference = np.asarray(mine, np.float32), np.asarray(reference, np.float32)
+        scale = np.abs(reference).max()
+        np.testing.assert_allclose(mine / scale, reference / scale, atol=2e-2)
+
+
+def test_generator_gradients_do_not_depend_on_the_option():
+    """The whole U-Net, with and without matmul gradients: same variables, same gradients."""
+    config = config_lib.build_config(preset="tiny", dropout=0.0)
+    images = tf.random.stateless_uniform(
+        [2, config.data.image_size, config.data.image_size, 3], [0, 4], minval=-1, maxval=1
+    )
+    results = []
+    for enabled in (True, False):
+        keras.utils.set_random_seed(0)
+        generator = models.build_generator(config.replace(matmul_weight_grad=enabled))
+        initial = generator.get_weights()
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.abs(generator(images, training=True) - images))
+        names = [variable.path for variable in generator.trainable_variables]
+        gradients = tape.gradient(loss, generator.trainable_variables)
+        results.append((names, initial, gradients))
+    (names, weights, gradients), (other_names, other_weights, other_gradients) = results
+    assert names == other_names
+    for mine, reference in zip(weights, other_weights, strict=True):
+        np.testing.assert_array_equal(mine, reference)
+    for mine, reference in zip(gradients, other_gradients, strict=True):
+        np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-6)
+    kinds = {type(layer) for layer in models.build_generator(config).layers}
+    assert {conv.Conv2D, conv.Conv2DTranspose} <= kinds
