@@ -1,20 +1,27 @@
-"""Convolutions whose weight gradient over small feature maps is one matmul.
+"""Convolutions computed as matmuls of patches over small feature maps.
 
 The U-Net's inner layers have large kernels (4x4x1024x512 = 8.4M weights)
-over tiny maps (1x1 to 8x8 at 256x256). For those, oneDNN's backward-weights
-kernel on CPU is slow: about 14 ms for a decoder layer with 2x2 inputs, where
-the same gradient as one matmul of the extracted 4x4 patches takes about
-1 ms (bfloat16, 2 cores; `python -m pix2pix_tf.benchmark train --levers`
-shows the effect on the whole step). The weight gradient of a convolution is
+over tiny maps (1x1 to 8x8 at 256x256). There, oneDNN's convolution kernels
+on CPU spend their time reordering weights, and its backward-weights kernel
+is slow: about 14 ms for a decoder layer with 2x2 inputs, where the same
+gradient as one matmul of the extracted 4x4 patches takes about 1 ms
+(bfloat16, 2 cores). The weight gradient of a convolution is
 
-    dW[kh, kw, c_in, c_out] = sum over (n, y, x) of patch(x)[n, y, x, kh, kw, c_in] * dy[n, y, x, c_out]
+    dW[kh, kw, c_in, c_out] = sum over positions p of patch(x)[p, kh, kw, c_in] * dy[p, c_out]
 
-which is `patches^T @ dy` with one row per output position. When the number
-of those rows (batch x output positions of the small side) is at most
-`MAX_MATMUL_ROWS`, these layers compute the weight gradient that way; the
-forward pass and the input gradient are TensorFlow's own ops, and the
-variables are Keras' own, so checkpoints, exports and the forward results do
-not change.
+i.e. `patches^T @ dy` with one row per output position. When the number of
+those rows (batch x output positions of the small side) is at most
+`MAX_MATMUL_ROWS`, these layers compute
+
+- Conv2D: the output as `patches(x) @ kernel` and the weight gradient from
+  the same patches; the input gradient is TensorFlow's own;
+- Conv2DTranspose: the output with TensorFlow's own op, and both gradients
+  from the patches of the output gradient.
+
+The variables are Keras' own, so checkpoints and exports do not change, and
+the values match Keras' layers to float rounding (tests/test_conv.py).
+`python -m pix2pix_tf.benchmark train --levers` measures the effect on the
+whole train step.
 """
 
 from __future__ import annotations
@@ -22,9 +29,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# Up to this many patch rows the matmul is faster than oneDNN's kernel on the
-# 2-core CPU machines (measured 1-14 ms faster per layer at 1..256 rows and
-# about equal at 256-1024 rows, slower beyond).
+# Up to this many patch rows the matmuls beat oneDNN's kernels on the 2-core
+# CPU machines (per layer, 1-14 ms faster at 1..256 rows; about equal at 1024
+# rows in bfloat16 and slower in float32; slower beyond).
 MAX_MATMUL_ROWS = 256
 
 
