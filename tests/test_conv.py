@@ -10,13 +10,28 @@ from pix2pix_tf import models
 from pix2pix_tf.models import conv
 
 
-def _values_and_gradients(layer, inputs):
-    """The layer's output and the gradients of a non-linear loss of it."""
+def _values_and_gradients(layer, inputs, linear=False):
+    """The layer's output and the gradients of a loss of it.
+
+    The loss is non-linear, or with `linear` a fixed weighting of the outputs,
+    so that 16-bit rounding of the outputs does not change the gradients.
+    """
     with tf.GradientTape() as tape:
         tape.watch(inputs)
-        outputs = layer(inputs)
-        loss = tf.reduce_sum(tf.sin(3.0 * tf.cast(outputs, tf.float32)))
+        outputs = tf.cast(layer(inputs), tf.float32)
+        if linear:
+            weights = tf.random.stateless_normal(outputs.shape, [1, 1])
+            loss = tf.reduce_sum(outputs * weights)
+        else:
+            loss = tf.reduce_sum(tf.sin(3.0 * outputs))
     return [outputs, *tape.gradient(loss, [inputs, *layer.trainable_variables])]
+
+
+def _assert_close(mine, reference, tolerance=1e-5):
+    """Equal up to float rounding, relative to the largest value."""
+    mine, reference = np.asarray(mine, np.float32), np.asarray(reference, np.float32)
+    scale = max(float(np.abs(reference).max()), 1e-12)
+    np.testing.assert_allclose(mine / scale, reference / scale, rtol=0, atol=tolerance)
 
 
 def _pair(ours, theirs, input_shape):
@@ -39,7 +54,7 @@ def test_conv2d_matches_keras_values_and_gradients(input_shape, use_bias):
     for mine, reference in zip(
         _values_and_gradients(ours, inputs), _values_and_gradients(theirs, inputs), strict=True
     ):
-        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
+        _assert_close(mine, reference)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +70,7 @@ def test_conv2d_transpose_matches_keras_values_and_gradients(input_shape, use_bi
     for mine, reference in zip(
         _values_and_gradients(ours, inputs), _values_and_gradients(theirs, inputs), strict=True
     ):
-        np.testing.assert_allclose(mine, reference, rtol=1e-5, atol=1e-5)
+        _assert_close(mine, reference)
 
 
 def _graph_ops(layer, input_shape) -> set[str]:
@@ -80,19 +95,23 @@ def test_matmul_path_only_over_small_maps_and_when_enabled(layer_class):
     assert "ExtractImagePatches" not in _graph_ops(disabled, small)
 
 
-def test_mixed_bfloat16_matches_keras_within_bfloat16_precision():
+@pytest.mark.parametrize(
+    "layer_class, keras_class",
+    [(conv.Conv2D, keras.layers.Conv2D), (conv.Conv2DTranspose, keras.layers.Conv2DTranspose)],
+    ids=["conv", "transpose"],
+)
+def test_mixed_bfloat16_matches_keras_within_bfloat16_precision(layer_class, keras_class):
     kwargs = dict(filters=32, kernel_size=4, strides=2, padding="same", dtype="mixed_bfloat16")
-    ours, theirs = _pair(
-        conv.Conv2DTranspose(**kwargs), keras.layers.Conv2DTranspose(**kwargs), (1, 4, 4, 64)
-    )
+    ours, theirs = _pair(layer_class(**kwargs), keras_class(**kwargs), (1, 4, 4, 64))
     inputs = tf.random.stateless_normal((1, 4, 4, 64), [0, 3])
+    assert ours(inputs).dtype == theirs(inputs).dtype == tf.bfloat16
     for mine, reference in zip(
-        _values_and_gradients(ours, inputs), _values_and_gradients(theirs, inputs), strict=True
+        _values_and_gradients(ours, inputs, linear=True),
+        _values_and_gradients(theirs, inputs, linear=True),
+        strict=True,
     ):
         assert mine.dtype == reference.dtype
-        mine, reference = np.asarray(mine, np.float32), np.asarray(reference, np.float32)
-        scale = np.abs(reference).max()
-        np.testing.assert_allclose(mine / scale, reference / scale, atol=2e-2)
+        _assert_close(mine, reference, 2e-2)
 
 
 def test_generator_gradients_do_not_depend_on_the_option():

@@ -13,10 +13,11 @@ i.e. `patches^T @ dy` with one row per output position. When the number of
 those rows (batch x output positions of the small side) is at most
 `MAX_MATMUL_ROWS`, these layers compute
 
-- Conv2D: the output as `patches(x) @ kernel` and the weight gradient from
-  the same patches; the input gradient is TensorFlow's own;
-- Conv2DTranspose: the output with TensorFlow's own op, and both gradients
-  from the patches of the output gradient.
+- Conv2D: the output as `patches(x) @ kernel`, the weight gradient from the
+  same patches, and the input gradient as `dy @ kernel^T`, overlap-added;
+- Conv2DTranspose: both gradients from the patches of the output gradient,
+  and up to `MAX_MATMUL_FORWARD_ROWS` input pixels the output as
+  `inputs @ kernel^T` (a 4x4 block per pixel), overlap-added.
 
 The variables are Keras' own, so checkpoints and exports do not change, and
 the values match Keras' layers to float rounding (tests/test_conv.py).
@@ -33,6 +34,9 @@ import tensorflow as tf
 # CPU machines (per layer, 1-14 ms faster at 1..256 rows; about equal at 1024
 # rows in bfloat16 and slower in float32; slower beyond).
 MAX_MATMUL_ROWS = 256
+# The transposed convolution's forward pass as a matmul: faster up to 64 input
+# pixels (2-4 ms per decoder layer in bfloat16), slower beyond in float32.
+MAX_MATMUL_FORWARD_ROWS = 64
 
 
 def _patches(images, kernel_size: int, stride: int):
@@ -51,10 +55,15 @@ def conv2d(inputs, kernel, stride: int):
     """tf.nn.conv2d(..., padding='SAME') as a matmul of patches.
 
     The forward pass is `patches @ kernel`, and the weight gradient reuses the
-    patches: `patches^T @ dy`. The input gradient is TensorFlow's own
-    (the transposed convolution of the output gradient).
+    patches: `patches^T @ dy`. The input gradient (the transposed convolution
+    of the output gradient) is `dy @ kernel^T` overlap-added for 4x4 kernels
+    with stride 2 over even sizes, else TensorFlow's own op.
     """
     kernel_size, _, in_channels, out_channels = kernel.shape
+    # The input gradient is the transposed convolution of the output gradient:
+    # a matmul and an overlap-add, for 4x4 kernels, stride 2 and even sizes.
+    height, width = inputs.shape[1:3]
+    matmul_input_grad = kernel_size == 4 and stride == 2 and height % 2 == 0 and width % 2 == 0
 
     @tf.custom_gradient
     def forward(x, w):
@@ -64,8 +73,16 @@ def conv2d(inputs, kernel, stride: int):
         y = tf.reshape(tf.matmul(patches, tf.reshape(w, [-1, out_channels])), output_shape)
 
         def grad(dy):
-            dx = tf.nn.conv2d_transpose(dy, w, tf.shape(x), strides=stride, padding="SAME")
-            dw = tf.matmul(patches, tf.reshape(dy, [-1, out_channels]), transpose_a=True)
+            dy_rows = tf.reshape(dy, [-1, out_channels])
+            if matmul_input_grad:
+                columns = tf.matmul(dy_rows, tf.reshape(w, [-1, out_channels]), transpose_b=True)
+                columns = tf.reshape(
+                    tf.cast(columns, tf.float32), [*dy.shape[:3], 4, 4, in_channels]
+                )
+                dx = tf.cast(_overlap_add(columns), x.dtype)
+            else:
+                dx = tf.nn.conv2d_transpose(dy, w, tf.shape(x), strides=stride, padding="SAME")
+            dw = tf.matmul(patches, dy_rows, transpose_a=True)
             return dx, tf.reshape(dw, kernel.shape)
 
         return y, grad
@@ -73,18 +90,54 @@ def conv2d(inputs, kernel, stride: int):
     return forward(inputs, kernel)
 
 
-def conv2d_transpose(inputs, kernel, output_shape, stride: int):
+def _shift(values, axis: int, forward: bool):
+    """Moves `values` one step along `axis` (towards higher indices if forward), zero-filled."""
+    paddings = [[0, 0]] * len(values.shape)
+    paddings[axis] = [1, 0] if forward else [0, 1]
+    padded = tf.pad(values, paddings)
+    begin = [0] * len(values.shape)
+    begin[axis] = 0 if forward else 1
+    return tf.slice(padded, begin, values.shape)
+
+
+def _overlap_add(columns):
+    """[N, H, W, 4, 4, C] per-input-pixel 4x4 outputs -> the [N, 2H, 2W, C] sum.
+
+    The transposed 4x4, stride-2, 'SAME' convolution puts input pixel i's
+    kernel row k at output row 2i + k - 1. So even output rows 2m take kernel
+    row 1 of input row m and kernel row 3 of input row m - 1; odd rows 2m + 1
+    take row 2 of input m and row 0 of input m + 1. The same holds for columns.
+    """
+    batch, height, width, _, _, channels = columns.shape
+    even = columns[:, :, :, 1] + _shift(columns[:, :, :, 3], 1, forward=True)
+    odd = columns[:, :, :, 2] + _shift(columns[:, :, :, 0], 1, forward=False)
+    rows = tf.reshape(tf.stack([even, odd], axis=2), [batch, 2 * height, width, 4, channels])
+    even = rows[:, :, :, 1] + _shift(rows[:, :, :, 3], 2, forward=True)
+    odd = rows[:, :, :, 2] + _shift(rows[:, :, :, 0], 2, forward=False)
+    return tf.reshape(tf.stack([even, odd], axis=3), [batch, 2 * height, 2 * width, channels])
+
+
+def conv2d_transpose(inputs, kernel, output_shape, stride: int, *, matmul_forward: bool):
     """tf.nn.conv2d_transpose(..., padding='SAME') with matmul gradients.
 
-    The forward pass is TensorFlow's own. Both gradients come from the patches
-    of the output gradient: the input gradient (a convolution of it) is
-    `patches @ kernel`, the weight gradient `patches^T @ inputs`.
+    Both gradients come from the patches of the output gradient: the input
+    gradient (a convolution of it) is `patches @ kernel`, the weight gradient
+    `patches^T @ inputs`. The forward pass is TensorFlow's own op, or with
+    `matmul_forward` (4x4 kernels, stride 2) `inputs @ kernel^T`, a 4x4 block
+    of outputs per input pixel, overlap-added in float32.
     """
     kernel_size, _, out_channels, in_channels = kernel.shape
 
     @tf.custom_gradient
     def forward(x, w):
-        y = tf.nn.conv2d_transpose(x, w, output_shape, strides=stride, padding="SAME")
+        if matmul_forward:
+            columns = tf.matmul(
+                tf.reshape(x, [-1, in_channels]), tf.reshape(w, [-1, in_channels]), transpose_b=True
+            )
+            columns = tf.reshape(tf.cast(columns, tf.float32), [*x.shape[:3], 4, 4, out_channels])
+            y = tf.cast(_overlap_add(columns), x.dtype)
+        else:
+            y = tf.nn.conv2d_transpose(x, w, output_shape, strides=stride, padding="SAME")
 
         def grad(dy):
             patches = _patches(dy, kernel_size, stride)
@@ -158,8 +211,15 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         batch, height, width, _ = inputs.shape
         output_shape = [batch, height * stride, width * stride, self.filters]
         kernel = tf.cast(self.kernel, self.compute_dtype)
+        matmul_forward = (
+            rows <= MAX_MATMUL_FORWARD_ROWS and stride == 2 and self.kernel_size[0] == 4
+        )
         outputs = conv2d_transpose(
-            tf.cast(inputs, self.compute_dtype), kernel, output_shape, stride
+            tf.cast(inputs, self.compute_dtype),
+            kernel,
+            output_shape,
+            stride,
+            matmul_forward=matmul_forward,
         )
         return _add_bias(self, outputs)
 
