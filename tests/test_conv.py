@@ -138,3 +138,5 @@ def test_generator_gradients_do_not_depend_on_the_option():
         np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-6)
     kinds = {type(layer) for layer in models.build_generator(config).layers}
     assert {conv.Conv2D, conv.Conv2DTranspose} <= kinds
+    plain = models.build_generator(config.replace(matmul_weight_grad=False))
+    assert not {conv.Conv2D, conv.Conv2DTranspose} & {type(layer) for layer in plain.layers}

@@ -31,6 +31,16 @@ def test_tutorial_train_step_flops_at_256():
     assert flops.train_step_flops(generator, discriminator, batch_size=4) == 4 * step
 
 
+def test_tutorial_baseline_uses_keras_layers_only():
+    """The baseline is the tutorial as published: none of our layers or update kernels."""
+    config = config_lib.build_config(preset="tiny", arch="tutorial")
+    generator, discriminator, _ = train_benchmark._build_tutorial(config)
+    modules = {
+        type(layer).__module__ for model in (generator, discriminator) for layer in model.layers
+    }
+    assert all(module.startswith("keras.") for module in modules), modules
+
+
 def test_benchmark_prints_one_json_object(capsys):
     argv = ["--preset", "tiny", "--rounds", "2", "--steps", "2", "--warmup", "2"]
     argv += ["--steps_per_execution", "2", "--json"]

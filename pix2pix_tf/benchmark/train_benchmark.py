@@ -51,6 +51,8 @@ def _build_tutorial(config):
 
     from pix2pix_tf.models import build_discriminator, build_generator
 
+    # Keras' own convolutions throughout (no matmul gradients), as published.
+    config = config.replace(matmul_weight_grad=False)
     generator = build_generator(config)
     discriminator = build_discriminator(config)
     loss_object = keras.losses.BinaryCrossentropy(from_logits=True)

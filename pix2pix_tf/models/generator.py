@@ -43,7 +43,11 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
     depth = unet_depth(config)
     norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
     sync = config.train.sync_batch_norm
-    matmul_grad = config.train.matmul_weight_grad
+    # Keras' own layers, or ours with matmul gradients over small maps (models/conv.py).
+    if config.train.matmul_weight_grad:
+        conv2d, conv2d_transpose = conv.Conv2D, conv.Conv2DTranspose
+    else:
+        conv2d, conv2d_transpose = keras.layers.Conv2D, keras.layers.Conv2DTranspose
     initializer = blocks.kernel_initializer
 
     inputs = keras.Input(shape=(size, size, 3), name="input_image")  # (batch, S, S, 3)
@@ -55,7 +59,7 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
         name = f"encoder_{level + 1}"
         innermost = level == depth - 1
         normalized = level > 0 and (spec.normalize_bottleneck or not innermost)
-        x = conv.Conv2D(
+        x = conv2d(
             blocks.filters_at(level, ngf),
             4,
             strides=2,
@@ -64,7 +68,6 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
             use_bias=spec.bias_without_norm and not normalized,
             name=f"{name}_conv",
             dtype=dtype,
-            matmul_weight_grad=matmul_grad,
         )(x)
         if normalized:
             x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
@@ -75,7 +78,7 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
     # after concatenating the encoder's output at the same resolution.
     for block, level in enumerate(reversed(range(depth - 1))):
         name = f"decoder_{block + 1}"
-        x = conv.Conv2DTranspose(
+        x = conv2d_transpose(
             blocks.filters_at(level, ngf),
             4,
             strides=2,
@@ -84,7 +87,6 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
             use_bias=False,
             name=f"{name}_deconv",
             dtype=dtype,
-            matmul_weight_grad=matmul_grad,
         )(x)
         x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
         if block < 3 and model_config.dropout > 0:
