@@ -10,8 +10,8 @@ gradient as one matmul of the extracted 4x4 patches takes about 1 ms
     dW[kh, kw, c_in, c_out] = sum over positions p of patch(x)[p, kh, kw, c_in] * dy[p, c_out]
 
 i.e. `patches^T @ dy` with one row per output position. When the number of
-those rows (batch x output positions of the small side) is at most
-`MAX_MATMUL_ROWS`, these layers compute
+those rows (batch x output positions of the small side) is at most the
+limits below (measured; they depend on the compute dtype), these layers compute
 
 - Conv2D: the output as `patches(x) @ kernel`, the weight gradient from the
   same patches, and the input gradient as `dy @ kernel^T`, overlap-added;
@@ -30,13 +30,18 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-# Up to this many patch rows the matmuls beat oneDNN's kernels on the 2-core
-# CPU machines (per layer, 1-14 ms faster at 1..256 rows; about equal at 1024
-# rows in bfloat16 and slower in float32; slower beyond).
-MAX_MATMUL_ROWS = 256
-# The transposed convolution's forward pass as a matmul: faster up to 64 input
-# pixels (2-4 ms per decoder layer in bfloat16), slower beyond in float32.
-MAX_MATMUL_FORWARD_ROWS = 64
+# Up to this many patch rows (batch x positions of the small side) the matmuls
+# beat oneDNN's kernels on the 2-core CPU machines. Per layer, in bfloat16:
+# 1-14 ms faster up to 256 rows, ~1 ms faster at 1024 (transposed
+# convolutions), slower beyond; float32 matmuls lose from about 1024 rows.
+MAX_MATMUL_ROWS = {"bfloat16": 1024, "float16": 1024, "float32": 256}
+# The transposed convolution's forward pass as a matmul plus overlap-add:
+# 1-2 ms faster per decoder layer up to 256 input pixels in bfloat16, slower
+# beyond 64 in float32.
+MAX_MATMUL_FORWARD_ROWS = {"bfloat16": 256, "float16": 256, "float32": 64}
+# The convolution's forward pass as a matmul: faster up to 64 output
+# positions, even at 256, slower beyond.
+MAX_CONV_MATMUL_ROWS = 256
 
 
 def _patches(images, kernel_size: int, stride: int):
@@ -150,11 +155,11 @@ def conv2d_transpose(inputs, kernel, output_shape, stride: int, *, matmul_forwar
     return forward(inputs, kernel)
 
 
-def _matmul_applies(layer, rows: int | None) -> bool:
+def _matmul_applies(layer, rows: int | None, max_rows: int) -> bool:
     return (
         layer.matmul_weight_grad
         and rows is not None
-        and rows <= MAX_MATMUL_ROWS
+        and rows <= max_rows
         and layer.padding == "same"
         and layer.data_format == "channels_last"
         and tuple(layer.dilation_rate) == (1, 1)
@@ -185,7 +190,7 @@ class Conv2D(keras.layers.Conv2D):
         rows = None
         if None not in (batch, height, width):
             rows = batch * -(-height // stride) * -(-width // stride)  # Output positions.
-        if not _matmul_applies(self, rows):
+        if not _matmul_applies(self, rows, MAX_CONV_MATMUL_ROWS):
             return super().call(inputs)
         kernel = tf.cast(self.kernel, self.compute_dtype)
         return _add_bias(self, conv2d(tf.cast(inputs, self.compute_dtype), kernel, stride))
@@ -205,14 +210,17 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     def call(self, inputs):
         batch, height, width = inputs.shape[:3]
         rows = None if None in (batch, height, width) else batch * height * width
-        if self.output_padding is not None or not _matmul_applies(self, rows):
+        max_rows = MAX_MATMUL_ROWS.get(self.compute_dtype, 0)
+        if self.output_padding is not None or not _matmul_applies(self, rows, max_rows):
             return super().call(inputs)
         stride = self.strides[0]
         batch, height, width, _ = inputs.shape
         output_shape = [batch, height * stride, width * stride, self.filters]
         kernel = tf.cast(self.kernel, self.compute_dtype)
         matmul_forward = (
-            rows <= MAX_MATMUL_FORWARD_ROWS and stride == 2 and self.kernel_size[0] == 4
+            rows <= MAX_MATMUL_FORWARD_ROWS.get(self.compute_dtype, 0)
+            and stride == 2
+            and self.kernel_size[0] == 4
         )
         outputs = conv2d_transpose(
             tf.cast(inputs, self.compute_dtype),
