@@ -123,3 +123,17 @@ def test_training_evaluates_periodically_into_tensorboard(tmp_path, run_dir):
     assert sorted(steps.tolist()) == [2, 3]  # Every 2 steps, and at the end.
     assert all(0.0 < value < 60.0 for value in values)
     assert "val/l1" in series and "val/ssim" in series
+
+
+def test_periodic_evaluation_traces_its_scoring_function_once(run_dir, tmp_path):
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(run_dir)
+    config = run_dir.replace(eval_examples=4)
+    writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
+    evaluate = evaluation.periodic_evaluator(config, generator, writer)
+    first = evaluate(1)
+    traces = evaluate.score.experimental_get_tracing_count()
+    second = evaluate(2)
+    assert evaluate.score.experimental_get_tracing_count() == traces
+    assert first["examples"] == second["examples"] == 4
+    assert first["psnr"] == pytest.approx(second["psnr"])
