@@ -127,7 +127,7 @@ def evaluate_generator(
     sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
     confusion_totals: dict[str, np.ndarray] = {}
     count = 0
-    progress = keras.utils.Progbar(total, unit_name="image")
+    progress = summaries.Progbar(total, unit_name="image")
     started = time.perf_counter()
     for inputs, targets, keys in dataset:
         generated, values, confusions = score(inputs, targets)

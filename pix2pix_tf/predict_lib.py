@@ -17,11 +17,10 @@ import sys
 import urllib.parse
 from collections.abc import Callable, Sequence
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import export_lib, serving
+from pix2pix_tf import export_lib, serving, summaries
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 STRIP_DIR = "strips"
@@ -267,7 +266,7 @@ def predict(
         os.makedirs(os.path.join(output_dir, STRIP_DIR) if strip else output_dir, exist_ok=True)
     except OSError as error:
         raise PredictError(f"--output {output_dir}: cannot create it ({error.strerror}).") from None
-    progress = keras.utils.Progbar(len(files), unit_name="image", verbose=1 if verbose else 0)
+    progress = summaries.Progbar(len(files), unit_name="image", verbose=1 if verbose else 0)
     written: list[str] = []
     for start in range(0, len(files), batch_size):
         batch = []

@@ -2,6 +2,7 @@
 
 import json
 import os
+import time
 import signal
 
 import keras
@@ -488,3 +489,15 @@ def test_run_with_steps_per_execution_logs_and_checkpoints_on_every_boundary(
     assert sorted(actual) == sorted(expected)
     for name, value in expected.items():
         np.testing.assert_allclose(actual[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_progress_bar_in_a_log_redraws_at_intervals_not_every_update(capsys):
+    """stdout is captured (not a terminal): the bar is drawn at the end, not per update."""
+    bar = summaries.Progbar(50)
+    assert bar.interval == summaries.LOG_INTERVAL
+    for step in range(50):
+        time.sleep(0.004)  # 0.2 s in all: Keras' default 0.05 s interval would redraw.
+        bar.update(step + 1)
+    output = capsys.readouterr().out
+    assert output.count("50/50") == 1
+    assert output.count("/50") <= 2  # The first update, and the last.
