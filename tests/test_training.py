@@ -2,8 +2,8 @@
 
 import json
 import os
-import time
 import signal
+import time
 
 import keras
 import numpy as np
