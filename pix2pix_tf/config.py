@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
+import inspect
 import json
 import math
 import os
@@ -154,7 +156,7 @@ def dataset_info(name: str) -> DatasetInfo:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "synthetic"
+    dataset: str = "synthetic"  # One of the datasets listed below.
     # Where prepared TFRecords live (a TFDS data_dir).
     data_dir: str = "tfrecords"
     # Where archives you already have are looked up (`<name>.tar.gz`);
@@ -164,20 +166,20 @@ class DataConfig:
     source_dir: str | None = None
     # AtoB: left half is the input. None picks the dataset's natural direction.
     direction: str | None = None
-    # Random jitter as in the paper: resize to load_size, random crop image_size.
-    image_size: int = 256
+    image_size: int = 256  # Training and output size (square).
+    # Jitter resizes to load_size, then crops image_size at random.
     load_size: int | None = None  # None: round(image_size * 286 / 256).
-    random_jitter: bool = True
-    random_mirror: bool = True
-    shuffle_buffer: int = 400
+    random_jitter: bool = True  # The paper's resize-and-crop jitter.
+    random_mirror: bool = True  # Random left-right flips.
+    shuffle_buffer: int = 400  # Examples in the training shuffle buffer.
     # Training keeps the decoded images in memory (width x height x 3 bytes per
     # pair) and skips JPEG decoding after the first pass; see input_cache.py.
     cache_decoded: bool = False
     # Examples generated for the embedded synthetic dataset, and the seed they
     # are rendered from; each (sizes, seed) is prepared into its own folder.
     synthetic_train_examples: int = 400
-    synthetic_val_examples: int = 50
-    synthetic_seed: int = 0
+    synthetic_val_examples: int = 50  # See synthetic_train_examples.
+    synthetic_seed: int = 0  # See synthetic_train_examples.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,36 +205,41 @@ class TrainConfig:
     workdir: str | None = None
     # Total training steps; None derives it from `epochs` and the train split size.
     steps: int | None = None
-    epochs: int = 200
-    batch_size: int = 1
+    epochs: int = 200  # Passes over the train split, when steps is None.
+    batch_size: int = 1  # Global batch (split across replicas).
     learning_rate: float = 2e-4  # Adam, as in the paper.
-    beta_1: float = 0.5
+    beta_1: float = 0.5  # Adam's first-moment decay, as in the paper.
     # Learning rate is constant, then decays linearly to zero over this
     # fraction of the steps (the paper's code: 100 + 100 epochs).
     lr_decay_fraction: float = 0.5
     lambda_l1: float = 100.0  # Weight of the L1 term in the generator loss.
     gan_mode: str = "vanilla"  # vanilla (sigmoid cross-entropy) | lsgan
-    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16 | auto
-    seed: int = 0
+    # float32 | mixed_bfloat16 | mixed_float16 | auto (bfloat16 on TPUs and on
+    # CPUs with AMX or AVX512-BF16, else float32).
+    precision: str = "float32"
+    seed: int = 0  # Initial weights, input order, jitter and dropout.
     # Deterministic ops (slower); makes resumed runs bit-identical.
     deterministic: bool = False
     log_every: int = 100  # Scalars to TensorBoard and the progress bar.
     image_every: int = 1000  # Sample grid to TensorBoard and PNG.
     num_sample_images: int = 4  # Validation examples in the sample grid.
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
+    checkpoint_every: int = 1000  # Steps between checkpoints.
+    keep_checkpoints: int = 3  # The latest N checkpoints are kept.
     # Scores the generator on the evaluation split every N steps (L1, PSNR, SSIM,
     # and the FCN-score when a segmenter is trained) into TensorBoard; 0: never.
     eval_every: int = 0
-    eval_examples: int | None = None  # None: the whole split.
-    # tf.distribute settings.
-    strategy: str = "auto"  # auto | default | mirrored | multi_worker | tpu
-    tpu: str | None = None
+    eval_examples: int | None = None  # Examples per periodic evaluation; None: all.
+    # auto (TPU with --tpu, Mirrored with several GPUs, else default) | default |
+    # mirrored | multi_worker (TF_CONFIG) | tpu
+    strategy: str = "auto"
+    tpu: str | None = None  # TPU name or address for TPUStrategy; `local` on a TPU VM.
+    # Batch-norm statistics over the global batch across replicas.
     sync_batch_norm: bool = False
+    # Train steps per tf.function call (never across a log/sample/checkpoint step).
     steps_per_execution: int = 1
-    jit_compile: bool = False
-    # Weight gradients of the U-Net's convolutions over small maps as one matmul
-    # of patches (pix2pix_tf/models/conv.py); same values, faster on CPU.
+    jit_compile: bool = False  # XLA-compile the step (slower on CPU).
+    # Weight and input gradients of the U-Net's convolutions over small maps as
+    # matmuls of patches (pix2pix_tf/models/conv.py); same values, faster on CPU.
     matmul_weight_grad: bool = True
 
 
@@ -519,19 +526,46 @@ def _parse_optional(scalar: type):
     return parse
 
 
+@functools.cache
+def field_comments(section_type: type) -> dict[str, str]:
+    """The comments written beside or above each field of a config dataclass.
+
+    They are the flags' help text, so the documentation lives in one place.
+    """
+    comments: dict[str, str] = {}
+    pending: list[str] = []
+    for line in inspect.getsource(section_type).splitlines()[1:]:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            pending.append(stripped.lstrip("#").strip())
+            continue
+        name, colon, rest = stripped.partition(":")
+        if colon and name.isidentifier() and "=" in rest:
+            beside = rest.partition("#")[2].strip() if "#" in rest else ""
+            text = " ".join([*pending, beside]).strip()
+            if text:
+                comments[name] = text
+        pending = []
+    return comments
+
+
 def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] = SECTIONS) -> None:
     """Adds one flag per config field (default None = not given)."""
     for section in only:
         group = parser.add_argument_group(f"{section} config")
-        for field in dataclasses.fields(_section_type(section)):
+        section_type = _section_type(section)
+        comments = field_comments(section_type)
+        for field in dataclasses.fields(section_type):
             scalar, optional = _flag_type(field.type)
             default = field.default
+            help_text = f"{comments.get(field.name, '')} (default: {default})".strip()
+            help_text = help_text.replace("%", "%%")  # argparse formats help with %.
             if scalar is bool:
                 group.add_argument(
                     f"--{field.name}",
                     action=argparse.BooleanOptionalAction,
                     default=None,
-                    help=f"(default: {default})",
+                    help=help_text,
                 )
                 continue
             parse = _parse_optional(scalar) if optional else scalar
@@ -540,7 +574,7 @@ def add_config_flags(parser: argparse.ArgumentParser, only: tuple[str, ...] = SE
                 type=parse,
                 default=None,
                 metavar=scalar.__name__.upper(),
-                help=f"(default: {default})",
+                help=help_text,
             )
 
 

@@ -97,3 +97,19 @@ def test_unknown_dataset_lists_choices():
 def test_folder_dataset_needs_source_dir():
     with pytest.raises(ValueError, match="--source_dir"):
         config_lib.build_config(dataset="folder")
+
+
+def test_flag_help_comes_from_the_field_comments():
+    parser = argparse.ArgumentParser()
+    config_lib.add_config_flags(parser)
+    actions = parser._option_string_actions
+    assert actions["--lambda_l1"].help == (
+        "Weight of the L1 term in the generator loss. (default: 100.0)"
+    )
+    # A comment block above a field, joined into one line.
+    assert actions["--deterministic"].help == (
+        "Deterministic ops (slower); makes resumed runs bit-identical. (default: False)"
+    )
+    assert actions["--seed"].help.startswith("Initial weights")
+    assert "(default: 0)" in actions["--seed"].help
+    parser.format_help()  # No stray % in any help text.
