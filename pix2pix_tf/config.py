@@ -239,7 +239,8 @@ class TrainConfig:
     steps_per_execution: int = 1
     jit_compile: bool = False  # XLA-compile the step (slower on CPU).
     # Weight and input gradients of the U-Net's convolutions over small maps as
-    # matmuls of patches (pix2pix_tf/models/conv.py); same values, faster on CPU.
+    # matmuls of patches (pix2pix_tf/models/conv.py); same values, faster on
+    # CPU. GPUs and TPUs always use Keras' own convolutions.
     matmul_weight_grad: bool = True
 
 

@@ -19,7 +19,9 @@ limits below (measured; they depend on the compute dtype), these layers compute
   and up to `MAX_MATMUL_FORWARD_ROWS` input pixels the output as
   `inputs @ kernel^T` (a 4x4 block per pixel), overlap-added.
 
-The variables are Keras' own, so checkpoints and exports do not change, and
+The generator uses these layers on CPUs only (`runs_on_cpu`); GPUs and TPUs,
+where the limits were not measured, keep Keras' layers. The variables are
+Keras' own, so checkpoints and exports do not change, and
 the values match Keras' layers to float rounding (tests/test_conv.py).
 `python -m pix2pix_tf.benchmark train --levers` measures the effect on the
 whole train step.
@@ -42,6 +44,17 @@ MAX_MATMUL_FORWARD_ROWS = {"bfloat16": 256, "float16": 256, "float32": 64}
 # The convolution's forward pass as a matmul: faster up to 64 output
 # positions, even at 256, slower beyond.
 MAX_CONV_MATMUL_ROWS = 256
+
+
+def runs_on_cpu() -> bool:
+    """Whether the model is being built for CPUs (no GPU visible, not under a TPUStrategy).
+
+    The matmul layers are what the CPU measurements support; GPUs and TPUs
+    keep Keras' own convolutions.
+    """
+    if tf.config.list_logical_devices("GPU"):
+        return False
+    return not isinstance(tf.distribute.get_strategy(), tf.distribute.TPUStrategy)
 
 
 def _patches(images, kernel_size: int, stride: int):
