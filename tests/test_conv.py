@@ -93,6 +93,8 @@ def test_matmul_path_only_over_small_maps_and_when_enabled(layer_class):
     assert "ExtractImagePatches" not in _graph_ops(large_layer, large)
     disabled = layer_class(4, 4, strides=2, padding="same", matmul_weight_grad=False)
     assert "ExtractImagePatches" not in _graph_ops(disabled, small)
+    restored = layer_class.from_config(disabled.get_config())
+    assert restored.matmul_weight_grad is False and restored.filters == 4
 
 
 @pytest.mark.parametrize(

@@ -189,13 +189,20 @@ def _add_bias(layer, outputs):
     return outputs
 
 
-@keras.saving.register_keras_serializable(package="pix2pix_tf")
-class Conv2D(keras.layers.Conv2D):
-    """keras.layers.Conv2D; over small maps its weight gradient is one matmul."""
+class _MatmulSwitch:
+    """The `matmul_weight_grad` switch of a layer, kept in its config."""
 
     def __init__(self, *args, matmul_weight_grad: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.matmul_weight_grad = matmul_weight_grad
+
+    def get_config(self):
+        return {**super().get_config(), "matmul_weight_grad": self.matmul_weight_grad}
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Conv2D(_MatmulSwitch, keras.layers.Conv2D):
+    """keras.layers.Conv2D, computed as matmuls over small maps."""
 
     def call(self, inputs):
         stride = self.strides[0]
@@ -208,17 +215,10 @@ class Conv2D(keras.layers.Conv2D):
         kernel = tf.cast(self.kernel, self.compute_dtype)
         return _add_bias(self, conv2d(tf.cast(inputs, self.compute_dtype), kernel, stride))
 
-    def get_config(self):
-        return {**super().get_config(), "matmul_weight_grad": self.matmul_weight_grad}
-
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")
-class Conv2DTranspose(keras.layers.Conv2DTranspose):
-    """keras.layers.Conv2DTranspose; over small maps its weight gradient is one matmul."""
-
-    def __init__(self, *args, matmul_weight_grad: bool = True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.matmul_weight_grad = matmul_weight_grad
+class Conv2DTranspose(_MatmulSwitch, keras.layers.Conv2DTranspose):
+    """keras.layers.Conv2DTranspose, with matmul gradients (and forward) over small maps."""
 
     def call(self, inputs):
         batch, height, width = inputs.shape[:3]
@@ -243,6 +243,3 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
             matmul_forward=matmul_forward,
         )
         return _add_bias(self, outputs)
-
-    def get_config(self):
-        return {**super().get_config(), "matmul_weight_grad": self.matmul_weight_grad}
