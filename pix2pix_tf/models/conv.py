@@ -78,29 +78,21 @@ def conv2d(inputs, kernel, stride: int):
     with stride 2 over even sizes, else TensorFlow's own op.
     """
     kernel_size, _, in_channels, out_channels = kernel.shape
-    # The input gradient is the transposed convolution of the output gradient:
-    # a matmul and an overlap-add, for 4x4 kernels, stride 2 and even sizes.
-    height, width = inputs.shape[1:3]
+    batch, height, width = inputs.shape[:3]
+    output_shape = [batch, -(-height // stride), -(-width // stride), out_channels]
     matmul_input_grad = kernel_size == 4 and stride == 2 and height % 2 == 0 and width % 2 == 0
 
     @tf.custom_gradient
     def forward(x, w):
         patches = _patches(x, kernel_size, stride)
-        batch, height, width = x.shape[:3]
-        output_shape = [batch, -(-height // stride), -(-width // stride), out_channels]
         y = tf.reshape(tf.matmul(patches, tf.reshape(w, [-1, out_channels])), output_shape)
 
         def grad(dy):
-            dy_rows = tf.reshape(dy, [-1, out_channels])
             if matmul_input_grad:
-                columns = tf.matmul(dy_rows, tf.reshape(w, [-1, out_channels]), transpose_b=True)
-                columns = tf.reshape(
-                    tf.cast(columns, tf.float32), [*dy.shape[:3], 4, 4, in_channels]
-                )
-                dx = tf.cast(_overlap_add(columns), x.dtype)
+                dx = _transposed_by_matmul(dy, tf.reshape(w, [-1, out_channels]), in_channels)
             else:
                 dx = tf.nn.conv2d_transpose(dy, w, tf.shape(x), strides=stride, padding="SAME")
-            dw = tf.matmul(patches, dy_rows, transpose_a=True)
+            dw = tf.matmul(patches, tf.reshape(dy, [-1, out_channels]), transpose_a=True)
             return dx, tf.reshape(dw, kernel.shape)
 
         return y, grad
@@ -135,25 +127,31 @@ def _overlap_add(columns):
     return tf.reshape(tf.stack([even, odd], axis=3), [batch, 2 * height, 2 * width, channels])
 
 
+def _transposed_by_matmul(values, kernel_2d, channels: int):
+    """The 4x4, stride-2, 'SAME' transposed convolution of [N, H, W, C] `values`.
+
+    `kernel_2d` is the kernel as [4 * 4 * channels, C]: each pixel's 4x4 block
+    of outputs is `pixel @ kernel_2d^T`; the blocks are overlap-added in float32.
+    """
+    columns = tf.matmul(tf.reshape(values, [-1, values.shape[-1]]), kernel_2d, transpose_b=True)
+    columns = tf.reshape(tf.cast(columns, tf.float32), [*values.shape[:3], 4, 4, channels])
+    return tf.cast(_overlap_add(columns), values.dtype)
+
+
 def conv2d_transpose(inputs, kernel, output_shape, stride: int, *, matmul_forward: bool):
     """tf.nn.conv2d_transpose(..., padding='SAME') with matmul gradients.
 
     Both gradients come from the patches of the output gradient: the input
     gradient (a convolution of it) is `patches @ kernel`, the weight gradient
     `patches^T @ inputs`. The forward pass is TensorFlow's own op, or with
-    `matmul_forward` (4x4 kernels, stride 2) `inputs @ kernel^T`, a 4x4 block
-    of outputs per input pixel, overlap-added in float32.
+    `matmul_forward` (4x4 kernels, stride 2) `inputs @ kernel^T` overlap-added.
     """
     kernel_size, _, out_channels, in_channels = kernel.shape
 
     @tf.custom_gradient
     def forward(x, w):
         if matmul_forward:
-            columns = tf.matmul(
-                tf.reshape(x, [-1, in_channels]), tf.reshape(w, [-1, in_channels]), transpose_b=True
-            )
-            columns = tf.reshape(tf.cast(columns, tf.float32), [*x.shape[:3], 4, 4, out_channels])
-            y = tf.cast(_overlap_add(columns), x.dtype)
+            y = _transposed_by_matmul(x, tf.reshape(w, [-1, in_channels]), out_channels)
         else:
             y = tf.nn.conv2d_transpose(x, w, output_shape, strides=stride, padding="SAME")
 
