@@ -40,7 +40,7 @@ RESUMABLE_FIELDS = frozenset(
         "sync_batch_norm",
         "steps_per_execution",
         "jit_compile",
-        "matmul_weight_grad",
+        "matmul_convs",
         "data_dir",
         "manual_dir",
     }

@@ -238,10 +238,10 @@ class TrainConfig:
     # Train steps per tf.function call (never across a log/sample/checkpoint step).
     steps_per_execution: int = 1
     jit_compile: bool = False  # XLA-compile the step (slower on CPU).
-    # Weight and input gradients of the U-Net's convolutions over small maps as
+    # The U-Net's convolutions over small maps (forward pass and gradients) as
     # matmuls of patches (pix2pix_tf/models/conv.py); same values, faster on
     # CPU. GPUs and TPUs always use Keras' own convolutions.
-    matmul_weight_grad: bool = True
+    matmul_convs: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

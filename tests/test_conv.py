@@ -91,10 +91,10 @@ def test_matmul_path_only_over_small_maps_and_when_enabled(layer_class):
     assert "ExtractImagePatches" in _graph_ops(enabled, small)
     large_layer = layer_class(4, 4, strides=2, padding="same")
     assert "ExtractImagePatches" not in _graph_ops(large_layer, large)
-    disabled = layer_class(4, 4, strides=2, padding="same", matmul_weight_grad=False)
+    disabled = layer_class(4, 4, strides=2, padding="same", matmul_convs=False)
     assert "ExtractImagePatches" not in _graph_ops(disabled, small)
     restored = layer_class.from_config(disabled.get_config())
-    assert restored.matmul_weight_grad is False and restored.filters == 4
+    assert restored.matmul_convs is False and restored.filters == 4
 
 
 @pytest.mark.parametrize(
@@ -125,7 +125,7 @@ def test_generator_gradients_do_not_depend_on_the_option():
     results = []
     for enabled in (True, False):
         keras.utils.set_random_seed(0)
-        generator = models.build_generator(config.replace(matmul_weight_grad=enabled))
+        generator = models.build_generator(config.replace(matmul_convs=enabled))
         initial = generator.get_weights()
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.abs(generator(images, training=True) - images))
@@ -140,5 +140,5 @@ def test_generator_gradients_do_not_depend_on_the_option():
         np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-6)
     kinds = {type(layer) for layer in models.build_generator(config).layers}
     assert {conv.Conv2D, conv.Conv2DTranspose} <= kinds
-    plain = models.build_generator(config.replace(matmul_weight_grad=False))
+    plain = models.build_generator(config.replace(matmul_convs=False))
     assert not {conv.Conv2D, conv.Conv2DTranspose} & {type(layer) for layer in plain.layers}

@@ -12,9 +12,9 @@ pipeline), side by side in one run:
   for each model, and its generator and discriminator (`--arch tutorial`).
 - ours: `training.make_train_step` / `make_train_loop` with the flags given
   (--precision, default auto; --steps_per_execution; --jit_compile;
-  --matmul_weight_grad, default on).
+  --matmul_convs, default on).
 - with --levers, also ours with the levers added one at a time (float32 with
-  Keras' Adam, + the fused Adam update, + matmul weight gradients over small
+  Keras' Adam, + the fused Adam update, + matmul convolutions over small
   maps, + mixed bfloat16), and ours with steps_per_execution 4 or XLA.
 
 Each variant runs in its own worker process, so its peak resident memory
@@ -51,8 +51,8 @@ def _build_tutorial(config):
 
     from pix2pix_tf.models import build_discriminator, build_generator
 
-    # Keras' own convolutions throughout (no matmul gradients), as published.
-    config = config.replace(matmul_weight_grad=False)
+    # Keras' own convolutions throughout (no matmul convolutions), as published.
+    config = config.replace(matmul_convs=False)
     generator = build_generator(config)
     discriminator = build_discriminator(config)
     loss_object = keras.losses.BinaryCrossentropy(from_logits=True)
@@ -213,7 +213,7 @@ def variants(args) -> dict[str, dict]:
         "precision": args.precision,
         "steps_per_execution": args.steps_per_execution,
         "jit_compile": args.jit_compile,
-        "matmul_weight_grad": args.matmul_weight_grad,
+        "matmul_convs": args.matmul_convs,
     }
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
     found["ours"] = {"kind": "ours", "config": {**model, **ours}}
@@ -223,7 +223,7 @@ def variants(args) -> dict[str, dict]:
             "precision": "float32",
             "steps_per_execution": 1,
             "jit_compile": False,
-            "matmul_weight_grad": False,
+            "matmul_convs": False,
         }
         found["+0 float32, Keras Adam"] = {
             "kind": "ours",
@@ -231,8 +231,8 @@ def variants(args) -> dict[str, dict]:
             "fused_adam": False,
         }
         found["+1 fused Adam"] = {"kind": "ours", "config": {**model, **plain}}
-        plain["matmul_weight_grad"] = True
-        found["+2 matmul weight grads"] = {"kind": "ours", "config": {**model, **plain}}
+        plain["matmul_convs"] = True
+        found["+2 matmul small-map convs"] = {"kind": "ours", "config": {**model, **plain}}
         found["+3 mixed_bfloat16"] = {
             "kind": "ours",
             "config": {**model, **plain, "precision": "mixed_bfloat16"},
@@ -268,7 +268,7 @@ def parse_args(argv):
     )
     parser.add_argument("--steps_per_execution", type=int, default=1)
     parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
-    parser.add_argument("--matmul_weight_grad", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--matmul_convs", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
     parser.add_argument("--warmup", type=int, default=4, help="Untimed steps first.")

@@ -168,7 +168,7 @@ def conv2d_transpose(inputs, kernel, output_shape, stride: int, *, matmul_forwar
 
 def _matmul_applies(layer, rows: int | None, max_rows: int) -> bool:
     return (
-        layer.matmul_weight_grad
+        layer.matmul_convs
         and rows is not None
         and rows <= max_rows
         and layer.padding == "same"
@@ -188,14 +188,14 @@ def _add_bias(layer, outputs):
 
 
 class _MatmulSwitch:
-    """The `matmul_weight_grad` switch of a layer, kept in its config."""
+    """The `matmul_convs` switch of a layer, kept in its config."""
 
-    def __init__(self, *args, matmul_weight_grad: bool = True, **kwargs):
+    def __init__(self, *args, matmul_convs: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
-        self.matmul_weight_grad = matmul_weight_grad
+        self.matmul_convs = matmul_convs
 
     def get_config(self):
-        return {**super().get_config(), "matmul_weight_grad": self.matmul_weight_grad}
+        return {**super().get_config(), "matmul_convs": self.matmul_convs}
 
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")

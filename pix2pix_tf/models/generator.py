@@ -44,7 +44,7 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
     norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
     sync = config.train.sync_batch_norm
     # Keras' own layers, or ours with matmul gradients over small maps (models/conv.py).
-    if config.train.matmul_weight_grad and conv.runs_on_cpu():
+    if config.train.matmul_convs and conv.runs_on_cpu():
         conv2d, conv2d_transpose = conv.Conv2D, conv.Conv2DTranspose
     else:
         conv2d, conv2d_transpose = keras.layers.Conv2D, keras.layers.Conv2DTranspose
