@@ -122,6 +122,45 @@ def test_killed_prepare_is_rebuilt(tmp_path):
     assert not [n for n in os.listdir(parent) if n.startswith("incomplete.")]
 
 
+@pytest.mark.slow  # Starts two more Pythons with TensorFlow.
+def test_concurrent_prepares_of_one_dataset_build_it_once(tmp_path):
+    """Workers of a multi-worker run prepare the same shared data_dir at once."""
+    import subprocess
+    import sys
+
+    config = _synthetic(tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    command = [
+        sys.executable,
+        "-m",
+        "pix2pix_tf.prepare",
+        "--data_dir",
+        config.data_dir,
+        "--synthetic_train_examples",
+        str(config.synthetic_train_examples),
+        "--synthetic_val_examples",
+        str(config.synthetic_val_examples),
+    ]
+    children = [
+        subprocess.Popen(
+            command,
+            cwd=root,
+            env={**os.environ, "PYTHONPATH": root},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [child.communicate(timeout=300)[0] for child in children]
+    assert [child.returncode for child in children] == [0, 0], outputs
+    # One of them built it; the other waited for the lock and reused it.
+    assert sum("Preparing synthetic" in output for output in outputs) == 1, outputs
+    assert sum("Reused synthetic" in output for output in outputs) == 1, outputs
+    report = prepare.prepare(config)
+    assert report.reused and report.examples == {"train": 6, "val": 2}
+
+
 def test_leftovers_of_a_killed_prepare_are_removed(tmp_path):
     config = _synthetic(tmp_path)
     directory = prepare.datasets.prepared_dir(config)
