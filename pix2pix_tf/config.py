@@ -133,6 +133,19 @@ DATASETS: dict[str, DatasetInfo] = {
 
 # A user's own data: `--dataset folder --source_dir DIR`, see pix2pix_tf/datasets/folder.py.
 FOLDER_DATASET = "folder"
+# How a folder's files pair up; `auto` detects it (see datasets/folder.py).
+FOLDER_LAYOUTS = ("auto", "side_by_side", "ab", "suffix")
+
+
+def parse_pair_suffixes(text: str) -> tuple[str, str]:
+    """`_input,_target` -> ("_input", "_target"); raises ValueError naming the flag."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 2 or not all(parts) or parts[0].lower() == parts[1].lower():
+        raise ValueError(
+            f"--pair_suffixes must be two different file-name suffixes IN,OUT "
+            f"(e.g. _input,_target), got {text!r}."
+        )
+    return parts[0], parts[1]
 
 
 def dataset_info(name: str) -> DatasetInfo:
@@ -162,8 +175,15 @@ class DataConfig:
     # Where archives you already have are looked up (`<name>.tar.gz`);
     # defaults to $PIX2PIX_MANUAL_DIR.
     manual_dir: str | None = None
-    # For `--dataset folder`: a directory of side-by-side pairs or of A/ and B/.
+    # For `--dataset folder`: a directory of side-by-side pairs, of A/ and B/, or
+    # of suffix-paired files (`x_input.jpg` + `x_target.jpg`).
     source_dir: str | None = None
+    # How --source_dir pairs its files: auto | side_by_side | ab (A/ and B/
+    # folders) | suffix (`NAME<IN>.ext` + `NAME<OUT>.ext`); auto detects it.
+    folder_layout: str = "auto"
+    # IN,OUT file-name suffixes of suffix-paired files, e.g. `_input,_target`;
+    # IN is stored as A (so AtoB maps IN -> OUT). None: the known pairs.
+    pair_suffixes: str | None = None
     # AtoB: left half is the input. None picks the dataset's natural direction.
     direction: str | None = None
     image_size: int = 256  # Training and output size (square).
@@ -334,6 +354,14 @@ class Config:
         dataset_info(data.dataset)
         if data.dataset == FOLDER_DATASET and not data.source_dir:
             raise ValueError("--dataset folder needs --source_dir DIR (your paired images).")
+        _check_choice("folder_layout", data.folder_layout, FOLDER_LAYOUTS)
+        if data.pair_suffixes is not None:
+            parse_pair_suffixes(data.pair_suffixes)
+            if data.folder_layout not in ("auto", "suffix"):
+                raise ValueError(
+                    f"--pair_suffixes needs --folder_layout suffix (or auto), "
+                    f"got --folder_layout {data.folder_layout}."
+                )
         _check_choice("direction", data.direction, DIRECTIONS, allow_none=True)
         if data.image_size < 16 or not _is_power_of_two(data.image_size):
             raise ValueError(

@@ -12,7 +12,7 @@ import pytest
 from conftest import CITYSCAPES_ARCHIVE, SHARED_DATASETS, requires_cityscapes
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import prepare
+from pix2pix_tf import datasets, prepare
 from pix2pix_tf.datasets import archive, base, berkeley, synthetic
 
 FACADES_SPLITS = {"train": 4, "val": 2, "test": 2}
@@ -95,7 +95,7 @@ def test_killed_prepare_is_rebuilt(tmp_path):
     import time
 
     config = _synthetic(tmp_path)
-    parent = os.path.dirname(prepare.datasets.prepared_dir(config))
+    parent = os.path.dirname(datasets.prepared_dir(config))
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     child = subprocess.Popen(
         [sys.executable, "-c", _SLOW_CHILD, config.data_dir],
@@ -163,7 +163,7 @@ def test_concurrent_prepares_of_one_dataset_build_it_once(tmp_path):
 
 def test_leftovers_of_a_killed_prepare_are_removed(tmp_path):
     config = _synthetic(tmp_path)
-    directory = prepare.datasets.prepared_dir(config)
+    directory = datasets.prepared_dir(config)
     # What a killed run leaves: TFDS' temporary folder with partial shards.
     leftover = os.path.join(os.path.dirname(directory), "incomplete.ABC123_1.0.0")
     os.makedirs(leftover)

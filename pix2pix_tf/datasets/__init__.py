@@ -79,7 +79,12 @@ def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
     if data_config.dataset == config_lib.FOLDER_DATASET:
         from pix2pix_tf.datasets import folder
 
-        return folder.Folder(source_dir=data_config.source_dir, data_dir=data_dir)
+        return folder.Folder(
+            source_dir=data_config.source_dir,
+            folder_layout=data_config.folder_layout,
+            pair_suffixes=data_config.pair_suffixes,
+            data_dir=data_dir,
+        )
     from pix2pix_tf.datasets import berkeley
 
     return berkeley.Berkeley(

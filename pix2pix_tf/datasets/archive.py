@@ -3,7 +3,9 @@
 `scan` reads an archive's table of contents once, refuses it as a whole if any
 entry is unsafe (an absolute path, a `..` that climbs out, a symbolic or hard
 link pointing outside, a device or FIFO), and returns the regular files plus a
-few sample files per directory for content checks. `safe_extract` extracts into
+few sample files per directory for content checks (members over
+MAX_MEMBER_BYTES are never read: memory stays bounded whatever sizes the
+archive declares). `safe_extract` extracts into
 a temporary sibling directory with the standard library's `data` filter as a
 second line of defence, then renames it into place, so an interrupted extraction
 never looks complete.
@@ -19,6 +21,12 @@ import shutil
 import tarfile
 import uuid
 import zlib
+
+from pix2pix_tf.datasets import images
+
+# The largest member `scan` reads as a sample (and berkeley.py reads as an
+# image): the same cap as for single image files, see images.MAX_IMAGE_BYTES.
+MAX_MEMBER_BYTES = images.MAX_IMAGE_BYTES
 
 
 class ArchiveError(ValueError):
@@ -92,10 +100,12 @@ def scan(path: str, *, samples_per_directory: int = 0) -> ArchiveListing:
                 name = normalize_name(member.name)
                 files[name] = member.size
                 directory = posixpath.dirname(name)
-                if sampled.get(directory, 0) < samples_per_directory:
+                if (
+                    sampled.get(directory, 0) < samples_per_directory
+                    and member.size <= MAX_MEMBER_BYTES
+                ):
                     sampled[directory] = sampled.get(directory, 0) + 1
-                    handle = tar.extractfile(member)
-                    samples[name] = handle.read() if handle is not None else b""
+                    samples[name] = read_member(tar.extractfile(member))
     except UnsafeArchiveError:
         raise
     except (tarfile.TarError, EOFError, zlib.error, OSError) as error:
@@ -104,6 +114,11 @@ def scan(path: str, *, samples_per_directory: int = 0) -> ArchiveListing:
             "not a .tar.gz file; delete it and download it again."
         ) from None
     return ArchiveListing(path=path, files=files, samples=samples)
+
+
+def read_member(handle) -> bytes:
+    """Reads an extracted member, at most MAX_MEMBER_BYTES + 1 bytes of it."""
+    return handle.read(MAX_MEMBER_BYTES + 1) if handle is not None else b""
 
 
 def safe_extract(path: str, destination: str) -> str:

@@ -2,14 +2,15 @@
 
 The record format (original encoded bytes plus a stable key), shard sizes that
 suit parallel reads and multi-worker sharding, and the bookkeeping of files that
-were skipped or converted, which ends up in the prepared dataset's
-`metadata.json` and in the prepare report.
+were skipped or converted and of exact duplicates across splits, which ends up
+in the prepared dataset's `metadata.json` and in the prepare report.
 """
 
 from __future__ import annotations
 
 import abc
 import dataclasses
+import hashlib
 import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
@@ -34,6 +35,9 @@ MAX_SHARDS = 1024
 
 # A split with more unusable files than this is an error, not a dataset.
 MAX_BAD_FRACTION = 0.5
+
+# Duplicate pairs listed per pair of splits in metadata.json (all are counted).
+MAX_DUPLICATE_EXAMPLES = 5
 
 # Feature names in the records. Side-by-side pairs store one image (A left,
 # B right); datasets made of A/ and B/ folders store the two images.
@@ -83,11 +87,13 @@ class DownloadConfig(tfds.download.DownloadConfig):
 class SplitLog:
     """Counts a split's usable, skipped and converted files."""
 
-    def __init__(self, split: str):
+    def __init__(self, split: str, skipped: dict[str, str] | None = None):
         self.split = split
         self.used = 0
-        self.skipped: dict[str, str] = {}
-        self.converted: list[str] = []
+        # Files found unusable before generation (e.g. while holding out `val`).
+        self.skipped: dict[str, str] = dict(skipped or {})
+        # Source file -> why it was converted to RGB PNG.
+        self.converted: dict[str, str] = {}
 
     def skip(self, name: str, reason: str) -> None:
         if len(self.skipped) < 10:
@@ -138,8 +144,21 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             metadata=tfds.core.MetadataDict(),
         )
 
+    def _check_item(self, read: Callable[[], tuple[bytes, ...]]):
+        """(source bytes, checked images) of one item; raises BadImageError."""
+        try:
+            contents = read()
+        except OSError as error:
+            raise images.BadImageError(f"cannot read ({error.strerror or error})") from None
+        checked = [images.check_image(data, side_by_side=self.SIDE_BY_SIDE) for data in contents]
+        return contents, checked
+
     def _checked_examples(
-        self, split: str, source: str, items: Iterable[tuple[str, Callable[[], tuple[bytes, ...]]]]
+        self,
+        split: str,
+        source: str,
+        items: Iterable[tuple[str, Callable[[], tuple[bytes, ...]]]],
+        skipped: dict[str, str] | None = None,
     ) -> Iterator[tuple[str, dict]]:
         """Yields (key, example) for the usable items; records the others.
 
@@ -147,23 +166,25 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           split: the split name, for the report.
           source: what the files come from, for error messages.
           items: (key, read) pairs; `read()` returns the file's bytes (one
-            for a side-by-side pair, two for A and B) or raises OSError.
+            for a side-by-side pair, two for A and B) or raises OSError or
+            BadImageError.
+          skipped: files of this split already found unusable, by key.
         """
-        log = SplitLog(split)
+        log = SplitLog(split, skipped)
+        hashes: dict[bytes, str] = {}
         for key, read in items:
             try:
-                contents = read()
-                checked = [
-                    images.check_image(data, side_by_side=self.SIDE_BY_SIDE) for data in contents
-                ]
+                contents, checked = self._check_item(read)
             except images.BadImageError as error:
                 log.skip(key, str(error))
                 continue
-            except OSError as error:
-                log.skip(key, f"cannot read ({error})")
-                continue
-            if any(image.converted for image in checked):
-                log.converted.append(key)
+            reasons = [image.reason for image in checked if image.converted]
+            if reasons:
+                log.converted[key] = ", ".join(reasons)
+            digest = hashlib.sha1()
+            for data in contents:  # A and B both count: same A with another B is no copy.
+                digest.update(hashlib.sha1(data).digest())
+            hashes.setdefault(digest.digest(), key)
             log.used += 1
             if self.SIDE_BY_SIDE:
                 yield key, {IMAGE: checked[0].data, KEY: key}
@@ -173,3 +194,34 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         metadata = self.info.metadata
         metadata.setdefault("skipped", {})[split] = log.skipped
         metadata.setdefault("converted", {})[split] = log.converted
+        self._record_duplicates(split, hashes)
+
+    def _record_duplicates(self, split: str, hashes: dict[bytes, str]) -> None:
+        """Records examples of `split` whose source bytes equal another split's.
+
+        metadata["duplicates"]["train/val"] = {"count": N, "examples": [[train
+        key, val key], ...]}; a model scored on copies of its training data
+        looks better than it is.
+        """
+        finished = getattr(self, "_split_hashes", None)
+        if finished is None:
+            finished = self._split_hashes = {}
+        for other, other_hashes in finished.items():
+            common = [digest for digest in hashes if digest in other_hashes]
+            if not common:
+                continue
+            first, second = sorted((other, split), key=_split_order)
+            pairs = [
+                (other_hashes[d], hashes[d]) if first == other else (hashes[d], other_hashes[d])
+                for d in common
+            ]
+            self.info.metadata.setdefault("duplicates", {})[f"{first}/{second}"] = {
+                "count": len(pairs),
+                "examples": [list(pair) for pair in sorted(pairs)[:MAX_DUPLICATE_EXAMPLES]],
+            }
+        finished[split] = hashes
+
+
+def _split_order(split: str) -> tuple[int, str]:
+    order = ("train", "val", "test")
+    return (order.index(split) if split in order else len(order), split)

@@ -79,17 +79,25 @@ class Berkeley(base.PairBuilder, skip_registration=True):
         members = check_content(info, listing)
         self.info.metadata["source"] = {"archive": os.fspath(path), "verified_by": verified_by}
         return {
-            split: self._generate_examples(dl_manager, path, split, names)
+            split: self._generate_examples(
+                dl_manager, path, split, {name: listing.files[name] for name in names}
+            )
             for split, names in members.items()
         }
 
-    def _generate_examples(self, dl_manager, path, split: str, names: set[str]):
+    def _generate_examples(self, dl_manager, path, split: str, sizes: dict[str, int]):
+        """Reads the split's members in archive order; `sizes` are the declared sizes."""
+
         def items():
             for name, handle in dl_manager.iter_archive(path):
                 name = archive.normalize_name(name)
-                if name in names:
-                    data = handle.read()
-                    yield f"{split}/{posixpath.basename(name)}", lambda data=data: (data,)
+                if name not in sizes:
+                    continue
+                # A member over the cap is listed with its declared size, never read.
+                too_large = sizes[name] > archive.MAX_MEMBER_BYTES
+                data = b"" if too_large else archive.read_member(handle)
+                size = sizes[name] if too_large else len(data)
+                yield f"{split}/{posixpath.basename(name)}", _reader(data, size)
 
         yield from self._checked_examples(split, f"{path} ({split})", items())
 
@@ -128,6 +136,14 @@ class Berkeley(base.PairBuilder, skip_registration=True):
                 "content instead of the MD5)."
             )
         return path, "md5"
+
+
+def _reader(data: bytes, size: int):
+    def read() -> tuple[bytes]:
+        images.check_size(size)
+        return (data,)
+
+    return read
 
 
 def probe(url: str) -> str | None:

@@ -4,8 +4,11 @@ Records keep the original encoded bytes whenever TensorFlow decodes them to the
 same 8-bit RGB pixels Pillow sees: baseline or progressive RGB JPEGs and 8-bit RGB
 PNGs. Everything else that Pillow can decode (grayscale, CMYK, RGBA, palette,
 16-bit, BMP, GIF, TIFF, WebP, ...) is converted to 3-channel RGB and stored as a
-lossless PNG. Files that cannot be decoded completely (empty, truncated, corrupt,
-not an image) raise BadImageError with the reason, so that the caller can skip
+lossless PNG, and so is a photo whose EXIF orientation tag says it is stored
+rotated or mirrored (TensorFlow ignores the tag; the stored PNG is upright, so a
+side-by-side pair is split along the right axis). Files that cannot be decoded
+completely (empty, truncated, corrupt, not an image) or are larger than
+MAX_IMAGE_BYTES raise BadImageError with the reason, so that the caller can skip
 and list them.
 """
 
@@ -16,11 +19,20 @@ import io
 import warnings
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 # The smallest side a usable image (or each half of a side-by-side pair) may
 # have: the smallest --image_size the config accepts. Smaller pairs are skipped.
 MIN_SIDE = 16
+
+# The largest source file (or archive member) that is read: bigger ones are
+# skipped and listed without being read, so that a damaged or hostile file
+# declaring a huge size cannot exhaust memory (each file is read whole). The
+# largest real pix2pix images are a few MB; a 16k x 16k PNG is about 200 MB.
+MAX_IMAGE_BYTES = 256 << 20
+
+# The EXIF tag that says how the stored pixels are rotated or mirrored.
+_EXIF_ORIENTATION = 0x0112
 
 # Files with these extensions are considered images when listing folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -46,10 +58,20 @@ class CheckedImage:
     # Pillow's name for the source format and mode, e.g. "JPEG", "CMYK".
     source_format: str
     source_mode: str
+    # Why it was converted, e.g. "CMYK JPEG" or "EXIF orientation 6"; "" if not.
+    reason: str = ""
 
 
 def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not _basename(name).startswith(".")
+
+
+def check_size(size: int) -> None:
+    """Raises BadImageError if a file of `size` bytes is too large to read."""
+    if size > MAX_IMAGE_BYTES:
+        raise BadImageError(
+            f"too large ({size:,} bytes; files over {MAX_IMAGE_BYTES >> 20} MiB are not read)"
+        )
 
 
 def check_image(data: bytes, *, side_by_side: bool) -> CheckedImage:
@@ -80,6 +102,13 @@ def check_image(data: bytes, *, side_by_side: bool) -> CheckedImage:
         raise BadImageError("not an image (unknown format)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise BadImageError(f"truncated or corrupt ({error})") from None
+    source_format, source_mode = image.format or "unknown", image.mode
+    orientation = _orientation(image)
+    if orientation not in (0, 1):
+        try:
+            image = ImageOps.exif_transpose(image)
+        except (OSError, ValueError, SyntaxError) as error:
+            raise BadImageError(f"unreadable EXIF orientation ({error})") from None
     width, height = image.size
     min_width = 2 * MIN_SIDE if side_by_side else MIN_SIDE
     if width < min_width or height < MIN_SIDE:
@@ -87,12 +116,24 @@ def check_image(data: bytes, *, side_by_side: bool) -> CheckedImage:
         raise BadImageError(
             f"too small ({width}x{height}); {what} must be at least {MIN_SIDE}x{MIN_SIDE}"
         )
-    source_format, source_mode = image.format or "unknown", image.mode
-    if _keeps_original_bytes(image, data):
+    if orientation in (0, 1) and _keeps_original_bytes(image, data):
         return CheckedImage(data, width, height, False, source_format, source_mode)
+    if orientation not in (0, 1):
+        reason = f"EXIF orientation {orientation} applied"
+    else:
+        reason = f"{source_mode} {source_format}"
     png = io.BytesIO()
     Image.fromarray(to_rgb(image)).save(png, format="PNG")
-    return CheckedImage(png.getvalue(), width, height, True, source_format, source_mode)
+    return CheckedImage(png.getvalue(), width, height, True, source_format, source_mode, reason)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1-8), or 0 when there is none or it is unreadable."""
+    try:
+        value = image.getexif().get(_EXIF_ORIENTATION, 0)
+    except (OSError, ValueError, SyntaxError, TypeError):
+        return 0
+    return value if isinstance(value, int) and 1 <= value <= 8 else 0
 
 
 def _keeps_original_bytes(image: Image.Image, data: bytes) -> bool:
