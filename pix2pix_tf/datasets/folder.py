@@ -313,7 +313,8 @@ class Folder(base.PairBuilder, skip_registration=True):
             for name in _image_files(root):
                 match = suffix_match(os.path.splitext(name)[0], (self._layout.suffixes,))
                 if match is None:
-                    yield prefix + name, _unpaired_reader(f"not a {self._layout.describe()} file")
+                    reason = "name ends in neither {} nor {}".format(*self._layout.suffixes)
+                    yield prefix + name, _unpaired_reader(reason)
                     continue
                 _, side, stem = match
                 halves["AB"[side]].setdefault(stem, []).append(name)
