@@ -223,11 +223,11 @@ def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: s
             download_dir=os.path.join(os.path.abspath(data_config.data_dir), "downloads"),
             download_config=base.DownloadConfig(manual_dir=manual_dir),
         )
-    except tf.errors.OpError as error:  # TensorFlow's file writes raise these, not OSError.
+    except BaseException as error:
         _remove_incomplete(built)
-        raise OSError(_errno_of(error), error.message) from None
-    except BaseException:
-        _remove_incomplete(built)
+        failure = _write_failure(error, tf.errors.OpError)
+        if failure is not None:
+            raise failure from None
         raise
     return built
 
@@ -273,13 +273,25 @@ def _remove_incomplete(directory: str) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _errno_of(error) -> int:
-    """The errno a TensorFlow file error stands for (its message names it)."""
-    message = str(error)
-    for number, text in ((errno.ENOSPC, "No space left"), (errno.EROFS, "Read-only")):
-        if text in message:
-            return number
-    return errno.EIO
+def _write_failure(error: BaseException, op_error: type) -> OSError | None:
+    """The OSError behind `error`, if writing a file caused it.
+
+    TensorFlow's file writes raise its own OpError (not OSError), and TFDS wraps
+    errors of the split writers in a RuntimeError; the cause chain holds them.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        if isinstance(error, op_error):
+            message = str(error.message)
+            for number in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+                if os.strerror(number) in message:
+                    return OSError(number, os.strerror(number), message.split(";")[0])
+            return OSError(errno.EIO, message)
+        error = error.__cause__ or error.__context__
+    return None
 
 
 def _write_error(data_dir: str, error: OSError) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -69,11 +70,30 @@ def add_link(tar: tarfile.TarFile, name: str, target: str, hard: bool = False) -
     tar.addfile(info)
 
 
-def write_tar(path: str, files: dict[str, bytes]) -> str:
+def huge_member_header(name: str, declared_size: int) -> bytes:
+    """A tar header declaring `declared_size` bytes, with none of the data after it."""
+    info = tarfile.TarInfo(name)
+    info.size = declared_size
+    return info.tobuf(format=tarfile.GNU_FORMAT)  # Base-256 sizes beyond 8 GiB.
+
+
+def write_tar(path: str, files: dict[str, bytes], huge: dict[str, int] | None = None) -> str:
+    """Writes a .tar.gz of `files`, then members of `huge` (name: declared size).
+
+    The huge members come last and have a header only: the archive stays tiny
+    but declares, e.g., a 100 GiB member, as a damaged or hostile archive can.
+    """
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tarfile.open(path, "w:gz") as tar:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
         for name, data in files.items():
             add_file(tar, name, data)
+    data = buffer.getvalue().rstrip(b"\0")
+    data += b"\0" * (-len(data) % tarfile.BLOCKSIZE)
+    for name, size in (huge or {}).items():
+        data += huge_member_header(name, size)
+    with gzip.open(path, "wb") as file:
+        file.write(data if huge else buffer.getvalue())
     return path
 
 

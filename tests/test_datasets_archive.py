@@ -117,3 +117,23 @@ def test_entry_problem_names_the_problem():
     assert "climbs out" in archive.entry_problem(info)
     assert archive.entry_problem(tarfile.TarInfo("a/./b/../c.jpg")) is None
     assert archive.normalize_name("./a//b/c.jpg") == "a/b/c.jpg"
+
+
+def test_scan_never_reads_a_member_over_the_cap(tmp_path):
+    # 100 GiB declared in a header of a tiny .tar.gz: reading it whole would
+    # need 100 GiB of memory (a MemoryError, or the machine swapping).
+    path = str(tmp_path / "huge.tar.gz")
+    data_factory.write_tar(path, {}, huge={"facades/train/1.jpg": 100 << 30})
+    assert os.path.getsize(path) < 200
+    with pytest.raises(archive.ArchiveError, match="cannot read this archive"):
+        archive.scan(path, samples_per_directory=2)
+
+
+def test_scan_samples_skip_members_over_the_cap(tmp_path, monkeypatch):
+    monkeypatch.setattr(archive, "MAX_MEMBER_BYTES", 100)
+    path = data_factory.write_tar(
+        str(tmp_path / "a.tar.gz"), {"d/big.jpg": b"x" * 101, "d/small.jpg": b"y" * 100}
+    )
+    listing = archive.scan(path, samples_per_directory=2)
+    assert listing.files == {"d/big.jpg": 101, "d/small.jpg": 100}
+    assert listing.samples == {"d/small.jpg": b"y" * 100}

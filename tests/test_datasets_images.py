@@ -93,3 +93,28 @@ def test_image_names():
     assert images.is_image_name("a/b/1.JPG")
     assert not images.is_image_name("a/.hidden.jpg")
     assert not images.is_image_name("notes.txt")
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_orientation_is_applied_before_splitting(orientation):
+    upright = data_factory.random_pixels(3, 32, 64)  # A left, B right.
+    # What a camera stores for each orientation: the pixels before the tag's turn.
+    stored = {
+        3: Image.Transpose.ROTATE_180,
+        6: Image.Transpose.ROTATE_90,
+        8: Image.Transpose.ROTATE_270,
+    }[orientation]
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = data_factory.encode(Image.fromarray(upright).transpose(stored), "PNG", exif=exif)
+    checked = images.check_image(data, side_by_side=True)
+    assert checked.converted and checked.reason == f"EXIF orientation {orientation} applied"
+    assert (checked.width, checked.height) == (64, 32)
+    pixels = np.asarray(Image.open(io.BytesIO(checked.data)))
+    np.testing.assert_array_equal(pixels, upright)
+
+
+def test_conversions_say_why():
+    converted = data_factory.convertible_files()
+    assert images.check_image(converted["cmyk.jpg"], side_by_side=True).reason == "CMYK JPEG"
+    assert images.check_image(data_factory.jpeg_pair(0), side_by_side=True).reason == ""

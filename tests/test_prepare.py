@@ -5,9 +5,11 @@ import functools
 import http.server
 import json
 import os
+import shutil
 import threading
 
 import data_factory
+import fs_faults
 import pytest
 from conftest import CITYSCAPES_ARCHIVE, SHARED_DATASETS, requires_cityscapes
 
@@ -375,3 +377,133 @@ def test_real_cityscapes_download_is_checked_against_the_published_md5(
     os.makedirs(manual)
     os.symlink(CITYSCAPES_ARCHIVE, os.path.join(manual, "cityscapes.tar.gz"))
     assert prepare.prepare(config).examples == {"train": 2975, "val": 500}
+
+
+def _cli(argv, capsys):
+    """(exit code, error lines) of the command line; never a traceback."""
+    code = prepare.main(argv)
+    err = capsys.readouterr().err  # Also holds TFDS' progress bars.
+    assert "Traceback" not in err
+    return code, [line for line in err.splitlines() if line.startswith("error")]
+
+
+def test_data_dir_that_is_a_file_is_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("not a directory")
+    code, err = _cli(["--data_dir", str(tmp_path / "file")], capsys)
+    assert code == 1 and len(err) == 1
+    assert err[0].startswith(f"error: --data_dir {tmp_path / 'file'}: is a file")
+
+
+def test_read_only_data_dir_is_one_line(tmp_path, capsys):
+    data_dir = str(tmp_path / "readonly")
+    with fs_faults.read_only_directory(data_dir):
+        code, err = _cli(["--data_dir", data_dir, "--synthetic_train_examples", "2"], capsys)
+    assert code == 1 and len(err) == 1, err
+    assert f"--data_dir {data_dir}" in err[0] and "Read-only file system" in err[0]
+    assert "writable --data_dir" in err[0]
+
+
+def _noise_pairs(directory, count, start=0):
+    import numpy as np
+
+    for index in range(start, start + count):
+        pixels = np.random.default_rng(index).integers(0, 256, (128, 256, 3), dtype=np.uint8)
+        os.makedirs(directory, exist_ok=True)
+        with open(os.path.join(directory, f"{index}.png"), "wb") as file:
+            file.write(data_factory.encode(pixels, "PNG"))  # ~100 KB, incompressible.
+
+
+def test_full_disk_is_one_line_and_keeps_the_previous_copy(tmp_path, capsys):
+    source = str(tmp_path / "pairs")
+    _noise_pairs(os.path.join(source, "train"), 3)
+    _noise_pairs(os.path.join(source, "val"), 1, start=50)
+    data_dir = str(tmp_path / "small")
+    argv = ["--data_dir", data_dir, "--dataset", "folder", "--source_dir", source]
+    config = _config(tmp_path, dataset="folder", source_dir=source, data_dir=data_dir)
+    with fs_faults.small_filesystem(data_dir, 1 << 20):
+        assert prepare.main(argv) == 0
+        capsys.readouterr()
+        _noise_pairs(os.path.join(source, "train"), 12, start=3)  # 1.5 MB: no room.
+        code, err = _cli(argv, capsys)
+        assert code == 1 and len(err) == 1, err
+        assert f"--data_dir {data_dir}" in err[0] and "No space left on device" in err[0]
+        assert "previously prepared copy" in err[0]
+        report = prepare.read_report(datasets.prepared_dir(config), "folder", True, 0.0)
+        assert report.examples["train"] + report.examples.get("val", 0) == 4
+        leftovers = [
+            name
+            for _, directories, _ in os.walk(data_dir)
+            for name in directories
+            if name.startswith("incomplete.") or name == prepare.STAGING_DIR
+        ]
+        assert leftovers in ([], [prepare.STAGING_DIR]), leftovers
+        assert not os.listdir(os.path.join(data_dir, prepare.STAGING_DIR))
+        # A first prepare that runs out of space leaves nothing that looks complete.
+        shutil.rmtree(os.path.join(data_dir, "folder"))
+        code, err = _cli(argv, capsys)
+        assert code == 1 and len(err) == 1 and "No space left on device" in err[0], err
+        assert not prepare.is_prepared(config)
+
+
+def test_help_does_not_import_tensorflow():
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import sys\nfrom pix2pix_tf import prepare\n"
+        "try:\n    prepare.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\n"
+        "assert 'tensorflow_datasets' not in sys.modules, 'tfds imported'\n"
+    )
+    start = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": root},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    seconds = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert "--pair_suffixes" in result.stdout and "--folder_layout" in result.stdout
+    assert result.stderr == ""
+    assert seconds < 1.5, seconds
+
+
+def test_archive_member_over_the_cap_is_skipped_with_its_declared_size(tmp_path, monkeypatch):
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 256, (128, 256, 3), dtype=np.uint8)
+    big = data_factory.encode(noise, "PNG")  # About 100 KB.
+    monkeypatch.setattr(archive, "MAX_MEMBER_BYTES", 50_000)  # A real cap is 256 MiB.
+    config, _ = _facades(tmp_path, {"facades/train/big.png": big})
+    report = prepare.prepare(config)
+    assert report.examples == FACADES_SPLITS
+    reason = report.skipped["train"]["train/big.png"]
+    assert reason.startswith(f"too large ({len(big):,} bytes; files over 50,000 bytes")
+
+
+def test_archive_declaring_a_huge_member_is_one_clear_error(tmp_path, capsys):
+    manual = tmp_path / "manual"
+    files = {f"facades/{split}/1.jpg": data_factory.jpeg_pair(1) for split in FACADES_SPLITS}
+    path = str(manual / "facades.tar.gz")
+    data_factory.write_tar(path, files, huge={"facades/train/huge.jpg": 100 << 30})
+    argv = ["--dataset", "facades", "--manual_dir", str(manual)]
+    code, err = _cli([*argv, "--data_dir", str(tmp_path / "tfrecords")], capsys)
+    assert code == 1 and len(err) == 1, err
+    assert "cannot read this archive" in err[0] and path in err[0]
+
+
+def test_duplicates_across_archive_splits_are_reported(tmp_path):
+    same = data_factory.jpeg_pair(1)
+    extra = {"facades/train/copy.jpg": same, "facades/test/copy.jpg": same}
+    config, _ = _facades(tmp_path, extra)
+    report = prepare.prepare(config)
+    assert report.duplicates["train/test"]["count"] == 1
+    assert report.duplicates["train/test"]["examples"] == [["train/copy.jpg", "test/copy.jpg"]]
+    assert "warning: 1 train examples are byte-identical copies of test examples" in (
+        report.summary()
+    )

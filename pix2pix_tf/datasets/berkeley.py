@@ -140,7 +140,7 @@ class Berkeley(base.PairBuilder, skip_registration=True):
 
 def _reader(data: bytes, size: int):
     def read() -> tuple[bytes]:
-        images.check_size(size)
+        images.check_size(size, archive.MAX_MEMBER_BYTES)
         return (data,)
 
     return read

@@ -66,12 +66,11 @@ def is_image_name(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not _basename(name).startswith(".")
 
 
-def check_size(size: int) -> None:
-    """Raises BadImageError if a file of `size` bytes is too large to read."""
-    if size > MAX_IMAGE_BYTES:
-        raise BadImageError(
-            f"too large ({size:,} bytes; files over {MAX_IMAGE_BYTES >> 20} MiB are not read)"
-        )
+def check_size(size: int, limit: int | None = None) -> None:
+    """Raises BadImageError if a file of `size` bytes is over `limit` (MAX_IMAGE_BYTES)."""
+    limit = MAX_IMAGE_BYTES if limit is None else limit
+    if size > limit:
+        raise BadImageError(f"too large ({size:,} bytes; files over {limit:,} bytes are not read)")
 
 
 def check_image(data: bytes, *, side_by_side: bool) -> CheckedImage:
