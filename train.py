@@ -12,9 +12,12 @@ import sys
 from pix2pix_tf import config as config_lib
 
 # Exit status: 0 done; 2 bad flags (argparse's convention); 1 the run could not
-# start (data, run directory) or a loss diverged; 128 + N stopped by signal N
-# after saving a checkpoint.
+# start (data, run directory), a loss diverged or a file could not be written;
+# 128 + N stopped by signal N (after saving a checkpoint, except for a Ctrl-C
+# during start-up or a second one).
 EXIT_ERROR = 1
+EXIT_INTERRUPTED = 128 + 2  # SIGINT.
+STARTUP_INTERRUPTED = "interrupted by Ctrl-C during start-up; nothing was saved."
 
 
 def parse_config(argv: list[str] | None) -> config_lib.Config:
@@ -38,16 +41,46 @@ def parse_config(argv: list[str] | None) -> config_lib.Config:
         parser.error(str(error))  # Exits with status 2 and a one-line message.
 
 
+def describe(error: BaseException) -> str:
+    """One line for an error that ends the run: the path involved and what went wrong."""
+    import tensorflow as tf
+
+    if isinstance(error, OSError) and error.filename and error.strerror:
+        return (
+            f"{error.filename}: {error.strerror}. Check the path, its permissions and "
+            f"free space, then rerun the same command."
+        )
+    if isinstance(error, tf.errors.OpError):
+        lines = (error.message or type(error).__name__).strip().splitlines()
+        return f"{lines[0] if lines else type(error).__name__}. Rerun once this is fixed."
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse_config(argv)
     # TensorFlow is imported only once the flags are known to be good.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from pix2pix_tf import training
+    try:
+        import tensorflow as tf
 
+        from pix2pix_tf import training
+    except KeyboardInterrupt:
+        print(f"train.py: {STARTUP_INTERRUPTED}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     try:
         result = training.train(config)
-    except (training.NonFiniteLossError, ValueError, FileNotFoundError) as error:
-        print(f"train.py: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt as error:  # training.Interrupted says what was kept.
+        print(f"train.py: {str(error) or STARTUP_INTERRUPTED}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (
+        training.NonFiniteLossError,
+        training.SaveError,
+        ValueError,
+        OSError,
+        tf.errors.OpError,
+    ) as error:
+        print(f"train.py: error: {describe(error)}", file=sys.stderr)
         return EXIT_ERROR
     if result["interrupted"] is not None:
         return 128 + result["interrupted"]  # The shell's convention for a signal.

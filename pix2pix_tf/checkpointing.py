@@ -4,11 +4,20 @@ A run directory (`--workdir`, by default `checkpoints/<dataset>[-<preset>]`)
 holds `config.json`, the checkpoints `ckpt-<step>.*` written by
 `tf.train.CheckpointManager`, TensorBoard events under `train/` and `eval/`,
 and sample grids under `samples/`.
+
+This module also owns what can go wrong with that directory: a --workdir that
+is a file or not writable, a damaged (truncated or corrupt) checkpoint, which
+resuming skips for the newest intact one, and a save that fails part-way (a
+full disk), whose partial files it removes.
 """
 
 from __future__ import annotations
 
+import glob
 import os
+import re
+import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
@@ -19,10 +28,15 @@ CONFIG_FILE = "config.json"
 CHECKPOINT_NAME = "ckpt"
 
 # Fields that may differ when a run is resumed: how long and how it runs, how
-# often it reports, where data is read from. Every other field shapes the
-# models, the optimisation or the input stream, and must match config.json.
+# often it reports, where data is read from, and the learning rate and its
+# schedule (rebuilt from the config on resume, while the optimizer's iteration
+# count carries on), so that a run stopped by a NaN loss can be resumed with a
+# lower --learning_rate. Every other field shapes the models, the optimisation
+# or the input stream, and must match config.json.
+SCHEDULE_FIELDS = ("learning_rate", "lr_decay_fraction")
 RESUMABLE_FIELDS = frozenset(
     {
+        *SCHEDULE_FIELDS,
         "workdir",
         "steps",
         "epochs",
@@ -60,6 +74,115 @@ def incompatible_fields(saved: config_lib.Config, current: config_lib.Config) ->
         for name in config_lib.FIELD_SECTION
         if name not in RESUMABLE_FIELDS and old[name] != new[name]
     }
+
+
+def schedule_changes(saved: config_lib.Config, current: config_lib.Config) -> str | None:
+    """One line naming the learning-rate settings a resumed run changes, or None."""
+    old, new = _flatten(saved), _flatten(current)
+    changed = [
+        f"--{name} {new[name]!r} (saved {old[name]!r})"
+        for name in SCHEDULE_FIELDS
+        if old[name] != new[name]
+    ]
+    if not changed:
+        return None
+    return (
+        f"Resuming with {', '.join(changed)}: the learning-rate schedule is rebuilt from "
+        f"them and continues from the optimizer's saved step."
+    )
+
+
+def check_workdir(workdir: str) -> None:
+    """Creates `workdir` if needed; raises ValueError if it is not a writable directory.
+
+    Checked before anything is prepared or built, so that a --workdir that is a
+    file or on a read-only filesystem fails at once with one line.
+    """
+    if "://" in workdir:  # Remote filesystems (gs://) are checked by their first write.
+        return
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise ValueError(
+            f"--workdir {workdir} is a file, not a directory; pass a directory (it is "
+            f"created if missing)."
+        )
+    try:
+        os.makedirs(workdir, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=workdir, prefix=".write_check"):
+            pass
+    except OSError as error:
+        raise ValueError(
+            f"--workdir {workdir} is not a writable directory ({error.strerror or error}); "
+            f"pass a directory this process can write to."
+        ) from None
+
+
+class SaveError(RuntimeError):
+    """Writing a checkpoint (or another file of the run) failed; nothing partial was kept."""
+
+
+def listed_checkpoints(directory: str) -> list[str]:
+    """The checkpoints the CheckpointManager's state file lists, oldest first."""
+    try:
+        state = tf.train.get_checkpoint_state(directory)
+    except (OSError, ValueError, tf.errors.OpError):  # An unreadable state file.
+        state = None
+    if state is None:
+        return []
+    paths = list(state.all_model_checkpoint_paths)
+    if state.model_checkpoint_path and state.model_checkpoint_path not in paths:
+        paths.append(state.model_checkpoint_path)
+    return [path if os.path.isabs(path) else os.path.join(directory, path) for path in paths]
+
+
+def checkpoint_damage(path: str) -> str | None:
+    """Why the checkpoint `path` cannot be read in full (truncated, corrupt, missing), or None.
+
+    Reads every tensor, so each one's length and checksum is verified.
+    """
+    try:
+        reader = tf.train.load_checkpoint(path)
+        with tf.device("/cpu:0"):
+            for name, dtype in reader.get_variable_to_dtype_map().items():
+                # RestoreV2 reads any dtype, the input iterator's variant state included.
+                tf.raw_ops.RestoreV2(
+                    prefix=path, tensor_names=[name], shape_and_slices=[""], dtypes=[dtype]
+                )
+    except (IndexError, ValueError, OSError, tf.errors.OpError) as error:
+        return _first_line(error)
+    return None
+
+
+def remove_partial_save(directory: str, checkpoint_name: str, number: int) -> None:
+    """Removes what a failed save of `<checkpoint_name>-<number>` left in `directory`.
+
+    The temporary directory of the save goes, and so do its final files unless
+    the state file lists that checkpoint (then an earlier save completed it).
+    """
+    prefix = os.path.join(directory, f"{checkpoint_name}-{number}")
+    shutil.rmtree(prefix + "_temp", ignore_errors=True)
+    leftovers = glob.glob(os.path.join(directory, "checkpoint.tmp*"))
+    if prefix not in listed_checkpoints(directory):
+        leftovers += glob.glob(glob.escape(prefix) + ".*")
+    for path in leftovers:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
+def save_error(workdir: str, what: str, error: BaseException, latest: str | None) -> SaveError:
+    """The one-line error of a failed write into the run directory."""
+    reason = getattr(error, "strerror", None) or _first_line(error)
+    if "No space left" in str(error) or isinstance(error, tf.errors.ResourceExhaustedError):
+        reason = "no space left on device"
+    resume = (
+        f"the latest complete checkpoint is {latest}; free space in {workdir} and rerun the "
+        f"same command to resume from it"
+        if latest
+        else f"no checkpoint was complete yet; free space in {workdir} and rerun the same "
+        f"command to start again"
+    )
+    return SaveError(f"--workdir {workdir}: could not write {what} ({reason}); {resume}.")
 
 
 def check_resume(workdir: str, config: config_lib.Config) -> config_lib.Config | None:
@@ -124,11 +247,14 @@ def make_manager(checkpoint: tf.train.Checkpoint, workdir: str, keep: int):
 
 
 def restore(checkpoint: tf.train.Checkpoint, path: str) -> None:
-    """Restores a training checkpoint, failing clearly if it does not fit."""
+    """Restores a training checkpoint, failing clearly if it does not fit or is damaged."""
     try:
         status = checkpoint.restore(path)
         status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
+    except (AssertionError, IndexError, ValueError, tf.errors.OpError) as error:
+        damage = checkpoint_damage(path)
+        if damage is not None:
+            raise DamagedCheckpointError(path, damage) from None
         raise ValueError(
             f"{path}: cannot resume from this checkpoint ({_first_line(error)}). It was "
             f"written by a different version or configuration; pass a new --workdir to "
@@ -136,9 +262,50 @@ def restore(checkpoint: tf.train.Checkpoint, path: str) -> None:
         ) from None
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+class DamagedCheckpointError(ValueError):
+    """A checkpoint's files are truncated, corrupt or missing."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path} is damaged (truncated or corrupt: {reason})")
+        self.path, self.reason = path, reason
+
+
+def restore_newest_intact(checkpoint: tf.train.Checkpoint, workdir: str, log=print) -> str | None:
+    """Restores the newest intact checkpoint the state file of `workdir` lists.
+
+    A damaged checkpoint is skipped with a warning (through `log`) naming it and
+    why, and the next older one is tried. Returns the restored path, or None when
+    there is no checkpoint. Raises ValueError when every listed one is damaged,
+    or when one does not fit this configuration.
+    """
+    paths = listed_checkpoints(workdir)
+    damaged = []
+    for path in reversed(paths):
+        try:
+            restore(checkpoint, path)
+        except DamagedCheckpointError as error:
+            damaged.append(error)
+            log(
+                f"Warning: skipping checkpoint {error.path}: damaged (truncated or corrupt: "
+                f"{error.reason}); trying the one before it."
+            )
+            continue
+        return path
+    if damaged:
+        listed = "; ".join(str(error) for error in damaged)
+        raise ValueError(
+            f"--workdir {workdir}: no intact checkpoint to resume from ({listed}). Move "
+            f"them away or pass a new --workdir to start a fresh run."
+        )
+    return None
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of an error's message, without TensorFlow's op decorations."""
+    text = error.message if isinstance(error, tf.errors.OpError) else str(error)
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\]", "", text.strip())
+    lines = text.strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def restore_generator(
@@ -170,9 +337,26 @@ def restore_generator(
         status = tf.train.Checkpoint(generator=generator).restore(checkpoint_path)
         status.expect_partial()
         status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as error:
+    except (AssertionError, IndexError, ValueError, tf.errors.OpError) as error:
+        damage = checkpoint_damage(checkpoint_path)
+        if damage is not None:
+            raise ValueError(_damaged_message(workdir, checkpoint_path, damage)) from None
         raise ValueError(
             f"{checkpoint_path}: does not hold the generator described by "
             f"{os.path.join(workdir, CONFIG_FILE)} ({_first_line(error)})."
         ) from None
     return config, generator
+
+
+def _damaged_message(workdir: str, path: str, damage: str) -> str:
+    intact = [
+        other
+        for other in reversed(listed_checkpoints(workdir))
+        if other != path and checkpoint_damage(other) is None
+    ]
+    if intact:
+        choices = " or ".join(f"--checkpoint {other}" for other in intact)
+        advice = f"pass an older intact one: {choices}"
+    else:
+        advice = f"{workdir} holds no intact checkpoint; train again to write one"
+    return f"checkpoint {path} is damaged (truncated or corrupt: {damage}); {advice}."

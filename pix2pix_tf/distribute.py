@@ -33,6 +33,8 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from pix2pix_tf import checkpointing
+
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
@@ -107,10 +109,18 @@ class WorkerCheckpointManager:
     into `workdir/worker_tmp/<task>` and delete it at once (saving is a
     collective operation, so all workers must take part). `latest_checkpoint`
     is always the run directory's, which is what every worker restores.
+
+    A save that fails part-way (a full disk, Ctrl-C) leaves no partial files and
+    the state file naming the last complete checkpoint; an OSError or
+    TensorFlow error becomes checkpointing.SaveError naming that checkpoint.
     """
 
     def __init__(self, checkpoint, workdir: str, keep: int, strategy, checkpoint_name: str):
         self.workdir = workdir
+        self.checkpoint_name = checkpoint_name
+        # The checkpoint this process restored or saved last; a damaged newer
+        # one that resuming skipped is not the latest good state.
+        self.known_latest: str | None = None
         self.chief = is_chief(strategy)
         directory = workdir
         if not self.chief:
@@ -123,13 +133,27 @@ class WorkerCheckpointManager:
 
     @property
     def latest_checkpoint(self) -> str | None:
-        return tf.train.latest_checkpoint(self.workdir)
+        return self.known_latest or tf.train.latest_checkpoint(self.workdir)
 
     def save(self, checkpoint_number: int) -> str:
-        path = self.manager.save(checkpoint_number=checkpoint_number)
+        try:
+            path = self.manager.save(checkpoint_number=checkpoint_number)
+        except BaseException as error:
+            checkpointing.remove_partial_save(
+                self.directory, self.checkpoint_name, checkpoint_number
+            )
+            if not self.chief:
+                shutil.rmtree(self.directory, ignore_errors=True)
+            if isinstance(error, (OSError, tf.errors.OpError)):
+                what = f"checkpoint {self.checkpoint_name}-{checkpoint_number}"
+                raise checkpointing.save_error(
+                    self.workdir, what, error, self.latest_checkpoint
+                ) from None
+            raise
         if not self.chief:
             shutil.rmtree(self.directory, ignore_errors=True)
-            return os.path.join(self.workdir, os.path.basename(path))
+            path = os.path.join(self.workdir, os.path.basename(path))
+        self.known_latest = path
         return path
 
 

@@ -9,19 +9,28 @@ stop on SIGTERM / Ctrl-C, and a loud stop on a non-finite loss.
 from __future__ import annotations
 
 import math
+import os
 import signal
 import sys
 import time
 
 import tensorflow as tf
 
-from pix2pix_tf import summaries
+from pix2pix_tf import checkpointing, summaries
 
 LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
 
 
 class NonFiniteLossError(RuntimeError):
     """A loss became NaN or infinite; the run stopped without saving."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the run where it could not save (start-up, or a second Ctrl-C).
+
+    Its message says what was kept and how to go on; train.py prints it as one
+    line and exits with status 130.
+    """
 
 
 class StopRequest:
@@ -143,7 +152,15 @@ def run(
         l1 = float(tf.reduce_mean(tf.abs(tf.cast(targets, tf.float32) - generated)))
         grid = summaries.sample_grid(inputs, generated, targets)
         summaries.write_samples(writers["eval"], grid, l1, step)
-        return summaries.save_png(grid, summaries.sample_path(workdir, step))
+        path = summaries.sample_path(workdir, step)
+        try:
+            return summaries.save_png(grid, path)
+        except OSError as error:  # A full disk: no partial grid is left behind.
+            if os.path.exists(path + ".tmp"):
+                os.remove(path + ".tmp")
+            raise checkpointing.save_error(
+                workdir, f"sample grid {path}", error, manager.latest_checkpoint
+            ) from None
 
     step, saved_step = start, (start if manager.latest_checkpoint else None)
     latest: dict[str, float] = {}

@@ -26,15 +26,17 @@ import tensorflow as tf
 
 from pix2pix_tf import checkpointing, distribute, loop, losses, precision
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.checkpointing import restore_generator
-from pix2pix_tf.loop import LOSS_NAMES, NonFiniteLossError
+from pix2pix_tf.checkpointing import SaveError, restore_generator
+from pix2pix_tf.loop import LOSS_NAMES, Interrupted, NonFiniteLossError
 from pix2pix_tf.models import arch_spec, build_discriminator, build_generator
 from pix2pix_tf.optimizers import FusedAdam
 
 __all__ = [
     "LOSS_NAMES",
+    "Interrupted",
     "LinearDecay",
     "NonFiniteLossError",
+    "SaveError",
     "TrainState",
     "build_train_state",
     "make_strategy",
@@ -288,20 +290,28 @@ def _sample_batch(config: config_lib.Config):
     return next(iter(dataset))
 
 
-def train(config: config_lib.Config) -> dict:
-    """Trains (or resumes) the run in config.train.workdir; returns final metrics.
+@dataclasses.dataclass
+class _Run:
+    """What start-up builds for the loop."""
 
-    The returned dict holds the last logged losses, `step`, `total_steps`,
-    `workdir`, `checkpoint` (the latest) and `interrupted` (the signal number
-    that stopped the run early, else None). Raises NonFiniteLossError when a
-    loss stops being finite.
-    """
+    config: config_lib.Config
+    state: TrainState
+    train_steps: object
+    iterator: object
+    manager: distribute.WorkerCheckpointManager
+    chief: bool
+
+
+def _start(config: config_lib.Config) -> _Run:
+    """Prepares the data, builds the state and restores the newest intact checkpoint."""
     from pix2pix_tf import input_pipeline, prepare
 
     workdir = config.train.workdir
-    if workdir is None:
-        raise ValueError("config.train.workdir is not set; build the config with build_config.")
-    checkpointing.check_resume(workdir, config)
+    saved = checkpointing.check_resume(workdir, config)
+    if saved is not None:
+        changes = checkpointing.schedule_changes(saved, config)
+        if changes:
+            loop.log(changes)
     report = prepare.prepare(config.data)
     if not report.reused:
         loop.log(report.summary())
@@ -336,40 +346,74 @@ def train(config: config_lib.Config) -> dict:
     manager = distribute.WorkerCheckpointManager(
         checkpoint, workdir, config.train.keep_checkpoints, strategy, checkpointing.CHECKPOINT_NAME
     )
-    if manager.latest_checkpoint:
-        checkpointing.restore(checkpoint, manager.latest_checkpoint)
-        loop.log(f"Resuming {manager.latest_checkpoint} at step {int(state.step.numpy())}.")
+    restored = checkpointing.restore_newest_intact(checkpoint, workdir, log=loop.log)
+    if restored:
+        manager.known_latest = restored
+        loop.log(f"Resuming {restored} at step {int(state.step.numpy())}.")
     if not saves_input:
         iterator = make_iterator(distribute.input_seed(config.train.seed, int(state.step.numpy())))
-    if chief:
-        config.save(workdir)
+    return _Run(config, state, train_steps, iterator, manager, chief)
 
-    sample_inputs, sample_targets = _sample_batch(config)
-    writers = {
-        name: (
-            tf.summary.create_file_writer(os.path.join(workdir, name))
-            if chief
-            else tf.summary.create_noop_writer()
-        )
-        for name in ("train", "eval")
-    }
-    evaluate = None
-    if chief and config.train.eval_every:
-        from pix2pix_tf import evaluation
 
-        evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
+def train(config: config_lib.Config) -> dict:
+    """Trains (or resumes) the run in config.train.workdir; returns final metrics.
+
+    The returned dict holds the last logged losses, `step`, `total_steps`,
+    `workdir`, `checkpoint` (the latest) and `interrupted` (the signal number
+    that stopped the run early, else None). Raises NonFiniteLossError when a
+    loss stops being finite, ValueError for a --workdir that cannot hold the
+    run (a file, read-only, only damaged checkpoints, another configuration),
+    checkpointing.SaveError when a checkpoint cannot be written (a full disk),
+    and loop.Interrupted for a Ctrl-C that came before the loop could save.
+    """
+    workdir = config.train.workdir
+    if workdir is None:
+        raise ValueError("config.train.workdir is not set; build the config with build_config.")
+    checkpointing.check_workdir(workdir)
+    writers = {}
     try:
-        return loop.run(
-            config,
-            state,
-            train_steps,
-            iterator,
-            manager,
-            writers,
-            (sample_inputs, sample_targets),
-            chief=chief,
-            evaluate=evaluate,
-        )
+        try:
+            run = _start(config)
+            config, state, manager, chief = run.config, run.state, run.manager, run.chief
+            sample_batch = _sample_batch(config)
+            writers = {
+                name: (
+                    tf.summary.create_file_writer(os.path.join(workdir, name))
+                    if chief
+                    else tf.summary.create_noop_writer()
+                )
+                for name in ("train", "eval")
+            }
+            evaluate = None
+            if chief and config.train.eval_every:
+                from pix2pix_tf import evaluation
+
+                evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
+            if chief:
+                config.save(workdir)
+        except KeyboardInterrupt:
+            raise loop.Interrupted(
+                f"interrupted by Ctrl-C during start-up, before the first training step; no "
+                f"checkpoint was written in {workdir}. Rerun the same command to continue."
+            ) from None
+        try:
+            return loop.run(
+                config,
+                state,
+                run.train_steps,
+                run.iterator,
+                manager,
+                writers,
+                sample_batch,
+                chief=chief,
+                evaluate=evaluate,
+            )
+        except KeyboardInterrupt:  # A second Ctrl-C: the loop stops at once, without saving.
+            raise loop.Interrupted(
+                f"interrupted again at step {int(state.step.numpy())} without saving; the "
+                f"latest complete checkpoint is {manager.latest_checkpoint or 'none yet'}. "
+                f"Rerun the same command to resume from it."
+            ) from None
     finally:
         for writer in writers.values():
             writer.close()

@@ -1,0 +1,261 @@
+"""Training runs that meet a bad --workdir, a full disk, Ctrl-C, a damaged checkpoint or a NaN.
+
+Each ends in one line naming the path or flag and what to do (train.py, run
+in-process here), or recovers: an older intact checkpoint, a lower learning rate.
+"""
+
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from fs_faults import read_only_directory, small_filesystem
+
+import train as train_script
+from pix2pix_tf import checkpointing, losses, summaries, training
+from pix2pix_tf import config as config_lib
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from pix2pix_tf import prepare
+
+    data_dir = str(tmp_path_factory.mktemp("tfrecords"))
+    prepare.prepare(config_lib.build_config(preset="tiny", data_dir=data_dir).data)
+    return data_dir
+
+
+def _tiny(data_dir, workdir, **overrides):
+    return config_lib.build_config(
+        preset="tiny", data_dir=data_dir, workdir=str(workdir), **overrides
+    )
+
+
+def _main(capsys, *args):
+    """Runs train.py's main in-process; returns (exit status, its error lines)."""
+    status = train_script.main(["--preset", "tiny", *args])
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    return status, [line for line in stderr.splitlines() if line.startswith("train.py:")]
+
+
+# ---------------------------------------------------------------------------
+# --workdir that cannot hold a run.
+# ---------------------------------------------------------------------------
+
+
+def test_workdir_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    workdir = tmp_path / "run"
+    workdir.write_text("not a directory\n")
+    status, errors = _main(capsys, "--workdir", str(workdir), "--data_dir", str(tmp_path / "d"))
+    assert status == 1
+    assert len(errors) == 1 and f"--workdir {workdir} is a file" in errors[0], errors
+    assert workdir.read_text() == "not a directory\n"
+
+
+def test_workdir_under_a_file_is_a_one_line_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    workdir = tmp_path / "file" / "run"
+    status, errors = _main(capsys, "--workdir", str(workdir), "--data_dir", str(tmp_path / "d"))
+    assert status == 1
+    assert len(errors) == 1 and f"--workdir {workdir} is not a writable directory" in errors[0]
+
+
+def test_read_only_workdir_is_a_one_line_error(tmp_path, capsys):
+    with read_only_directory(str(tmp_path / "readonly")) as readonly:
+        for workdir in (readonly, os.path.join(readonly, "run")):
+            status, errors = _main(
+                capsys, "--workdir", workdir, "--data_dir", str(tmp_path / "data")
+            )
+            assert status == 1
+            assert len(errors) == 1, errors
+            assert f"--workdir {workdir} is not a writable directory" in errors[0]
+            assert "Read-only file system" in errors[0]
+    # Nothing was prepared before the run directory was known to be good.
+    assert not (tmp_path / "data").exists()
+
+
+# ---------------------------------------------------------------------------
+# Ctrl-C during start-up.
+# ---------------------------------------------------------------------------
+
+
+def test_ctrl_c_during_start_up_is_one_line_exit_130_and_saves_nothing(
+    tiny_data, tmp_path, capsys, monkeypatch
+):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "build_train_state", interrupted)
+    workdir = tmp_path / "run"
+    status, errors = _main(capsys, "--workdir", str(workdir), "--data_dir", tiny_data)
+    assert status == 130
+    assert len(errors) == 1 and "interrupted by Ctrl-C during start-up" in errors[0], errors
+    assert "Rerun the same command" in errors[0]
+    assert sorted(os.listdir(workdir)) == []
+
+
+# ---------------------------------------------------------------------------
+# A full disk while saving a checkpoint.
+# ---------------------------------------------------------------------------
+
+
+def _fill(directory, leave_bytes):
+    stats = os.statvfs(directory)
+    free = stats.f_bavail * stats.f_frsize
+    with open(os.path.join(directory, "filler"), "wb") as file:
+        file.write(b"\0" * max(free - leave_bytes, 0))
+
+
+def test_full_disk_while_saving_keeps_the_last_complete_checkpoint(
+    tiny_data, tmp_path, capsys, monkeypatch
+):
+    write_scalars = summaries.write_scalars
+    workdir = str(tmp_path / "run")
+
+    def fill_at_step_2(writer, scalars, step):
+        write_scalars(writer, scalars, step)
+        if step == 2:
+            _fill(workdir, leave_bytes=64 * 1024)  # Far less than one checkpoint (2.8 MB).
+
+    monkeypatch.setattr(summaries, "write_scalars", fill_at_step_2)
+    args = ["--workdir", workdir, "--data_dir", tiny_data, "--steps", "3", "--image_every", "100"]
+    with small_filesystem(workdir, 16 * 1024 * 1024):
+        status, errors = _main(capsys, *args)
+        assert status == 1
+        assert len(errors) == 1, errors
+        latest = os.path.join(workdir, "ckpt-1")
+        for part in (f"--workdir {workdir}", "ckpt-2", "no space left on device"):
+            assert part in errors[0], errors
+        assert f"latest complete checkpoint is {latest}; free space" in errors[0]
+        assert "rerun the same command to resume" in errors[0]
+        assert tf.train.latest_checkpoint(workdir) == latest
+        assert checkpointing.listed_checkpoints(workdir) == [latest]
+        left = sorted(name for name in os.listdir(workdir) if "ckpt-2" in name or ".tmp" in name)
+        assert left == []
+        assert checkpointing.checkpoint_damage(latest) is None
+
+        # Space freed, the same command resumes from ckpt-1 and finishes.
+        os.remove(os.path.join(workdir, "filler"))
+        monkeypatch.setattr(summaries, "write_scalars", write_scalars)
+        status, errors = _main(capsys, *args)
+        assert status == 0 and errors == []
+        assert tf.train.latest_checkpoint(workdir) == os.path.join(workdir, "ckpt-3")
+
+
+# ---------------------------------------------------------------------------
+# A damaged (truncated) latest checkpoint.
+# ---------------------------------------------------------------------------
+
+
+def _truncate(path):
+    data = path + ".data-00000-of-00001"
+    os.truncate(data, os.path.getsize(data) // 3)
+
+
+@pytest.fixture
+def two_checkpoints(tiny_data, tmp_path):
+    """A 2-step tiny run with ckpt-1 and ckpt-2, ckpt-2's data file truncated."""
+    workdir = tmp_path / "run"
+    config = _tiny(tiny_data, workdir, image_every=100)
+    training.train(config)
+    _truncate(str(workdir / "ckpt-2"))
+    return config, str(workdir)
+
+
+def test_resume_falls_back_to_the_newest_intact_checkpoint(two_checkpoints, capsys):
+    config, workdir = two_checkpoints
+    capsys.readouterr()
+    result = training.train(config.replace(steps=3))
+    stderr = capsys.readouterr().err
+    damaged = os.path.join(workdir, "ckpt-2")
+    assert f"Warning: skipping checkpoint {damaged}: damaged (truncated or corrupt" in stderr
+    assert f"Resuming {os.path.join(workdir, 'ckpt-1')} at step 1." in stderr
+    assert result["step"] == 3 and result["checkpoint"] == os.path.join(workdir, "ckpt-3")
+    # The step re-ran from ckpt-1 rewrote ckpt-2 whole.
+    assert checkpointing.checkpoint_damage(damaged) is None
+    reader = tf.train.load_checkpoint(result["checkpoint"])
+    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3
+
+
+def test_resume_with_every_checkpoint_damaged_names_them(two_checkpoints, capsys):
+    config, workdir = two_checkpoints
+    _truncate(os.path.join(workdir, "ckpt-1"))
+    with pytest.raises(ValueError, match="no intact checkpoint to resume from") as error:
+        training.train(config.replace(steps=3))
+    message = str(error.value)
+    assert os.path.join(workdir, "ckpt-2") in message and os.path.join(workdir, "ckpt-1") in message
+    assert "\n" not in message
+
+
+def test_restore_generator_names_a_damaged_checkpoint_and_the_intact_ones(two_checkpoints):
+    _, workdir = two_checkpoints
+    damaged, intact = os.path.join(workdir, "ckpt-2"), os.path.join(workdir, "ckpt-1")
+    for checkpoint_path in (None, damaged):
+        with pytest.raises(ValueError) as error:
+            checkpointing.restore_generator(workdir, checkpoint_path)
+        message = str(error.value)
+        assert f"checkpoint {damaged} is damaged (truncated or corrupt" in message
+        assert f"--checkpoint {intact}" in message and "does not hold" not in message
+    _, generator = checkpointing.restore_generator(workdir, intact)
+    assert generator.output_shape[1:] == (64, 64, 3)
+    _truncate(intact)
+    with pytest.raises(ValueError, match="holds no intact checkpoint"):
+        checkpointing.restore_generator(workdir)
+
+
+# ---------------------------------------------------------------------------
+# A NaN stop, then a resume with a lower --learning_rate.
+# ---------------------------------------------------------------------------
+
+
+def test_learning_rate_and_its_schedule_may_change_on_resume(tmp_path):
+    saved = _tiny(None, tmp_path)
+    changed = saved.replace(learning_rate=1e-5, lr_decay_fraction=0.0)
+    assert checkpointing.incompatible_fields(saved, changed) == {}
+    line = checkpointing.schedule_changes(saved, changed)
+    assert "--learning_rate 1e-05 (saved 0.0002)" in line and "--lr_decay_fraction 0.0" in line
+    assert checkpointing.schedule_changes(saved, saved) is None
+
+
+def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkeypatch, capsys):
+    # The loss diverges from step 3 on whenever the learning rate is above 1e-3.
+    states = []
+    build_train_state = training.build_train_state
+    generator_loss = losses.generator_loss
+
+    def recording_build_train_state(*args, **kwargs):
+        states.append(build_train_state(*args, **kwargs))
+        return states[-1]
+
+    def diverging_generator_loss(*args, **kwargs):
+        values = generator_loss(*args, **kwargs)
+        optimizer = states[-1].generator_optimizer
+        diverged = tf.logical_and(optimizer.iterations >= 2, optimizer.learning_rate > 1e-3)
+        values["gen_total"] += tf.where(diverged, np.float32(np.nan), np.float32(0.0))
+        return values
+
+    monkeypatch.setattr(training, "build_train_state", recording_build_train_state)
+    monkeypatch.setattr(losses, "generator_loss", diverging_generator_loss)
+    workdir = str(tmp_path / "run")
+    config = _tiny(tiny_data, workdir, steps=4, image_every=100, learning_rate=2e-3)
+    with pytest.raises(training.NonFiniteLossError, match="non-finite loss at step 3") as error:
+        training.train(config)
+    assert "lower --learning_rate" in str(error.value)
+    assert tf.train.latest_checkpoint(workdir) == os.path.join(workdir, "ckpt-2")
+
+    capsys.readouterr()
+    result = training.train(config.replace(learning_rate=1e-4))
+    stderr = capsys.readouterr().err
+    assert "Resuming with --learning_rate 0.0001 (saved 0.002)" in stderr
+    assert f"Resuming {os.path.join(workdir, 'ckpt-2')} at step 2." in stderr
+    assert result["step"] == 4 and all(np.isfinite(result[name]) for name in training.LOSS_NAMES)
+    reader = tf.train.load_checkpoint(result["checkpoint"])
+    iterations = "generator_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
+    assert reader.get_tensor(iterations) == 4  # The optimizer's count carried on.
+    saved = config_lib.Config.from_json(os.path.join(workdir, "config.json"))
+    assert saved.train.learning_rate == 1e-4  # The next resume compares with the new rate.
+    # The schedule was rebuilt from the new rate at the optimizer's step.
+    schedule = states[-1].schedule
+    assert schedule.learning_rate == 1e-4
+    assert float(states[-1].generator_optimizer.learning_rate) == pytest.approx(float(schedule(4)))
