@@ -11,13 +11,14 @@ import argparse
 import os
 import sys
 
+# Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
+from pix2pix_tf import options as options_lib
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def main(argv=None) -> int:
-    from pix2pix_tf import evaluation
-
-    defaults = evaluation.EvalOptions()
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = options_lib.EvalOptions()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True, help="Run directory written by train.py.")
     parser.add_argument("--checkpoint", default=None, help="Checkpoint path (default: latest).")
@@ -25,15 +26,29 @@ def main(argv=None) -> int:
     parser.add_argument("--batch_size", type=int, default=defaults.batch_size)
     parser.add_argument(
         "--fcn",
-        choices=evaluation.FCN_CHOICES,
+        choices=options_lib.FCN_CHOICES,
         default=defaults.fcn,
         help="FCN-score: auto (when a segmenter is trained), on (required), off.",
     )
     parser.add_argument("--segmenter_root", default=defaults.segmenter_root)
     parser.add_argument("--gallery_size", type=int, default=defaults.gallery_size)
     parser.add_argument("--max_examples", type=int, default=None)
-    args = parser.parse_args(argv)
-    options = evaluation.EvalOptions(
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    try:
+        return _evaluate(args)
+    except KeyboardInterrupt:
+        sys.stderr.write("evaluate.py: interrupted; no report was written.\n")
+        return 130
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from pix2pix_tf import evaluation
+
+    options = options_lib.EvalOptions(
         split=args.split,
         batch_size=args.batch_size,
         fcn=args.fcn,
@@ -44,7 +59,9 @@ def main(argv=None) -> int:
     try:
         results, output_dir = evaluation.evaluate(args.workdir, options, args.checkpoint)
     except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
+        # The missing-segmenter message puts the command that trains it on its own line.
+        sys.stderr.write(f"evaluate.py: error: {error}\n")
+        return 2
     print(evaluation.format_report(results))
     print(f"Report: {os.path.join(output_dir, 'index.html')}")
     return 0

@@ -8,13 +8,17 @@ with the `serving_default` (PNG/JPEG bytes in, PNG bytes out) and `generate`
 """
 
 import argparse
+import os
 import sys
 
-from pix2pix_tf import export_lib, serving
+# Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
+from pix2pix_tf import options as options_lib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    defaults = serving.ServingOptions()
+    defaults = options_lib.ServingOptions()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", required=True, help="Run directory written by train.py.")
     parser.add_argument("--export_dir", default="exported/pix2pix", help="TF Serving base path.")
@@ -23,13 +27,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--precision",
         default="float32",
-        choices=export_lib.PRECISIONS,
+        choices=options_lib.PRECISIONS,
         help="Compute precision of the exported graph; float32 runs on any CPU or GPU.",
     )
     parser.add_argument(
         "--test_time_mode",
         default=defaults.test_time_mode,
-        choices=serving.TEST_TIME_MODES,
+        choices=options_lib.TEST_TIME_MODES,
         help="inference: moving BN statistics, no dropout. paper: per-image BN statistics "
         "and dropout noise seeded by the image content and --seed (still stateless).",
     )
@@ -37,7 +41,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--resize_method",
         default=defaults.resize_method,
-        choices=serving.RESIZE_METHODS,
+        choices=options_lib.RESIZE_METHODS,
         help="Resizing of inputs to the model's size and of outputs back (antialiased "
         "when shrinking).",
     )
@@ -65,7 +69,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    options = serving.ServingOptions(
+    try:
+        return _export(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"export.py: interrupted; nothing was exported to {args.export_dir} "
+            "(the staging folder was removed).\n"
+        )
+        return 130
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pix2pix_tf import export_lib
+
+    options = options_lib.ServingOptions(
         resize_method=args.resize_method,
         png_compression=args.png_compression,
         parallel_iterations=args.parallel_iterations,
@@ -83,11 +100,15 @@ def main(argv: list[str]) -> int:
             warmup=args.warmup,
             model_name=args.model_name,
         )
-    except (export_lib.ExportError, ValueError) as error:
-        sys.stderr.write(f"export.py: error: {error}\n")
+    except (export_lib.ExportError, ValueError, OSError) as error:
+        sys.stderr.write(f"export.py: error: {_one_line(error)}\n")
         return 1
     print(f"Exported {path}")
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 if __name__ == "__main__":

@@ -10,9 +10,13 @@ the exit status is non-zero only if nothing could be processed.
 """
 
 import argparse
+import os
 import sys
 
-from pix2pix_tf import predict_lib
+# The config module does not import TensorFlow.
+from pix2pix_tf.config import DIRECTIONS
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -31,7 +35,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--direction",
-        choices=("AtoB", "BtoA"),
+        choices=DIRECTIONS,
         default=None,
         help="With --pairs: AtoB sends the left half. Default: the run's direction.",
     )
@@ -39,7 +43,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> int:
+    # Flags first: --help and flag errors answer without importing TensorFlow.
     args = parse_args(argv)
+    try:
+        return _predict(args)
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            f"predict.py: interrupted; the images already in {args.output} are complete.\n"
+        )
+        return 130
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from pix2pix_tf import predict_lib
+
     try:
         model = predict_lib.load_model(args.model)
         print(f"Model: {model.description}")
@@ -54,7 +71,7 @@ def main(argv: list[str]) -> int:
             direction=args.direction,
         )
     except predict_lib.PredictError as error:
-        sys.stderr.write(f"predict.py: error: {error}\n")
+        sys.stderr.write(f"predict.py: error: {' '.join(str(error).split())}\n")
         return 1
     predict_lib.report(summary, args.output)
     return 0 if summary.written else 1

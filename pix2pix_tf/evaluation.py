@@ -8,7 +8,6 @@ ceiling that the segmenter itself allows.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -19,24 +18,13 @@ import tensorflow as tf
 
 from pix2pix_tf import cityscapes_labels, metrics, reports, summaries
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.options import FCN_CHOICES, EvalOptions
 
 # Datasets whose label maps use the Cityscapes palette, so the FCN-score applies.
 PALETTE_DATASETS = ("cityscapes", "synthetic")
 EVAL_DIR = "evaluation"
-FCN_CHOICES = ("auto", "on", "off")
-
-
-@dataclasses.dataclass(frozen=True)
-class EvalOptions:
-    split: str | None = None  # None: the dataset's evaluation split (val).
-    batch_size: int = 8
-    # auto: score with the segmenter when one is trained; on: require it; off: skip.
-    fcn: str = "auto"
-    segmenter_root: str = os.path.join("checkpoints", "segmenter")
-    # Examples shown in the HTML gallery; all of them are scored.
-    gallery_size: int = 50
-    # Evaluate only the first N examples (None: the whole split).
-    max_examples: int | None = None
+# EvalOptions lives in options.py, so that evaluate.py builds its flags without TensorFlow.
+DEFAULT_OPTIONS = EvalOptions()
 
 
 def fcn_applies(config: config_lib.Config) -> bool:
@@ -103,7 +91,7 @@ def make_scorer(generator: keras.Model, segmenter: keras.Model | None = None):
 def evaluate_generator(
     config: config_lib.Config,
     generator: keras.Model,
-    options: EvalOptions = EvalOptions(),
+    options: EvalOptions = DEFAULT_OPTIONS,
     segmenter: keras.Model | None = None,
     gallery: list | None = None,
     score=None,
@@ -189,7 +177,7 @@ def checkpoint_step(checkpoint_path: str) -> int:
 
 
 def evaluate(
-    workdir: str, options: EvalOptions = EvalOptions(), checkpoint_path: str | None = None
+    workdir: str, options: EvalOptions = DEFAULT_OPTIONS, checkpoint_path: str | None = None
 ) -> tuple[dict[str, float], str]:
     """Evaluates a run's checkpoint; writes metrics.json, a gallery and TensorBoard scalars.
 

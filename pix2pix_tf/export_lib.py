@@ -5,15 +5,22 @@
                           /assets.extra/tf_serving_warmup_requests
 
 The version directory is written aside under a name TF Serving ignores (not a
-number), then renamed into place, so a server polling `<export_dir>` never sees a
-half-written model, and a failed export leaves nothing behind. An existing version is
-never overwritten.
+number, `.writing-<version>-*`), then renamed into place, so a server polling
+`<export_dir>` never sees a half-written model, and a failed or interrupted export
+leaves nothing behind. An existing version is never overwritten.
+
+An export holds an exclusive lock (flock) on `<export_dir>` itself from choosing the
+version to the rename, so concurrent exports into one directory take turns, and any
+`.writing-*` folder found while holding the lock was left by an export that was killed
+(SIGKILL, power loss): it is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import fcntl
 import gc
 import json
 import os
@@ -26,11 +33,13 @@ import tensorflow as tf
 
 from pix2pix_tf import checkpointing, models, serving
 from pix2pix_tf.config import Config
+from pix2pix_tf.options import PRECISIONS
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # Where the export records what it was made from (TF Serving ignores assets.extra).
 METADATA_FILE = os.path.join("assets.extra", "pix2pix_export.json")
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# The prefix of staging folders (TF Serving ignores names that are not numbers).
+STAGING_PREFIX = ".writing-"
 # Batch sizes sent once per signature when TF Serving warms the model up (the float
 # signature only gets the first: its requests are large).
 WARMUP_BATCH_SIZES = (1, 8)
@@ -160,43 +169,100 @@ def write_model(
     if version is not None and version < 1:
         raise ValueError(f"--version must be >= 1, got {version}.")
     _prepare_export_dir(export_dir)
-    version = next_version(export_dir) if version is None else version
+    if version is not None:
+        # Checked before the slow work, and again under the lock.
+        _check_free(export_dir, version)
+    archive_options = options or serving.ServingOptions()
+    archive = serving.build_export_archive(generator, archive_options)
+    with _locked(export_dir):
+        _remove_stale_staging(export_dir)
+        version = next_version(export_dir) if version is None else version
+        final = _check_free(export_dir, version)
+        try:
+            staging = tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{version}-", dir=export_dir)
+        except OSError as error:
+            raise _write_error(export_dir, version, error) from None
+        try:
+            archive.write_out(staging, verbose=False)
+            if warmup:
+                write_warmup(staging, serving.generator_image_size(generator), model_name)
+            record = {
+                **(metadata or {}),
+                "image_size": serving.generator_image_size(generator),
+                "serving_options": dataclasses.asdict(archive_options),
+            }
+            tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
+            with open(os.path.join(staging, METADATA_FILE), "w") as file:
+                json.dump(record, file, indent=2, sort_keys=True)
+            # mkdtemp makes the directory 0700; a server running as another user must read it.
+            _make_readable(staging)
+            if os.path.exists(final):
+                raise ExportError(f"{final} appeared while exporting; not overwriting it.")
+            os.rename(staging, final)
+        except BaseException as error:
+            # Interrupts included: the staging folder must not outlive a failed export.
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(error, OSError | tf.errors.OpError):
+                raise _write_error(export_dir, version, error) from None
+            raise
+    return final
+
+
+def _check_free(export_dir: str, version: int) -> str:
+    """Returns `<export_dir>/<version>`, or raises if that version exists."""
     final = os.path.join(export_dir, str(version))
     if os.path.exists(final):
         raise ExportError(
             f"{final} already exists; versions are never overwritten. Pass another "
             "--version, or leave it out to use the next free one."
         )
-    archive_options = options or serving.ServingOptions()
-    archive = serving.build_export_archive(generator, archive_options)
-    try:
-        staging = tempfile.mkdtemp(prefix=f".writing-{version}-", dir=export_dir)
-    except OSError as error:
-        raise ExportError(
-            f"--export_dir {export_dir}: not writable ({error.strerror}); "
-            "pass a writable directory."
-        ) from None
-    try:
-        archive.write_out(staging, verbose=False)
-        if warmup:
-            write_warmup(staging, serving.generator_image_size(generator), model_name)
-        record = {
-            **(metadata or {}),
-            "image_size": serving.generator_image_size(generator),
-            "serving_options": dataclasses.asdict(archive_options),
-        }
-        tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
-        with open(os.path.join(staging, METADATA_FILE), "w") as file:
-            json.dump(record, file, indent=2, sort_keys=True)
-        # mkdtemp makes the directory 0700; a server running as another user must read it.
-        _make_readable(staging)
-        if os.path.exists(final):
-            raise ExportError(f"{final} appeared while exporting; not overwriting it.")
-        os.rename(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
+
+
+@contextlib.contextmanager
+def _locked(export_dir: str):
+    """Holds an exclusive flock on the export directory (released if the process dies)."""
+    descriptor = os.open(export_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _remove_stale_staging(export_dir: str) -> list[str]:
+    """Removes staging folders of killed exports; call only while holding the lock."""
+    removed = []
+    for name in sorted(os.listdir(export_dir)):
+        path = os.path.join(export_dir, name)
+        if name.startswith(STAGING_PREFIX) and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+            print(f"Removed {path}, left by an interrupted export.")
+            removed.append(path)
+    return removed
+
+
+def _write_error(export_dir: str, version: int, error: BaseException) -> ExportError:
+    """A one-line ExportError for a failed write; says to free space when the disk is full."""
+    if isinstance(error, tf.errors.OpError):
+        reason = error.message.strip().splitlines()[0] if error.message.strip() else ""
+    else:
+        reason = error.strerror or str(error)
+    full = (
+        getattr(error, "errno", None) == errno.ENOSPC
+        or isinstance(error, tf.errors.ResourceExhaustedError)
+        or "no space left" in str(error).lower()
+    )
+    if full:
+        return ExportError(
+            f"--export_dir {export_dir}: no space left on the device while writing version "
+            f"{version}; nothing was written. Free some space (or pass another --export_dir) "
+            "and rerun."
+        )
+    return ExportError(
+        f"--export_dir {export_dir}: writing version {version} failed ({reason}); "
+        "nothing was written."
+    )
 
 
 def _make_readable(root: str) -> None:

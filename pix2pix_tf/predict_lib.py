@@ -4,12 +4,18 @@ The model is an exported SavedModel (a version directory, or a TF Serving base p
 whose highest version is used) or a run directory (its latest checkpoint, served
 through the same in-graph pre- and post-processing as the export). Inputs that
 cannot be read or decoded are skipped and listed; the rest are still processed.
+
+A JPEG (or other image) whose EXIF Orientation is not 1 is turned upright with
+Pillow's `ImageOps.exif_transpose` before it is sent or split into a pair, and sent
+as PNG: outputs, strips and pair halves are all upright, whatever model is used.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import html
+import io
 import json
 import os
 import re
@@ -19,10 +25,12 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
+from PIL import Image, ImageOps
 
 from pix2pix_tf import export_lib, serving, summaries
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+ORIENTATION_TAG = 0x0112
 STRIP_DIR = "strips"
 
 
@@ -82,7 +90,13 @@ def load_model(path: str) -> Model:
     else:
         version_dir = _latest_version(path)
     if version_dir is not None:
-        loaded = tf.saved_model.load(version_dir)
+        try:
+            loaded = tf.saved_model.load(version_dir)
+        except (OSError, ValueError, tf.errors.OpError) as error:
+            raise PredictError(
+                f"--model {version_dir}: cannot load this SavedModel ({_reason(error)}); "
+                "export it again or pass another version."
+            ) from None
         if serving.DEFAULT_SIGNATURE not in loaded.signatures:
             raise PredictError(f"--model {version_dir}: has no serving_default signature.")
         return Model(
@@ -162,10 +176,29 @@ def _decode(data: bytes) -> np.ndarray:
     return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
 
 
+def upright(data: bytes) -> bytes:
+    """`data` as it is, or re-encoded as an upright PNG when its EXIF Orientation is 2-8.
+
+    Files Pillow cannot read are returned unchanged, for the model to report.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.getexif().get(ORIENTATION_TAG, 1) not in range(2, 9):
+                return data
+            turned = ImageOps.exif_transpose(image)
+            if turned.mode not in ("L", "RGB", "RGBA"):
+                turned = turned.convert("RGB")
+            buffer = io.BytesIO()
+            turned.save(buffer, format="PNG", compress_level=1)
+            return buffer.getvalue()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return data
+
+
 def read_example(path: str, pairs: bool, direction: str | None) -> Example:
     """Reads one input; raises OSError or tf.errors.InvalidArgumentError if unreadable."""
     with open(path, "rb") as file:
-        data = file.read()
+        data = upright(file.read())
     if not pairs:
         return Example(path, data)
     image = _decode(data)
@@ -194,10 +227,16 @@ def _serve_batch(model: Model, batch: list[Example]) -> list[bytes | Exception]:
 
 
 def _write(path: str, data: bytes) -> None:
+    """Writes aside then renames: a file at `path` is always complete."""
     temporary = path + ".tmp"
-    with open(temporary, "wb") as file:
-        file.write(data)
-    os.replace(temporary, path)
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
 
 
 def write_strip(example: Example, generated: bytes, path: str) -> None:

@@ -10,6 +10,9 @@ the real val photos too: the "ground truth" row of the paper's Table 1.
 
 writes `checkpoints/segmenter/cityscapes-128/` (weights, its config, TensorBoard logs);
 rerunning resumes. `evaluate.py` finds it there by dataset and image size.
+
+TensorFlow and Keras are imported inside the functions that use them, so that the
+command line answers `--help` and flag errors at once.
 """
 
 from __future__ import annotations
@@ -20,30 +23,18 @@ import json
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
-
-from pix2pix_tf import cityscapes_labels
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig
 
-SEGMENTER_ROOT = os.path.join("checkpoints", "segmenter")
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+__all__ = ["SEGMENTER_ROOT", "SegmenterConfig", "build_segmenter", "load_segmenter"]
+
 WEIGHTS_FILE = "segmenter.weights.h5"
-
-
-@dataclasses.dataclass(frozen=True)
-class SegmenterConfig:
-    dataset: str = "cityscapes"
-    image_size: int = 128
-    # Filters of the first encoder block; doubled at each of `depth` downsamplings.
-    filters: int = 32
-    depth: int = 4
-    batch_size: int = 8
-    # Adam with a cosine decay over all steps.
-    learning_rate: float = 1e-3
-    steps: int = 6000
-    steps_per_epoch: int = 500
-    seed: int = 0
 
 
 def segmenter_dir(dataset: str, image_size: int, root: str = SEGMENTER_ROOT) -> str:
@@ -52,6 +43,10 @@ def segmenter_dir(dataset: str, image_size: int, root: str = SEGMENTER_ROOT) -> 
 
 def build_segmenter(config: SegmenterConfig) -> keras.Model:
     """A small U-Net: photo in [-1, 1] -> per-pixel logits over the 19 classes."""
+    import keras
+
+    from pix2pix_tf import cityscapes_labels
+
     size = config.image_size
     inputs = keras.Input(shape=(size, size, 3), name="photo")
     x = inputs
@@ -74,6 +69,8 @@ def build_segmenter(config: SegmenterConfig) -> keras.Model:
 
 
 def _conv_block(x, filters: int):
+    import keras
+
     for _ in range(2):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
         x = keras.layers.BatchNormalization()(x)
@@ -104,7 +101,9 @@ def photo_label_dataset(
     config: SegmenterConfig, data_config: config_lib.DataConfig, split: str, training: bool
 ) -> tf.data.Dataset:
     """(photo in [-1, 1], int32 labels with IGNORE) batches from the prepared dataset."""
-    from pix2pix_tf import input_pipeline
+    import tensorflow as tf
+
+    from pix2pix_tf import cityscapes_labels, input_pipeline
 
     dataset = input_pipeline.build_dataset(
         data_config,
@@ -120,6 +119,10 @@ def photo_label_dataset(
 
 
 def compile_segmenter(model: keras.Model, config: SegmenterConfig) -> None:
+    import keras
+
+    from pix2pix_tf import cityscapes_labels
+
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps)
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
@@ -144,6 +147,8 @@ def train_segmenter(
     data_config: config_lib.DataConfig | None = None,
 ) -> str:
     """Trains (or resumes) the segmenter; returns its directory."""
+    import keras
+
     from pix2pix_tf import input_pipeline, prepare
 
     if config.steps % config.steps_per_epoch:

@@ -3,11 +3,13 @@ directory with a real checkpoint, and encoded test images."""
 
 from __future__ import annotations
 
+import io
 import os
 
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from pix2pix_tf import checkpointing, models
 from pix2pix_tf.config import build_config
@@ -57,3 +59,34 @@ def write_image(path: str, height: int, width: int, **kwargs) -> str:
     with open(path, "wb") as file:
         file.write(encoded_image(height, width, fmt=fmt, **kwargs))
     return path
+
+
+# What ImageOps.exif_transpose does for each EXIF orientation.
+EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def exif_image(pixels: np.ndarray, orientation: int, fmt: str = "JPEG", byte_order="MM"):
+    """`pixels` encoded by Pillow with an EXIF Orientation tag (and a Make tag before it),
+    its TIFF header in `byte_order` MM (big-endian, Pillow's default) or II."""
+    exif = Image.Exif()
+    exif.endian = {"MM": ">", "II": "<"}[byte_order]
+    exif[0x010F] = "pix2pix-tf test"  # Make: an IFD0 entry before Orientation.
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    Image.fromarray(pixels).save(buffer, format=fmt, exif=exif.tobytes(), **options)
+    return buffer.getvalue()
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -4,11 +4,18 @@ precision and the paper's test-time mode."""
 import json
 import os
 import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPO_ROOT
 from export_fixtures import encoded_image, make_run
+from fs_faults import small_filesystem
 
 import export as export_cli
 from pix2pix_tf import export_lib, models, serving, test_time
@@ -55,9 +62,123 @@ def test_failure_while_writing_leaves_nothing(run, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(export_lib, "write_warmup", broken_warmup)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(export_lib.ExportError, match=f"--export_dir {export_dir}: .*disk full"):
         export_lib.export(workdir, export_dir)
     assert _entries(export_dir) == []
+
+
+def _one_line_error(capfd) -> str:
+    """The one line export.py wrote to stderr (C++ logs included), without a traceback."""
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_full_disk_leaves_nothing_and_says_to_free_space(run, tmp_path, capfd):
+    workdir, _, _ = run
+    export_dir = str(tmp_path / "exported")
+    # Room for the staging folder but not for the SavedModel (about 1 MB here).
+    with small_filesystem(export_dir, 64 * 1024):
+        code = export_cli.main(["--workdir", workdir, "--export_dir", export_dir])
+        line = _one_line_error(capfd)
+        assert code == 1
+        assert line.startswith(f"export.py: error: --export_dir {export_dir}: no space left")
+        assert "Free some space" in line
+        # No version directory, and no staging folder.
+        assert _entries(export_dir) == []
+
+
+def test_interrupt_removes_the_staging_folder_and_exits_130(run, tmp_path, capfd, monkeypatch):
+    workdir, _, _ = run
+    export_dir = tmp_path / "exported"
+
+    def interrupted_warmup(model_dir, *args, **kwargs):
+        # Ctrl-C after the SavedModel was written into the staging folder.
+        assert os.path.exists(os.path.join(model_dir, "saved_model.pb"))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_lib, "write_warmup", interrupted_warmup)
+    code = export_cli.main(["--workdir", workdir, "--export_dir", str(export_dir)])
+    line = _one_line_error(capfd)
+    assert code == 130
+    assert line == (
+        f"export.py: interrupted; nothing was exported to {export_dir} "
+        "(the staging folder was removed)."
+    )
+    assert _entries(export_dir) == []
+
+
+def test_stale_staging_folders_are_removed(run, tmp_path, capsys):
+    workdir, _, _ = run
+    export_dir = tmp_path / "exported"
+    stale = export_dir / ".writing-1-k2j3h4"
+    (stale / "variables").mkdir(parents=True)
+    (stale / "saved_model.pb").write_bytes(b"half")
+    (export_dir / "notes").mkdir()
+    path = export_lib.export(workdir, str(export_dir), warmup=False)
+    assert path == str(export_dir / "1")
+    assert _entries(export_dir) == ["1", "notes"]
+    assert f"Removed {stale}, left by an interrupted export." in capsys.readouterr().out
+
+
+def test_an_export_waits_for_a_concurrent_one_and_keeps_its_staging(run, tmp_path):
+    workdir, _, _ = run
+    export_dir = tmp_path / "exported"
+    live = export_dir / ".writing-7-live"
+    live.mkdir(parents=True)
+    results = []
+    with export_lib._locked(str(export_dir)):
+        # Another export holds the lock: this one waits and leaves its folder alone.
+        thread = threading.Thread(
+            target=lambda: results.append(export_lib.export(workdir, str(export_dir), warmup=False))
+        )
+        thread.start()
+        thread.join(timeout=3)
+        assert thread.is_alive() and live.exists() and results == []
+    thread.join(timeout=120)
+    assert results == [str(export_dir / "1")]
+    # Once the lock is free, a leftover folder is stale.
+    assert _entries(export_dir) == ["1"]
+
+
+@pytest.mark.slow
+def test_killed_export_leaves_staging_that_the_next_export_removes(run, tmp_path):
+    """A real export process killed with SIGKILL while writing."""
+    workdir, _, _ = run
+    export_dir = tmp_path / "exported"
+    marker = tmp_path / "writing"
+    script = textwrap.dedent(
+        f"""
+        import sys, time
+        sys.path.insert(0, {REPO_ROOT!r})
+        import export
+        from pix2pix_tf import export_lib
+
+        def stuck_warmup(model_dir, *args, **kwargs):
+            open({str(marker)!r}, "w").write(model_dir)
+            time.sleep(600)
+
+        export_lib.write_warmup = stuck_warmup
+        export.main(["--workdir", {workdir!r}, "--export_dir", {str(export_dir)!r}])
+        """
+    )
+    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), "the export never reached the warmup file"
+        process.kill()
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    staging = marker.read_text()
+    assert os.path.basename(staging).startswith(".writing-1-") and os.path.isdir(staging)
+    assert _entries(export_dir) == [os.path.basename(staging)]
+    assert export_lib.export(workdir, str(export_dir), warmup=False).endswith("1")
+    assert _entries(export_dir) == ["1"]
 
 
 def test_export_records_what_it_was_made_from(run, tmp_path):

@@ -6,6 +6,7 @@ code, the REST API's JSON/base64 encoding, and per-request errors on bad input.
 """
 
 import base64
+import io
 import json
 import os
 import subprocess
@@ -15,9 +16,10 @@ import textwrap
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import encoded_image, make_run
+from export_fixtures import EXIF_TRANSPOSE, encoded_image, exif_image, make_run, png_bytes
+from PIL import Image, ImageOps
 
-from pix2pix_tf import export_lib, serving_client
+from pix2pix_tf import export_lib, serving, serving_client
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +153,134 @@ def test_bad_bytes_fail_that_call_only(loaded):
         serve(image_bytes=tf.constant([good[: len(good) // 3]]))
     served = serve(image_bytes=tf.constant([good]))
     assert tuple(tf.io.decode_png(served["image_bytes"][0]).shape) == (64, 64, 3)
+
+
+def _error_message(call) -> str:
+    with pytest.raises(tf.errors.InvalidArgumentError) as error:
+        call()
+    return error.value.message
+
+
+def test_empty_batches_return_empty_batches(exported, loaded):
+    config, _, _ = exported
+    size = config.data.image_size
+    served = loaded.signatures["serving_default"](image_bytes=tf.zeros([0], tf.string))
+    assert served["image_bytes"].shape == (0,) and served["image_bytes"].dtype == tf.string
+    generated = loaded.signatures["generate"](images=tf.zeros([0, size, size, 3]))
+    assert generated["images"].shape == (0, size, size, 3)
+
+
+def test_undecodable_image_is_named_by_its_position(loaded):
+    serve = loaded.signatures["serving_default"]
+    good = encoded_image(64, 64)
+    jpeg = encoded_image(30, 40, fmt="jpeg")
+    message = _error_message(lambda: serve(image_bytes=tf.constant([good, b"nope!", good])))
+    assert "image_bytes[1] (5 bytes) is not a decodable JPEG, PNG, GIF or BMP image" in message
+    assert "1 of 3 images in this request failed" in message
+    truncated = [good, jpeg, jpeg[: len(jpeg) // 3], b""]
+    message = _error_message(lambda: serve(image_bytes=tf.constant(truncated)))
+    assert "image_bytes[2]" in message and "2 of 4 images" in message
+    message = _error_message(lambda: serve(image_bytes=tf.constant([b"", b"x"])))
+    assert "image_bytes[0] (0 bytes)" in message and "2 of 2 images" in message
+
+
+@pytest.mark.parametrize(
+    "shape", [[1, 32, 32, 3], [2, 64, 64, 1], [1, 64, 32, 3], [64, 64, 3], [1, 1, 64, 64, 3]]
+)
+def test_generate_names_the_expected_shape(exported, loaded, shape):
+    config, _, _ = exported
+    size = config.data.image_size
+    generate = loaded.signatures["generate"]
+    message = _error_message(lambda: generate(images=tf.zeros(shape)))
+    expected = f"images must be [N, {size}, {size}, 3] float32 in [-1, 1], got "
+    assert expected + "[" + ", ".join(str(dim) for dim in shape) + "]" in message
+
+
+def test_fresh_process_gets_the_same_errors_and_empty_batches(exported, tmp_path):
+    """The checks are graph ops: a process with only TensorFlow gets them too."""
+    _, _, version_dir = exported
+    good = tmp_path / "good.png"
+    good.write_bytes(encoded_image(64, 64))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import tensorflow as tf
+        model = tf.saved_model.load({version_dir!r})
+        serve, generate = model.signatures["serving_default"], model.signatures["generate"]
+        good = open({str(good)!r}, "rb").read()
+        print("EMPTY", serve(image_bytes=tf.zeros([0], tf.string))["image_bytes"].shape[0])
+        print("EMPTY", generate(images=tf.zeros([0, 64, 64, 3]))["images"].shape[0])
+        for call in (
+            lambda: serve(image_bytes=tf.constant([good, b"bad"])),
+            lambda: generate(images=tf.zeros([1, 32, 32, 3])),
+        ):
+            try:
+                call()
+            except tf.errors.InvalidArgumentError as error:
+                print("ERROR", error.message.splitlines()[-2])
+        assert "pix2pix_tf" not in sys.modules
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("EMPTY 0") == 2
+    assert "ERROR assertion failed: [image_bytes[1] (3 bytes) is not a decodable" in result.stdout
+    assert "got [1, 32, 32, 3]" in result.stdout
+
+
+# -- EXIF orientation ---------------------------------------------------------------
+
+
+def _pixels(height, width, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("byte_order", ["MM", "II"])
+def test_exif_orientation_is_read_in_the_graph_like_pillow(byte_order):
+    pixels = _pixels(20, 30)
+    for orientation in range(1, 9):
+        data = exif_image(pixels, orientation, byte_order=byte_order)
+        read = serving.exif_orientation(tf.constant(data))
+        assert int(read) == Image.open(io.BytesIO(data)).getexif()[0x0112] == orientation
+        # The pixels as TensorFlow decodes them (it ignores EXIF), turned by the graph and
+        # by Pillow's exif_transpose: identical.
+        raw = tf.io.decode_jpeg(data, channels=3)
+        turned = serving.orient(raw, read).numpy()
+        carrier = exif_image(raw.numpy(), orientation, fmt="PNG", byte_order=byte_order)
+        expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(carrier))))
+        np.testing.assert_array_equal(turned, expected)
+
+
+def test_exif_orientation_defaults_to_upright_for_anything_else():
+    jpeg = encoded_image(20, 30, fmt="jpeg")
+    exif = exif_image(_pixels(8, 8), 6)
+    for data in (b"", b"\xff\xd8", encoded_image(20, 30), jpeg, exif[:30], exif[:60], b"Exif"):
+        assert int(serving.exif_orientation(tf.constant(data))) == 1, data[:40]
+
+
+def test_served_outputs_are_upright_like_exif_transpose(loaded):
+    """A JPEG with orientation N is served exactly like the upright pixels as a PNG."""
+    serve = loaded.signatures["serving_default"]
+    pixels = _pixels(40, 64, seed=3)
+    batch, upright = [], []
+    for orientation in range(1, 9):
+        data = exif_image(pixels, orientation)
+        raw = tf.io.decode_jpeg(data, channels=3).numpy()
+        batch.append(data)
+        turned = (
+            raw if orientation == 1 else Image.fromarray(raw).transpose(EXIF_TRANSPOSE[orientation])
+        )
+        upright.append(png_bytes(np.asarray(turned)))
+    served = serve(image_bytes=tf.constant(batch))["image_bytes"].numpy()
+    expected = serve(image_bytes=tf.constant(upright))["image_bytes"].numpy()
+    for orientation, (got, want) in enumerate(zip(served, expected, strict=True), start=1):
+        size = tuple(tf.io.decode_png(got).shape)
+        assert size == ((40, 64, 3) if orientation <= 4 else (64, 40, 3)), orientation
+        np.testing.assert_array_equal(tf.io.decode_png(got), tf.io.decode_png(want))
 
 
 def test_serving_is_repeatable_and_never_writes_variables(loaded):
