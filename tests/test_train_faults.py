@@ -5,10 +5,13 @@ in-process here), or recovers: an older intact checkpoint, a lower learning rate
 """
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import REPO_ROOT
 from fs_faults import read_only_directory, small_filesystem
 
 import train as train_script
@@ -33,7 +36,10 @@ def _tiny(data_dir, workdir, **overrides):
 
 def _main(capsys, *args):
     """Runs train.py's main in-process; returns (exit status, its error lines)."""
-    status = train_script.main(["--preset", "tiny", *args])
+    try:
+        status = train_script.main(["--preset", "tiny", *args])
+    except KeyboardInterrupt:  # Would stop pytest itself.
+        pytest.fail("KeyboardInterrupt escaped train.py's main")
     stderr = capsys.readouterr().err
     assert "Traceback" not in stderr
     return status, [line for line in stderr.splitlines() if line.startswith("train.py:")]
@@ -259,3 +265,50 @@ def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkey
     schedule = states[-1].schedule
     assert schedule.learning_rate == 1e-4
     assert float(states[-1].generator_optimizer.learning_rate) == pytest.approx(float(schedule(4)))
+
+
+# ---------------------------------------------------------------------------
+# Any OSError or TensorFlow error: one line naming the path, never a traceback.
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (PermissionError(13, "Permission denied", "/data/x.tfrecord"), "/data/x.tfrecord: "),
+        (OSError(28, "No space left on device", "/runs/a/b"), "/runs/a/b: No space left"),
+        (
+            tf.errors.NotFoundError(None, None, "/data/train-00000.tfrecord; No such file"),
+            "/data/train-00000.tfrecord; No such file",
+        ),
+    ],
+)
+def test_os_and_tensorflow_errors_are_one_line(tmp_path, capsys, monkeypatch, error, expected):
+    from pix2pix_tf import prepare
+
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(prepare, "prepare", failing)
+    args = ["--workdir", str(tmp_path / "run"), "--data_dir", str(tmp_path / "data")]
+    status, errors = _main(capsys, *args)
+    assert status == 1
+    assert len(errors) == 1 and expected in errors[0], errors
+
+
+def test_train_py_process_with_a_file_as_workdir_exits_1_with_one_line(tmp_path):
+    workdir = tmp_path / "run"
+    workdir.write_text("")
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, "train.py"), "--preset", "tiny"]
+        + ["--workdir", str(workdir), "--data_dir", str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("train.py:")]
+    assert errors == [
+        f"train.py: error: --workdir {workdir} is a file, not a directory; pass a directory "
+        f"(it is created if missing)."
+    ]
