@@ -3,10 +3,11 @@
     python predict.py --model exported/pix2pix --input labels/ --output results/ --gallery
 
 --model is an exported SavedModel (a version directory or the TF Serving base path,
-whose highest version is used) or a run directory (its latest checkpoint). Writes
-<output>/<stem>.png per input, and with --strip / --gallery side-by-side strips in
-<output>/strips/ and an <output>/index.html. Unreadable inputs are skipped and listed;
-the exit status is non-zero only if nothing could be processed.
+whose highest version is used) or a run directory (its latest checkpoint, or
+--checkpoint). Writes <output>/<stem>.png per input, and with --strip / --gallery
+side-by-side strips in <output>/strips/ and an <output>/index.html. Unreadable inputs
+are skipped and listed; the exit status is non-zero only if nothing could be processed.
+JPEGs are turned upright by their EXIF orientation first.
 """
 
 import argparse
@@ -22,6 +23,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", required=True, help="SavedModel, export base path or run dir.")
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="With a run directory as --model: this checkpoint (e.g. <run>/ckpt-1000) "
+        "instead of the latest.",
+    )
     parser.add_argument("--input", required=True, nargs="+", help="Image files and directories.")
     parser.add_argument("--output", required=True, help="Directory for the generated PNGs.")
     parser.add_argument("--batch_size", type=int, default=8)
@@ -58,7 +65,7 @@ def _predict(args: argparse.Namespace) -> int:
     from pix2pix_tf import predict_lib
 
     try:
-        model = predict_lib.load_model(args.model)
+        model = predict_lib.load_model(args.model, args.checkpoint)
         print(f"Model: {model.description}")
         summary = predict_lib.predict(
             model,

@@ -81,10 +81,15 @@ def _exported_direction(version_dir: str) -> str | None:
         return None
 
 
-def load_model(path: str) -> Model:
-    """Loads --model: a SavedModel version dir, a TF Serving base path or a run directory."""
+def load_model(path: str, checkpoint: str | None = None) -> Model:
+    """Loads --model: a SavedModel version dir, a TF Serving base path or a run directory
+    (its latest checkpoint, or `checkpoint`)."""
     if not tf.io.gfile.isdir(path):
         raise PredictError(f"--model {path}: no such directory.")
+    if checkpoint is not None and not tf.io.gfile.exists(os.path.join(path, "config.json")):
+        raise PredictError(
+            f"--checkpoint needs --model to be a run directory (with config.json); {path} is not."
+        )
     if _is_saved_model(path):
         version_dir = path
     else:
@@ -107,7 +112,7 @@ def load_model(path: str) -> Model:
         )
     if tf.io.gfile.exists(os.path.join(path, "config.json")):
         try:
-            config, generator, checkpoint = export_lib.restore_generator(path)
+            config, generator, checkpoint = export_lib.restore_generator(path, checkpoint)
         except export_lib.ExportError as error:
             raise PredictError(str(error)) from None
         functions = serving.ServingFunctions(generator)
@@ -320,14 +325,28 @@ def predict(
                 skipped.append((example.path, _reason(result)))
                 continue
             stem = output_stem(example.path)
-            _write(os.path.join(output_dir, f"{stem}.png"), result)
-            if strip:
-                write_strip(example, result, os.path.join(output_dir, STRIP_DIR, f"{stem}.png"))
+            try:
+                _write(os.path.join(output_dir, f"{stem}.png"), result)
+                if strip:
+                    strip_path = os.path.join(output_dir, STRIP_DIR, f"{stem}.png")
+                    write_strip(example, result, strip_path)
+            except OSError as error:
+                raise _output_error(output_dir, f"{stem}.png", error, len(written)) from None
             written.append(stem)
         progress.update(min(start + batch_size, len(files)))
     if gallery and written:
-        write_gallery(output_dir, written, strip, pairs)
+        try:
+            write_gallery(output_dir, written, strip, pairs)
+        except OSError as error:
+            raise _output_error(output_dir, "index.html", error, len(written)) from None
     return Summary(written=written, skipped=skipped)
+
+
+def _output_error(output_dir: str, name: str, error: OSError, done: int) -> PredictError:
+    return PredictError(
+        f"--output {output_dir}: cannot write {name} ({error.strerror or error}); free some "
+        f"space or pass another --output. The {done} images written before it are complete."
+    )
 
 
 def _reason(error: BaseException) -> str:

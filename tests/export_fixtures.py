@@ -15,8 +15,8 @@ from pix2pix_tf import checkpointing, models
 from pix2pix_tf.config import build_config
 
 
-def make_run(workdir: str, seed: int = 1, **overrides):
-    """Writes config.json and a training-style checkpoint (ckpt-1) for the tiny preset.
+def make_run(workdir: str, seed: int = 1, checkpoints: tuple[int, ...] = (1,), **overrides):
+    """Writes config.json and training-style checkpoints (ckpt-1) for the tiny preset.
 
     The generator's batch-norm statistics are moved away from their initial values
     with one training-mode call, so restoring the wrong values would show.
@@ -39,8 +39,18 @@ def make_run(workdir: str, seed: int = 1, **overrides):
         discriminator_optimizer=keras.optimizers.Adam(),
         iterator=iter(tf.data.Dataset.range(4)),
     )
-    checkpointing.make_manager(checkpoint, workdir, keep=3).save(checkpoint_number=1)
+    manager = checkpointing.make_manager(checkpoint, workdir, keep=3)
+    for number in checkpoints:
+        manager.save(checkpoint_number=number)
     return config, generator
+
+
+def truncate_checkpoint(prefix: str) -> str:
+    """Cuts a checkpoint's data file in half, as a crash or full disk can; returns it."""
+    path = prefix + ".data-00000-of-00001"
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) // 2)
+    return path
 
 
 def encoded_image(height: int, width: int, channels: int = 3, fmt: str = "png", seed: int = 0):

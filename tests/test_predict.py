@@ -1,11 +1,14 @@
 """predict.py and pix2pix_tf.predict_lib: batches of files in, one PNG per input out."""
 
+import io
 import os
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import make_run, write_image
+from export_fixtures import exif_image, make_run, truncate_checkpoint, write_image
+from fs_faults import small_filesystem
+from PIL import Image, ImageOps
 
 import predict as predict_cli
 from pix2pix_tf import export_lib, predict_lib
@@ -145,3 +148,101 @@ def test_colliding_stems_are_refused_before_any_work(exported, tmp_path):
             predict_lib.load_model(export_dir), [first, second], str(tmp_path / "out")
         )
     assert not (tmp_path / "out").exists()
+
+
+# -- EXIF orientation, damaged checkpoints, full disks ---------------------------------
+
+
+def _pillow_upright(data: bytes) -> np.ndarray:
+    return np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB"))
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_exif_oriented_jpeg_is_processed_upright(exported, tmp_path, orientation):
+    workdir, export_dir, _ = exported
+    pixels = np.random.default_rng(orientation).integers(0, 256, (20, 36, 3), dtype=np.uint8)
+    data = exif_image(pixels, orientation)
+    (tmp_path / "photo.jpg").write_bytes(data)
+    upright = _pillow_upright(data)
+    for path in (export_dir, workdir):
+        output = tmp_path / os.path.basename(path)
+        model = predict_lib.load_model(path)
+        predict_lib.predict(
+            model, [str(tmp_path / "photo.jpg")], str(output), strip=True, verbose=False
+        )
+        assert _read(output / "photo.png").shape == upright.shape
+        strip = _read(output / "strips" / "photo.png")
+        # The strip shows the input as Pillow turns it upright.
+        np.testing.assert_array_equal(strip[:, : upright.shape[1]], upright)
+
+
+def test_exif_oriented_pair_is_split_upright(exported, tmp_path):
+    _, export_dir, _ = exported
+    # Upright: a 16x32 pair, left half dark, right half bright; stored turned (orientation 6).
+    upright = np.zeros((16, 32, 3), np.uint8)
+    upright[:, 16:] = 255
+    stored = np.ascontiguousarray(np.rot90(upright, 1))
+    data = exif_image(stored, 6)
+    np.testing.assert_array_equal(_pillow_upright(data)[:, :8], 0)
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "pairs" / "pair.jpg").write_bytes(data)
+    output = tmp_path / "out"
+    model = predict_lib.load_model(export_dir)
+    predict_lib.predict(
+        model,
+        [str(tmp_path / "pairs")],
+        str(output),
+        strip=True,
+        pairs=True,
+        direction="AtoB",
+        verbose=False,
+    )
+    assert _read(output / "pair.png").shape == (16, 16, 3)
+    strip = _read(output / "strips" / "pair.png")
+    # input (the dark left half) | output | target (the bright right half).
+    assert strip[:, :16].max() < 16 and strip[:, 32:].min() > 240
+
+
+def test_damaged_latest_checkpoint_is_one_line_and_an_older_one_can_be_named(tmp_path, capfd):
+    workdir = str(tmp_path / "run")
+    make_run(workdir, checkpoints=(1, 2))
+    truncate_checkpoint(os.path.join(workdir, "ckpt-2"))
+    image = write_image(str(tmp_path / "in" / "a.png"), 16, 16)
+    args = ["--model", workdir, "--input", image, "--output", str(tmp_path / "out")]
+    assert predict_cli.main(args) == 1
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("predict.py: error: "), err
+    assert "ckpt-2" in lines[0] and "Traceback" not in err
+    # The older intact checkpoint, named as the message says.
+    checkpoint = os.path.join(workdir, "ckpt-1")
+    assert predict_cli.main(args + ["--checkpoint", checkpoint]) == 0
+    assert f"checkpoint {checkpoint}" in capfd.readouterr().out
+    assert _read(tmp_path / "out" / "a.png").shape == (16, 16, 3)
+
+
+def test_checkpoint_needs_a_run_directory(exported, tmp_path):
+    _, export_dir, _ = exported
+    with pytest.raises(predict_lib.PredictError, match="--checkpoint needs --model to be a run"):
+        predict_lib.load_model(export_dir, checkpoint="ckpt-1")
+
+
+def test_full_output_disk_is_one_line_and_leaves_no_partial_file(exported, tmp_path, capfd):
+    _, export_dir, _ = exported
+    inputs = tmp_path / "inputs"
+    for index in range(4):
+        write_image(str(inputs / f"{index}.png"), 256, 256, seed=index)
+    output = tmp_path / "out"
+    with small_filesystem(str(output), 200 * 1024):
+        args = ["--model", export_dir, "--input", str(inputs), "--output", str(output)]
+        assert predict_cli.main(args + ["--strip", "--batch_size", "1"]) == 1
+        err = capfd.readouterr().err
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert len(lines) == 1, err
+        assert lines[0].startswith(f"predict.py: error: --output {output}: cannot write ")
+        assert "No space left on device" in lines[0] and "free some space" in lines[0]
+        names = [name for _, _, files in os.walk(output) for name in files]
+        assert not [name for name in names if name.endswith(".tmp")], names
+        for name in os.listdir(output):
+            if name.endswith(".png"):
+                assert _read(output / name).shape == (256, 256, 3)
