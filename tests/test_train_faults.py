@@ -312,3 +312,54 @@ def test_train_py_process_with_a_file_as_workdir_exits_1_with_one_line(tmp_path)
         f"train.py: error: --workdir {workdir} is a file, not a directory; pass a directory "
         f"(it is created if missing)."
     ]
+
+
+def test_second_ctrl_c_in_the_loop_names_the_latest_complete_checkpoint(
+    tiny_data, tmp_path, monkeypatch
+):
+    import signal
+
+    write_scalars = summaries.write_scalars
+
+    def two_ctrl_c_at_step_2(writer, scalars, step):
+        write_scalars(writer, scalars, step)
+        if step == 2:
+            signal.raise_signal(signal.SIGINT)  # Asks the loop to save and stop.
+            signal.raise_signal(signal.SIGINT)  # Stops it at once.
+
+    monkeypatch.setattr(summaries, "write_scalars", two_ctrl_c_at_step_2)
+    workdir = str(tmp_path / "run")
+    with pytest.raises(training.Interrupted) as error:
+        training.train(_tiny(tiny_data, workdir, steps=3, image_every=100))
+    latest = os.path.join(workdir, "ckpt-1")
+    assert "interrupted again at step 2 without saving" in str(error.value)
+    assert f"the latest complete checkpoint is {latest}" in str(error.value)
+    assert tf.train.latest_checkpoint(workdir) == latest
+
+
+def test_a_save_stopped_part_way_leaves_no_partial_files(tmp_path, monkeypatch):
+    from pix2pix_tf import distribute
+
+    checkpoint = tf.train.Checkpoint(value=tf.Variable(tf.zeros([1000])))
+    workdir = str(tmp_path)
+    manager = distribute.WorkerCheckpointManager(
+        checkpoint, workdir, 3, tf.distribute.get_strategy(), "ckpt"
+    )
+    assert manager.save(checkpoint_number=1) == os.path.join(workdir, "ckpt-1")
+    write = checkpoint._write  # What CheckpointManager.save calls.
+
+    def write_then_interrupt(prefix, options=None):
+        # The files are written, then Ctrl-C lands before the manager records them
+        # in the state file (its callback in `options`).
+        write(prefix)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "_write", write_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        manager.save(checkpoint_number=2)
+    assert sorted(os.listdir(workdir)) == [
+        "checkpoint",
+        "ckpt-1.data-00000-of-00001",
+        "ckpt-1.index",
+    ]
+    assert manager.latest_checkpoint == os.path.join(workdir, "ckpt-1")
