@@ -99,7 +99,11 @@ def test_interrupt_removes_the_staging_folder_and_exits_130(run, tmp_path, capfd
         raise KeyboardInterrupt
 
     monkeypatch.setattr(export_lib, "write_warmup", interrupted_warmup)
-    code = export_cli.main(["--workdir", workdir, "--export_dir", str(export_dir)])
+    try:
+        code = export_cli.main(["--workdir", workdir, "--export_dir", str(export_dir)])
+    except KeyboardInterrupt:
+        # Escaping, it would stop pytest itself.
+        pytest.fail("KeyboardInterrupt escaped export.py's main")
     line = _one_line_error(capfd)
     assert code == 130
     assert line == (
