@@ -279,9 +279,10 @@ class Folder(base.PairBuilder, skip_registration=True):
         if not held_out and len(usable) > 1:
             # Too few pairs for 5%: hold out the one with the smallest hash.
             held_out = [min(usable, key=lambda item: hashlib.sha1(item[0].encode()).hexdigest())]
+        held_out_keys = {key for key, _ in held_out}
         generators = {
             "train": self._generate_examples(
-                "train", [item for item in usable if item not in held_out], skipped
+                "train", [item for item in usable if item[0] not in held_out_keys], skipped
             )
         }
         if held_out:
