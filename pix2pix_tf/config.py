@@ -131,7 +131,7 @@ DATASETS: dict[str, DatasetInfo] = {
     )
 }
 
-# A user's own data: `--dataset folder --source_dir DIR`, see pix2pix_tf/datasets/folder.py.
+# A user's own data: `--dataset folder --source_dir DIR`, see pix2pix_tf/data/datasets/folder.py.
 FOLDER_DATASET = "folder"
 # How a folder's files pair up; `auto` detects it (see datasets/folder.py).
 FOLDER_LAYOUTS = ("auto", "side_by_side", "ab", "suffix")

@@ -11,8 +11,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from pix2pix_tf import checkpointing, models
+from pix2pix_tf import models
 from pix2pix_tf.config import build_config
+from pix2pix_tf.training import run_dir as checkpointing
 
 
 def make_run(workdir: str, seed: int = 1, checkpoints: tuple[int, ...] = (1,), **overrides):

@@ -18,7 +18,10 @@ from conftest import REPO_ROOT
 from export_fixtures import encoded_image
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import evaluation, export_lib, predict_lib, training
+from pix2pix_tf.evaluation import evaluator as evaluation
+from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import predict as predict_lib
+from pix2pix_tf.training import trainer as training
 
 FIXTURES = os.path.join(REPO_ROOT, "tests", "fixtures")
 OLD_RUN = os.path.join(FIXTURES, "run_e4fba66")

@@ -6,7 +6,7 @@ import tarfile
 import data_factory
 import pytest
 
-from pix2pix_tf.datasets import archive
+from pix2pix_tf.data.datasets import archive
 
 
 def _malicious(path, kind):

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import input_pipeline, prepare
-from pix2pix_tf.datasets import base, folder, images
+from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data import prepare
+from pix2pix_tf.data.datasets import base, folder, images
 
 
 def _write(path, data):

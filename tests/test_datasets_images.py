@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pix2pix_tf.datasets import images
+from pix2pix_tf.data.datasets import images
 
 
 def _decoded(data: bytes) -> np.ndarray:

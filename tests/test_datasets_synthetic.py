@@ -5,8 +5,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from pix2pix_tf import cityscapes_labels
-from pix2pix_tf.datasets import streets, synthetic
+from pix2pix_tf.data import cityscapes_labels
+from pix2pix_tf.data.datasets import streets, synthetic
 
 
 def test_render_is_deterministic_and_seed_dependent():

@@ -39,7 +39,7 @@ def test_mirrored_on_two_cpus_matches_one_device_with_the_same_global_batch(norm
 
 
 def test_input_seed_is_the_seed_at_step_zero_and_differs_per_step():
-    from pix2pix_tf import distribute
+    from pix2pix_tf.training import distribute
 
     assert distribute.input_seed(7, 0) == 7
     seeds = {distribute.input_seed(7, step) for step in (1, 2, 3, 1000)}
@@ -48,7 +48,7 @@ def test_input_seed_is_the_seed_at_step_zero_and_differs_per_step():
 
 
 def test_strategy_flag_errors():
-    from pix2pix_tf import distribute
+    from pix2pix_tf.training import distribute
 
     with pytest.raises(ValueError, match="--strategy tpu needs --tpu"):
         distribute.make_strategy("tpu")
@@ -64,7 +64,7 @@ def test_strategy_flag_errors():
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
     from pix2pix_tf import config as config_lib
-    from pix2pix_tf import prepare
+    from pix2pix_tf.data import prepare
 
     data_dir = str(tmp_path_factory.mktemp("tfrecords"))
     prepare.prepare(config_lib.build_config(preset="tiny", data_dir=data_dir).data)
@@ -85,7 +85,7 @@ def _variables(path):
 def test_mirrored_resume_reseeds_the_input_deterministically(tiny_data, tmp_path):
     """No iterator in the checkpoint; a resumed run's data follows (seed, step)."""
     from pix2pix_tf import config as config_lib
-    from pix2pix_tf import training
+    from pix2pix_tf.training import trainer as training
 
     config = config_lib.build_config(
         preset="tiny", data_dir=tiny_data, strategy="mirrored", steps=2, dropout=0.0
@@ -171,7 +171,7 @@ def _mirrored_check(norm: str, sync: bool) -> dict:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     tf.config.experimental.enable_op_determinism()
     from pix2pix_tf import config as config_lib
-    from pix2pix_tf import training
+    from pix2pix_tf.training import trainer as training
 
     config = config_lib.build_config(
         preset="tiny",

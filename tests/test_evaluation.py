@@ -8,7 +8,10 @@ import pytest
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import evaluation, models, reports, segmentation
+from pix2pix_tf import models
+from pix2pix_tf.evaluation import evaluator as evaluation
+from pix2pix_tf.evaluation import reports
+from pix2pix_tf.evaluation import segmenter as segmentation
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +110,7 @@ def test_cli_prints_the_report_and_a_clear_error(run_dir, tmp_path):
 
 
 def test_training_evaluates_periodically_into_tensorboard(tmp_path, run_dir):
-    from pix2pix_tf import training
+    from pix2pix_tf.training import trainer as training
 
     config = config_lib.build_config(
         preset="tiny",

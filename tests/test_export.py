@@ -1,4 +1,4 @@
-"""export.py and pix2pix_tf.export_lib: versions, atomic writes, errors, warmup,
+"""export.py and pix2pix_tf.serving.export: versions, atomic writes, errors, warmup,
 precision and the paper's test-time mode."""
 
 import json
@@ -18,8 +18,11 @@ from export_fixtures import encoded_image, make_run
 from fs_faults import read_only_directory, small_filesystem
 
 import export as export_cli
-from pix2pix_tf import export_lib, models, serving, test_time
+from pix2pix_tf import models
 from pix2pix_tf.config import build_config
+from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import graph as serving
+from pix2pix_tf.serving import paper_mode as test_time
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +159,7 @@ def test_killed_export_leaves_staging_that_the_next_export_removes(run, tmp_path
         import sys, time
         sys.path.insert(0, {REPO_ROOT!r})
         import export
-        from pix2pix_tf import export_lib
+        from pix2pix_tf.serving import export as export_lib
 
         def stuck_warmup(model_dir, *args, **kwargs):
             open({str(marker)!r}, "w").write(model_dir)

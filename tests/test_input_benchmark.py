@@ -5,7 +5,7 @@ import os
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.benchmark import input_benchmark
-from pix2pix_tf.datasets import synthetic
+from pix2pix_tf.data.datasets import synthetic
 
 
 def test_benchmark_prints_one_json_object(tmp_path, capsys):
@@ -27,7 +27,7 @@ def test_benchmark_prints_one_json_object(tmp_path, capsys):
 
 def test_baseline_batches_match_the_pipeline_contract(tmp_path):
     config = config_lib.build_config(preset="tiny", data_dir=str(tmp_path / "tfrecords")).data
-    from pix2pix_tf import prepare
+    from pix2pix_tf.data import prepare
 
     prepare.prepare(config)
     directory = input_benchmark.export_jpegs(config, "train", str(tmp_path / "jpegs"))

@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import input_pipeline, prepare
-from pix2pix_tf.datasets import synthetic
+from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data import prepare
+from pix2pix_tf.data.datasets import synthetic
 
 TRAIN, VAL = 8, 5
 
@@ -319,7 +320,7 @@ def test_cached_training_shards_by_pipeline(streets):
 
 
 def test_cache_refuses_when_memory_is_short(streets, monkeypatch):
-    from pix2pix_tf import input_cache
+    from pix2pix_tf.data import cache as input_cache
 
     monkeypatch.setattr(input_cache, "_available_bytes", lambda: 1000)
     with pytest.raises(ValueError, match="--cache_decoded"):

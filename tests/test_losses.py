@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix_tf import losses
+from pix2pix_tf.models import losses
 
 
 def _logits(seed, shape=(4, 6, 6, 1)):

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix_tf import cityscapes_labels, metrics
+from pix2pix_tf.data import cityscapes_labels
+from pix2pix_tf.evaluation import metrics
 
 
 def test_palette_colours_map_to_their_ids_even_with_jpeg_noise():

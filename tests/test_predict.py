@@ -1,4 +1,4 @@
-"""predict.py and pix2pix_tf.predict_lib: batches of files in, one PNG per input out."""
+"""predict.py and pix2pix_tf.serving.predict: batches of files in, one PNG per input out."""
 
 import io
 import os
@@ -11,7 +11,8 @@ from fs_faults import small_filesystem
 from PIL import Image, ImageOps
 
 import predict as predict_cli
-from pix2pix_tf import export_lib, predict_lib
+from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import predict as predict_lib
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 from conftest import CITYSCAPES_ARCHIVE, SHARED_DATASETS, requires_cityscapes
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import datasets, prepare
-from pix2pix_tf.datasets import archive, base, berkeley, synthetic
+from pix2pix_tf.data import datasets, prepare
+from pix2pix_tf.data.datasets import archive, base, berkeley, synthetic
 
 FACADES_SPLITS = {"train": 4, "val": 2, "test": 2}
 
@@ -80,8 +80,9 @@ def test_interrupted_prepare_leaves_nothing_that_looks_complete(tmp_path, monkey
 
 _SLOW_CHILD = """
 import sys, time
-from pix2pix_tf import config, prepare
-from pix2pix_tf.datasets import synthetic
+from pix2pix_tf import config
+from pix2pix_tf.data import prepare
+from pix2pix_tf.data.datasets import synthetic
 render = synthetic.encode_pair
 synthetic.encode_pair = lambda *args: (time.sleep(0.3), render(*args))[1]
 prepare.prepare(config.DataConfig(
@@ -189,7 +190,7 @@ def _records(report, split):
 
     import tensorflow as tf
 
-    from pix2pix_tf import input_pipeline
+    from pix2pix_tf.data import pipeline as input_pipeline
 
     files = sorted(glob.glob(os.path.join(report.directory, f"*-{split}.tfrecord-*")))
     assert len(files) == report.shards[split]

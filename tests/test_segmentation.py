@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix_tf import cityscapes_labels, segmentation
+from pix2pix_tf.data import cityscapes_labels
+from pix2pix_tf.evaluation import segmenter as segmentation
 
 
 def _tiny_config(**overrides):

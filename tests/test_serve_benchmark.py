@@ -4,8 +4,8 @@ import json
 
 from export_fixtures import make_run
 
-from pix2pix_tf import export_lib
 from pix2pix_tf.benchmark import __main__ as dispatcher
+from pix2pix_tf.serving import export as export_lib
 
 
 def test_serve_benchmark_json(tmp_path, capsys):

@@ -19,7 +19,9 @@ import tensorflow as tf
 from export_fixtures import EXIF_TRANSPOSE, encoded_image, exif_image, make_run, png_bytes
 from PIL import Image, ImageOps
 
-from pix2pix_tf import export_lib, serving, serving_client
+from pix2pix_tf.serving import client as serving_client
+from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import graph as serving
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,16 @@ from conftest import REPO_ROOT
 from fs_faults import read_only_directory, small_filesystem
 
 import train as train_script
-from pix2pix_tf import checkpointing, losses, summaries, training
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.models import losses
+from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import summaries
+from pix2pix_tf.training import trainer as training
 
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from pix2pix_tf import prepare
+    from pix2pix_tf.data import prepare
 
     data_dir = str(tmp_path_factory.mktemp("tfrecords"))
     prepare.prepare(config_lib.build_config(preset="tiny", data_dir=data_dir).data)
@@ -284,7 +287,7 @@ def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkey
     ],
 )
 def test_os_and_tensorflow_errors_are_one_line(tmp_path, capsys, monkeypatch, error, expected):
-    from pix2pix_tf import prepare
+    from pix2pix_tf.data import prepare
 
     def failing(*args, **kwargs):
         raise error
@@ -338,7 +341,7 @@ def test_second_ctrl_c_in_the_loop_names_the_latest_complete_checkpoint(
 
 
 def test_a_save_stopped_part_way_leaves_no_partial_files(tmp_path, monkeypatch):
-    from pix2pix_tf import distribute
+    from pix2pix_tf.training import distribute
 
     checkpoint = tf.train.Checkpoint(value=tf.Variable(tf.zeros([1000])))
     workdir = str(tmp_path)

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix_tf import checkpointing, precision, summaries, training
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.models import build_generator
+from pix2pix_tf.training import precision, summaries
+from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import trainer as training
 
 
 def _tiny(**overrides):
@@ -225,7 +227,7 @@ def test_progress_bar_eta_counts_only_this_session():
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from pix2pix_tf import prepare
+    from pix2pix_tf.data import prepare
 
     data_dir = str(tmp_path_factory.mktemp("tfrecords"))
     prepare.prepare(_tiny(data_dir=data_dir).data)
@@ -353,7 +355,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
 
 
 def test_non_finite_loss_stops_without_saving(tiny_data, tmp_path, monkeypatch):
-    from pix2pix_tf import input_pipeline
+    from pix2pix_tf.data import pipeline as input_pipeline
 
     build_dataset = input_pipeline.build_dataset
 
@@ -394,7 +396,7 @@ def test_tutorial_arch_with_lsgan_and_instance_norm_trains():
 
 
 def test_steps_until_boundary_never_passes_a_log_sample_or_checkpoint_step():
-    from pix2pix_tf import loop
+    from pix2pix_tf.training import loop
 
     train = _tiny(steps=20, steps_per_execution=4, log_every=5, image_every=6, checkpoint_every=10)
     train = train.train
@@ -450,7 +452,7 @@ def test_jit_compiled_train_step_matches_the_plain_one():
 
 
 def test_fused_adam_matches_keras_adam():
-    from pix2pix_tf.optimizers import FusedAdam
+    from pix2pix_tf.training.optimizers import FusedAdam
 
     initial = np.random.default_rng(0).normal(size=[64]).astype(np.float32)
     variables = [keras.Variable(initial), keras.Variable(initial)]

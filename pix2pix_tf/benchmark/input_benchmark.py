@@ -33,7 +33,8 @@ import time
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import datasets, input_pipeline, prepare
+from pix2pix_tf.data import datasets, prepare
+from pix2pix_tf.data import pipeline as input_pipeline
 
 AUTOTUNE = tf.data.AUTOTUNE
 

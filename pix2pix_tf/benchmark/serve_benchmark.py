@@ -86,8 +86,10 @@ def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     """Exports a freshly initialised paper generator with textured outputs."""
     import dataclasses
 
-    from pix2pix_tf import export_lib, models, serving
+    from pix2pix_tf import models
     from pix2pix_tf.config import build_config
+    from pix2pix_tf.serving import export as export_lib
+    from pix2pix_tf.serving import graph as serving
 
     image_size = args.image_size
     overrides = {

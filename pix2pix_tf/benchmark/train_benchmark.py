@@ -22,7 +22,7 @@ Each variant runs in its own worker process, so its peak resident memory
 workers are timed in turn for several rounds (the order alternating), each
 round a fixed number of steps after untimed warm-up steps; the report gives
 medians and the median of the per-round speed ratios. GFLOP/s come from the
-analytic count in pix2pix_tf/flops.py (convention printed beside it).
+analytic count in pix2pix_tf/benchmark/flops.py (convention printed beside it).
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def _build_runner(spec: dict):
     import tensorflow as tf
 
     from pix2pix_tf import config as config_lib
-    from pix2pix_tf import flops, training
+    from pix2pix_tf.benchmark import flops
+    from pix2pix_tf.training import trainer as training
 
     config = config_lib.build_config(**spec["config"], steps=1_000_000)
     size, batch = config.data.image_size, config.train.batch_size
@@ -365,7 +366,7 @@ def main(argv: list[str]) -> int:
 
 
 def _convention() -> str:
-    from pix2pix_tf.flops import CONVENTION
+    from pix2pix_tf.benchmark.flops import CONVENTION
 
     return CONVENTION
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 import tensorflow_datasets as tfds
 from tensorflow_datasets.core.utils import shard_utils
 
-from pix2pix_tf.datasets import images
+from pix2pix_tf.data.datasets import images
 
 logger = logging.getLogger("pix2pix_tf.datasets")
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.datasets import base
+from pix2pix_tf.data.datasets import base
 
 
 def manual_dir(data_config: config_lib.DataConfig) -> str:
@@ -39,7 +39,7 @@ def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
     name = data_config.dataset
     info = config_lib.dataset_info(name)
     if name == "synthetic":
-        from pix2pix_tf.datasets import synthetic
+        from pix2pix_tf.data.datasets import synthetic
 
         return synthetic.SyntheticStreets, synthetic.config_name(
             data_config.synthetic_train_examples,
@@ -47,12 +47,12 @@ def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
             data_config.synthetic_seed,
         )
     if name == config_lib.FOLDER_DATASET:
-        from pix2pix_tf.datasets import folder
+        from pix2pix_tf.data.datasets import folder
 
         if not data_config.source_dir:
             raise base.PrepareError("--dataset folder needs --source_dir DIR (your pairs).")
         return folder.Folder, folder.config_name(data_config.source_dir)
-    from pix2pix_tf.datasets import berkeley
+    from pix2pix_tf.data.datasets import berkeley
 
     return berkeley.Berkeley, info.name
 
@@ -73,11 +73,11 @@ def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
     data_dir = os.path.abspath(data_config.data_dir)
     _, config_name = builder_location(data_config)
     if data_config.dataset == "synthetic":
-        from pix2pix_tf.datasets import synthetic
+        from pix2pix_tf.data.datasets import synthetic
 
         return synthetic.SyntheticStreets(config=config_name, data_dir=data_dir)
     if data_config.dataset == config_lib.FOLDER_DATASET:
-        from pix2pix_tf.datasets import folder
+        from pix2pix_tf.data.datasets import folder
 
         return folder.Folder(
             source_dir=data_config.source_dir,
@@ -85,7 +85,7 @@ def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
             pair_suffixes=data_config.pair_suffixes,
             data_dir=data_dir,
         )
-    from pix2pix_tf.datasets import berkeley
+    from pix2pix_tf.data.datasets import berkeley
 
     return berkeley.Berkeley(
         config=config_name, data_dir=data_dir, manual_dir=manual_dir(data_config)

@@ -27,7 +27,9 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from pix2pix_tf import export_lib, serving, summaries
+from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import graph as serving
+from pix2pix_tf.training import summaries
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 ORIENTATION_TAG = 0x0112

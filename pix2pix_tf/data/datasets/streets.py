@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from pix2pix_tf.cityscapes_labels import CLASSES
+from pix2pix_tf.data.cityscapes_labels import CLASSES
 
 _COLOR = dict(CLASSES)
 _COLOR["ego vehicle"] = (0, 0, 0)  # Void in Cityscapes: the camera car's hood.

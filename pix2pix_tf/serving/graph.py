@@ -38,8 +38,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import test_time
 from pix2pix_tf.options import RESIZE_METHODS, TEST_TIME_MODES, ServingOptions
+from pix2pix_tf.serving import paper_mode as test_time
 
 __all__ = ["RESIZE_METHODS", "TEST_TIME_MODES", "ServingFunctions", "ServingOptions"]
 

@@ -18,7 +18,7 @@ from concurrent import futures
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from pix2pix_tf.datasets import base, streets
+from pix2pix_tf.data.datasets import base, streets
 
 # Scenes are rendered at 256x256 per half, like the Berkeley Cityscapes pairs.
 HALF_SIZE = 256

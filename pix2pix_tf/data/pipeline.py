@@ -26,8 +26,9 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import datasets, input_cache
-from pix2pix_tf.datasets import base
+from pix2pix_tf.data import cache as input_cache
+from pix2pix_tf.data import datasets
+from pix2pix_tf.data.datasets import base
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Shards read at once by the training pipeline.

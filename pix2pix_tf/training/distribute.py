@@ -33,7 +33,7 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import checkpointing
+from pix2pix_tf.training import run_dir as checkpointing
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 

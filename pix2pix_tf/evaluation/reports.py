@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # Files only; no display is needed.
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pix2pix_tf.summaries import save_png  # noqa: E402
+from pix2pix_tf.training.summaries import save_png  # noqa: E402
 
 LOSS_TAGS = ("gen_total", "gen_gan", "gen_l1", "disc")
 

@@ -12,8 +12,8 @@ public so that benchmarks and tests can use them on their own:
 
 `train_step` is pure: it updates the models and optimizers and returns
 gen_total, gen_gan, gen_l1 and disc; printing, summaries and checkpoints live
-in the loop (pix2pix_tf/loop.py). Strategies, the chief and distributed
-resume are in pix2pix_tf/distribute.py.
+in the loop (pix2pix_tf/training/loop.py). Strategies, the chief and distributed
+resume are in pix2pix_tf/training/distribute.py.
 """
 
 from __future__ import annotations
@@ -24,12 +24,13 @@ import os
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import checkpointing, distribute, loop, losses, precision
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.checkpointing import SaveError, restore_generator
-from pix2pix_tf.loop import LOSS_NAMES, Interrupted, NonFiniteLossError
-from pix2pix_tf.models import arch_spec, build_discriminator, build_generator
-from pix2pix_tf.optimizers import FusedAdam
+from pix2pix_tf.models import arch_spec, build_discriminator, build_generator, losses
+from pix2pix_tf.training import distribute, loop, precision
+from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training.loop import LOSS_NAMES, Interrupted, NonFiniteLossError
+from pix2pix_tf.training.optimizers import FusedAdam
+from pix2pix_tf.training.run_dir import SaveError, restore_generator
 
 __all__ = [
     "LOSS_NAMES",
@@ -261,7 +262,7 @@ def _seed_everything(config: config_lib.Config) -> None:
 
 
 def _distributed_dataset(strategy, data_config, split, *, seed, batch_size):
-    from pix2pix_tf import input_pipeline
+    from pix2pix_tf.data import pipeline as input_pipeline
 
     def dataset_fn(input_context):
         return input_pipeline.build_dataset(
@@ -278,7 +279,7 @@ def _distributed_dataset(strategy, data_config, split, *, seed, batch_size):
 
 def _sample_batch(config: config_lib.Config):
     """A fixed validation batch for the sample grid (the train split if no val)."""
-    from pix2pix_tf import input_pipeline
+    from pix2pix_tf.data import pipeline as input_pipeline
 
     split = config_lib.dataset_info(config.data.dataset).eval_split
     try:
@@ -304,7 +305,8 @@ class _Run:
 
 def _start(config: config_lib.Config) -> _Run:
     """Prepares the data, builds the state and restores the newest intact checkpoint."""
-    from pix2pix_tf import input_pipeline, prepare
+    from pix2pix_tf.data import pipeline as input_pipeline
+    from pix2pix_tf.data import prepare
 
     workdir = config.train.workdir
     saved = checkpointing.check_resume(workdir, config)
@@ -386,7 +388,7 @@ def train(config: config_lib.Config) -> dict:
             }
             evaluate = None
             if chief and config.train.eval_every:
-                from pix2pix_tf import evaluation
+                from pix2pix_tf.evaluation import evaluator as evaluation
 
                 evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
             if chief:

@@ -16,9 +16,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import cityscapes_labels, metrics, reports, summaries
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import cityscapes_labels
+from pix2pix_tf.evaluation import metrics, reports
 from pix2pix_tf.options import FCN_CHOICES, EvalOptions
+from pix2pix_tf.training import summaries
 
 # Datasets whose label maps use the Cityscapes palette, so the FCN-score applies.
 PALETTE_DATASETS = ("cityscapes", "synthetic")
@@ -35,7 +37,7 @@ def fcn_applies(config: config_lib.Config) -> bool:
 
 
 def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Model | None:
-    from pix2pix_tf import segmentation
+    from pix2pix_tf.evaluation import segmenter as segmentation
 
     if options.fcn not in FCN_CHOICES:
         raise ValueError(f"--fcn must be one of {', '.join(FCN_CHOICES)}; got {options.fcn!r}.")
@@ -100,7 +102,7 @@ def evaluate_generator(
 
     `score` is a make_scorer(generator, segmenter) function to reuse, if any.
     """
-    from pix2pix_tf import input_pipeline
+    from pix2pix_tf.data import pipeline as input_pipeline
 
     split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
     dataset = input_pipeline.build_dataset(
@@ -183,7 +185,8 @@ def evaluate(
 
     Returns (metrics, output directory).
     """
-    from pix2pix_tf import checkpointing, prepare
+    from pix2pix_tf.data import prepare
+    from pix2pix_tf.training import run_dir as checkpointing
 
     checkpoint_path = checkpoint_path or tf.train.latest_checkpoint(workdir)
     config, generator = checkpointing.restore_generator(workdir, checkpoint_path)

@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.datasets import archive, base, images
+from pix2pix_tf.data.datasets import archive, base, images
 
 # What the content check knows about an archive: split sizes and the size of
 # every pair. Only values measured on the real archive are listed; the other

@@ -35,7 +35,7 @@ import re
 import tensorflow_datasets as tfds
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.datasets import base, images
+from pix2pix_tf.data.datasets import base, images
 
 SPLITS = ("train", "val", "test")
 # Share of usable pairs held out for `val` when DIR has no split folders.

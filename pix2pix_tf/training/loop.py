@@ -16,7 +16,8 @@ import time
 
 import tensorflow as tf
 
-from pix2pix_tf import checkpointing, summaries
+from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import summaries
 
 LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
 

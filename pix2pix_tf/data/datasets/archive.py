@@ -22,7 +22,7 @@ import tarfile
 import uuid
 import zlib
 
-from pix2pix_tf.datasets import images
+from pix2pix_tf.data.datasets import images
 
 # The largest member `scan` reads as a sample (and berkeley.py reads as an
 # image): the same cap as for single image files, see images.MAX_IMAGE_BYTES.

@@ -31,9 +31,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import checkpointing, models, serving
+from pix2pix_tf import models
 from pix2pix_tf.config import Config
 from pix2pix_tf.options import PRECISIONS
+from pix2pix_tf.serving import graph as serving
+from pix2pix_tf.training import run_dir as checkpointing
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # Where the export records what it was made from (TF Serving ignores assets.extra).

@@ -1,0 +1,337 @@
+"""Prepares a dataset as sharded TFRecords: `python -m pix2pix_tf.prepare --dataset NAME`.
+
+    python -m pix2pix_tf.prepare                        # the embedded synthetic streets
+    python -m pix2pix_tf.prepare --dataset cityscapes --manual_dir ../shared/datasets
+    python -m pix2pix_tf.prepare --dataset folder --source_dir my_pairs
+
+`prepare(data_config)` is idempotent: when the dataset is already complete it
+returns at once (the training loop calls it before every run). TFDS writes into
+an `incomplete.*` folder that is renamed into place only at the end, so an
+interrupted prepare never leaves a dataset that looks complete: the next call
+removes the leftovers and starts over. A lock file serialises concurrent calls.
+
+A rebuild (a folder dataset whose files or layout options changed) is written
+into a staging data_dir beside the prepared copy and swapped in only when it is
+complete: a rebuild that fails (a bad file, a full disk) leaves the previous copy
+in place and says so. Write errors end in one PrepareError naming --data_dir.
+TensorFlow and TFDS are imported only when a dataset is prepared, so `--help`
+answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import dataclasses
+import errno
+import fcntl
+import glob
+import json
+import os
+import shutil
+import sys
+import time
+
+from pix2pix_tf import config as config_lib
+
+# Where a rebuild is written before it replaces the prepared copy, under data_dir.
+STAGING_DIR = ".staging"
+# What the prepared copy is renamed to while the rebuild is swapped in.
+_PREVIOUS_SUFFIX = ".previous"
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareReport:
+    """What `prepare` produced, or found already prepared."""
+
+    dataset: str
+    # The folder with the TFRecord shards, dataset_info.json and metadata.json.
+    directory: str
+    examples: dict[str, int]
+    shards: dict[str, int]
+    # Split -> {source file: why it was skipped}.
+    skipped: dict[str, dict[str, str]]
+    # Split -> {source file: why it was converted to RGB PNG} (all others keep
+    # their bytes).
+    converted: dict[str, dict[str, str]]
+    # True when the dataset was already complete and nothing was written.
+    reused: bool
+    seconds: float
+    # How the source files paired up (folder datasets), e.g. "A/ and B/ folders".
+    layout: str | None = None
+    # "train/val" -> {"count": N, "examples": [[train key, val key], ...]}:
+    # examples whose source bytes are identical across two splits.
+    duplicates: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    @property
+    def num_skipped(self) -> int:
+        return sum(len(files) for files in self.skipped.values())
+
+    def summary(self, max_listed: int = 20) -> str:
+        verb = "Reused" if self.reused else f"Prepared in {self.seconds:.1f} s:"
+        lines = [f"{verb} {self.dataset} TFRecords in {self.directory}"]
+        if self.layout:
+            lines.append(f"  layout: {self.layout}")
+        for split, count in self.examples.items():
+            lines.append(f"  {split}: {count} examples in {self.shards[split]} shards")
+        reasons = collections.Counter(
+            reason for files in self.converted.values() for reason in files.values()
+        )
+        if reasons:
+            why = ", ".join(f"{count} {reason or 'other'}" for reason, count in reasons.items())
+            lines.append(f"  {sum(reasons.values())} images converted to RGB PNG ({why})")
+        for splits, found in self.duplicates.items():
+            first, second = splits.split("/")
+            example = " = ".join(found["examples"][0]) if found["examples"] else ""
+            lines.append(
+                f"  warning: {found['count']} {first} examples are byte-identical copies of "
+                f"{second} examples (e.g. {example}; more in metadata.json)"
+            )
+        if self.num_skipped:
+            lines.append(f"  {self.num_skipped} files skipped:")
+            listed = [
+                (s, name, why) for s, files in self.skipped.items() for name, why in files.items()
+            ]
+            for split, name, why in listed[:max_listed]:
+                lines.append(f"    [{split}] {name}: {why}")
+            if len(listed) > max_listed:
+                lines.append(f"    ... and {len(listed) - max_listed} more (see metadata.json)")
+        return "\n".join(lines)
+
+
+def read_report(directory: str, dataset: str, reused: bool, seconds: float) -> PrepareReport:
+    """Builds the report from a prepared dataset's JSON files."""
+    with open(os.path.join(directory, "dataset_info.json")) as file:
+        info = json.load(file)
+    metadata = {}
+    metadata_path = os.path.join(directory, "metadata.json")
+    if os.path.exists(metadata_path):
+        with open(metadata_path) as file:
+            metadata = json.load(file)
+    splits = {split["name"]: split for split in info.get("splits", [])}
+    return PrepareReport(
+        dataset=dataset,
+        directory=directory,
+        examples={name: sum(int(n) for n in s["shardLengths"]) for name, s in splits.items()},
+        shards={name: len(s["shardLengths"]) for name, s in splits.items()},
+        skipped=metadata.get("skipped", {}),
+        # Copies prepared before the reasons were recorded list the files only.
+        converted={
+            split: files if isinstance(files, dict) else dict.fromkeys(files, "")
+            for split, files in metadata.get("converted", {}).items()
+        },
+        reused=reused,
+        seconds=seconds,
+        layout=metadata.get("source", {}).get("layout_description"),
+        duplicates=metadata.get("duplicates", {}),
+    )
+
+
+@contextlib.contextmanager
+def _lock(path: str):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(file, fcntl.LOCK_UN)
+
+
+def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
+    """A folder dataset whose source files or layout options changed since it was prepared."""
+    if data_config.dataset != config_lib.FOLDER_DATASET:
+        return False
+    from pix2pix_tf.data.datasets import folder
+
+    with open(os.path.join(directory, "metadata.json")) as file:
+        source = json.load(file).get("source", {})
+    # Copies prepared before the options existed were prepared with the defaults.
+    options = source.get("options", {"folder_layout": "auto", "pair_suffixes": None})
+    if options != folder.layout_options(data_config):
+        return True
+    if not os.path.isdir(data_config.source_dir):
+        return False  # The source is gone: the prepared copy is all there is.
+    return source.get("fingerprint") != folder.fingerprint(data_config.source_dir)
+
+
+def is_prepared(data_config: config_lib.DataConfig) -> bool:
+    from pix2pix_tf.data import datasets
+
+    return os.path.exists(os.path.join(datasets.prepared_dir(data_config), "dataset_info.json"))
+
+
+def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
+    """Prepares the dataset `data_config` selects under data_config.data_dir.
+
+    Returns at once when it is already complete. Raises a PrepareError (or an
+    archive.ArchiveError) whose message says what is wrong and what to do.
+    """
+    from pix2pix_tf.data import datasets
+    from pix2pix_tf.data.datasets import base
+
+    start = time.perf_counter()
+    data_dir = os.path.abspath(data_config.data_dir)
+    if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise base.PrepareError(
+            f"--data_dir {data_config.data_dir}: is a file, not a directory; pass a "
+            "directory for the prepared datasets (it is created if missing)."
+        )
+    directory = datasets.prepared_dir(data_config)
+    name = data_config.dataset
+    if is_prepared(data_config) and not _is_stale(directory, data_config):
+        return read_report(directory, name, reused=True, seconds=time.perf_counter() - start)
+    builder_name, config_name = datasets.builder_location(data_config)
+    try:
+        with _lock(os.path.join(data_dir, ".locks", f"{builder_name}-{config_name}.lock")):
+            _restore_interrupted_swap(directory)
+            # Another process may have finished it while we waited for the lock.
+            if is_prepared(data_config):
+                if not _is_stale(directory, data_config):
+                    return read_report(
+                        directory, name, reused=True, seconds=time.perf_counter() - start
+                    )
+                print(
+                    f"The files in {data_config.source_dir} or the layout options changed; "
+                    "preparing them again (the prepared copy is kept until this succeeds)."
+                )
+                _rebuild(data_config, directory, f"{builder_name}-{config_name}")
+            else:
+                _build(data_config, data_config.data_dir, directory)
+    except OSError as error:
+        raise base.PrepareError(_write_error(data_config.data_dir, error)) from None
+    return read_report(directory, name, reused=False, seconds=time.perf_counter() - start)
+
+
+def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: str) -> str:
+    """Builds the dataset into build_data_dir; returns the prepared directory there."""
+    import tensorflow as tf
+
+    from pix2pix_tf.data import datasets
+    from pix2pix_tf.data.datasets import base
+
+    manual_dir = datasets.manual_dir(data_config)  # Resolved against the real data_dir.
+    build_config = dataclasses.replace(data_config, data_dir=build_data_dir, manual_dir=manual_dir)
+    built = datasets.prepared_dir(build_config)
+    # Leftovers of interrupted runs (we hold the lock, so none is running).
+    _remove_incomplete(built)
+    builder = datasets.get_builder(build_config)
+    print(f"Preparing {data_config.dataset} into {directory}", flush=True)
+    try:
+        builder.download_and_prepare(
+            download_dir=os.path.join(os.path.abspath(data_config.data_dir), "downloads"),
+            download_config=base.DownloadConfig(manual_dir=manual_dir),
+        )
+    except BaseException as error:
+        _remove_incomplete(built)
+        failure = _write_failure(error, tf.errors.OpError)
+        if failure is not None:
+            raise failure from None
+        raise
+    return built
+
+
+def _rebuild(data_config: config_lib.DataConfig, directory: str, name: str) -> None:
+    """Builds beside `directory`, then swaps the new copy in; keeps it on failure."""
+    from pix2pix_tf.data.datasets import base
+
+    staging = os.path.join(os.path.abspath(data_config.data_dir), STAGING_DIR, name)
+    kept = f"The previously prepared copy in {directory} is unchanged and still used."
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        built = _build(data_config, staging, directory)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise base.PrepareError(f"{_write_error(data_config.data_dir, error)} {kept}") from None
+    except ValueError as error:  # PrepareError, ArchiveError: same type, one more sentence.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise type(error)(f"{error} {kept}") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    previous = directory + _PREVIOUS_SUFFIX
+    shutil.rmtree(previous, ignore_errors=True)
+    os.rename(directory, previous)
+    os.rename(built, directory)
+    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _restore_interrupted_swap(directory: str) -> None:
+    """Puts back a prepared copy left aside by a swap that was interrupted."""
+    previous = directory + _PREVIOUS_SUFFIX
+    if os.path.isdir(previous):
+        if os.path.isdir(directory):
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            os.rename(previous, directory)
+
+
+def _remove_incomplete(directory: str) -> None:
+    for leftover in glob.glob(os.path.join(os.path.dirname(directory), "incomplete.*")):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _write_failure(error: BaseException, op_error: type) -> OSError | None:
+    """The OSError behind `error`, if writing a file caused it.
+
+    TensorFlow's file writes raise its own OpError (not OSError), and TFDS wraps
+    errors of the split writers in a RuntimeError; the cause chain holds them.
+    """
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        if isinstance(error, op_error):
+            message = str(error.message)
+            for number in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT):
+                if os.strerror(number) in message:
+                    return OSError(number, os.strerror(number), message.split(";")[0])
+            return OSError(errno.EIO, message)
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _write_error(data_dir: str, error: OSError) -> str:
+    """One line naming --data_dir, what went wrong and what to do."""
+    reason = error.strerror or str(error)
+    if error.errno == errno.ENOSPC:
+        hint = "free some space there or pass another --data_dir"
+    elif error.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "pass a writable --data_dir"
+    else:
+        hint = "check that directory or pass another --data_dir"
+    where = f" ({error.filename})" if error.filename else ""
+    return (
+        f"--data_dir {data_dir}: cannot write the prepared dataset: {reason}{where}; {hint}. "
+        "Nothing incomplete was kept."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_tf.prepare",
+        description="Prepares a dataset as sharded TFRecords (reuses what exists).",
+        epilog="datasets:\n" + config_lib.datasets_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    config_lib.add_preset_flag(parser)
+    config_lib.add_config_flags(parser, only=("data",))
+    args = parser.parse_args(argv)
+    try:
+        config = config_lib.config_from_args(args)
+        report = prepare(config.data)
+    except ValueError as error:  # PrepareError, ArchiveError and bad flags...
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:  # Whatever prepare() did not turn into a PrepareError.
+        print(f"error: {_write_error(args.data_dir or 'tfrecords', error)}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""The FCN-score's segmentation network: trained on real photos, applied to generated ones.
+
+The paper scores generated Cityscapes photos with an off-the-shelf FCN-8s trained on
+real photos. No such weights can be fetched here, so the project trains its own
+segmenter on the real training photos of the dataset, with labels recovered from the
+colour label maps (`cityscapes_labels.colors_to_labels`), and calibrates it by scoring
+the real val photos too: the "ground truth" row of the paper's Table 1.
+
+    python -m pix2pix_tf.segmentation --dataset cityscapes --image_size 128
+
+writes `checkpoints/segmenter/cityscapes-128/` (weights, its config, TensorBoard logs);
+rerunning resumes. `evaluate.py` finds it there by dataset and image size.
+
+TensorFlow and Keras are imported inside the functions that use them, so that the
+command line answers `--help` and flag errors at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig
+
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
+
+__all__ = ["SEGMENTER_ROOT", "SegmenterConfig", "build_segmenter", "load_segmenter"]
+
+WEIGHTS_FILE = "segmenter.weights.h5"
+
+
+def segmenter_dir(dataset: str, image_size: int, root: str = SEGMENTER_ROOT) -> str:
+    return os.path.join(root, f"{dataset}-{image_size}")
+
+
+def build_segmenter(config: SegmenterConfig) -> keras.Model:
+    """A small U-Net: photo in [-1, 1] -> per-pixel logits over the 19 classes."""
+    import keras
+
+    from pix2pix_tf.data import cityscapes_labels
+
+    size = config.image_size
+    inputs = keras.Input(shape=(size, size, 3), name="photo")
+    x = inputs
+    skips = []
+    for level in range(config.depth):
+        # (bs, size / 2**level, size / 2**level, filters * 2**level)
+        x = _conv_block(x, config.filters * 2**level)
+        skips.append(x)
+        x = keras.layers.MaxPooling2D()(x)
+    # (bs, size / 2**depth, size / 2**depth, filters * 2**depth)
+    x = _conv_block(x, config.filters * 2**config.depth)
+    for level in reversed(range(config.depth)):
+        # (bs, size / 2**level, size / 2**level, filters * 2**level)
+        x = keras.layers.Conv2DTranspose(config.filters * 2**level, 2, strides=2)(x)
+        x = keras.layers.Concatenate()([x, skips[level]])
+        x = _conv_block(x, config.filters * 2**level)
+    # (bs, size, size, num_classes)
+    logits = keras.layers.Conv2D(cityscapes_labels.NUM_CLASSES, 1, name="logits")(x)
+    return keras.Model(inputs, logits, name="segmenter")
+
+
+def _conv_block(x, filters: int):
+    import keras
+
+    for _ in range(2):
+        x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
+        x = keras.layers.BatchNormalization()(x)
+        x = keras.layers.ReLU()(x)
+    return x
+
+
+def segmenter_data_config(
+    config: SegmenterConfig, base: config_lib.DataConfig | None = None
+) -> config_lib.DataConfig:
+    """The pix2pix data config for the segmenter: photos left (A), labels right (B).
+
+    `base` carries other data settings (data_dir, synthetic sizes); by default the
+    dataset's own defaults.
+    """
+    if base is None:
+        base = config_lib.build_config(dataset=config.dataset).data
+    return dataclasses.replace(
+        base,
+        dataset=config.dataset,
+        image_size=config.image_size,
+        load_size=round(config.image_size * 286 / 256),
+        direction="AtoB",
+    )
+
+
+def photo_label_dataset(
+    config: SegmenterConfig, data_config: config_lib.DataConfig, split: str, training: bool
+) -> tf.data.Dataset:
+    """(photo in [-1, 1], int32 labels with IGNORE) batches from the prepared dataset."""
+    import tensorflow as tf
+
+    from pix2pix_tf.data import cityscapes_labels
+    from pix2pix_tf.data import pipeline as input_pipeline
+
+    dataset = input_pipeline.build_dataset(
+        data_config,
+        split,
+        training=training,
+        batch_size=config.batch_size,
+        seed=config.seed,
+    )
+    return dataset.map(
+        lambda photos, label_maps: (photos, cityscapes_labels.colors_to_labels(label_maps)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+
+
+def compile_segmenter(model: keras.Model, config: SegmenterConfig) -> None:
+    import keras
+
+    from pix2pix_tf.data import cityscapes_labels
+
+    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps)
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=cityscapes_labels.IGNORE
+        ),
+        # Keras' accuracy metrics cannot skip ignored pixels; MeanIoU can.
+        metrics=[
+            keras.metrics.MeanIoU(
+                num_classes=cityscapes_labels.NUM_CLASSES,
+                sparse_y_pred=False,
+                ignore_class=cityscapes_labels.IGNORE,
+                name="mean_iou",
+            ),
+        ],
+    )
+
+
+def train_segmenter(
+    config: SegmenterConfig,
+    root: str = SEGMENTER_ROOT,
+    data_config: config_lib.DataConfig | None = None,
+) -> str:
+    """Trains (or resumes) the segmenter; returns its directory."""
+    import keras
+
+    from pix2pix_tf.data import pipeline as input_pipeline
+    from pix2pix_tf.data import prepare
+
+    if config.steps % config.steps_per_epoch:
+        raise ValueError("--steps must be a multiple of --steps_per_epoch.")
+    directory = segmenter_dir(config.dataset, config.image_size, root)
+    weights_path = os.path.join(directory, WEIGHTS_FILE)
+    if os.path.exists(weights_path):
+        print(f"Segmenter already trained: {weights_path}")
+        return directory
+    data_config = segmenter_data_config(config, data_config)
+    prepare.prepare(data_config)
+    keras.utils.set_random_seed(config.seed)
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "segmenter_config.json"), "w") as file:
+        json.dump(dataclasses.asdict(config), file, indent=2)
+    model = build_segmenter(config)
+    compile_segmenter(model, config)
+    model.fit(
+        photo_label_dataset(config, data_config, "train", training=True),
+        epochs=config.steps // config.steps_per_epoch,
+        shuffle=False,  # The input pipeline shuffles.
+        steps_per_epoch=config.steps_per_epoch,
+        validation_data=photo_label_dataset(config, data_config, "val", training=False),
+        # The whole val split, without Keras warning that the finite dataset ran out.
+        validation_steps=math.ceil(
+            input_pipeline.num_examples(data_config, "val") / config.batch_size
+        ),
+        callbacks=[
+            # Resumes an interrupted run from its last finished epoch.
+            keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")),
+            keras.callbacks.TensorBoard(os.path.join(directory, "logs")),
+        ],
+        verbose=2 if not sys.stdout.isatty() else "auto",
+    )
+    # Written aside then renamed: a present weights file means a finished segmenter.
+    temporary = os.path.join(directory, "partial." + WEIGHTS_FILE)
+    model.save_weights(temporary)
+    os.replace(temporary, weights_path)
+    return directory
+
+
+def load_segmenter(dataset: str, image_size: int, root: str = SEGMENTER_ROOT) -> keras.Model:
+    """Loads a trained segmenter, or says which command trains it."""
+    directory = segmenter_dir(dataset, image_size, root)
+    weights_path = os.path.join(directory, WEIGHTS_FILE)
+    if not os.path.exists(weights_path):
+        raise FileNotFoundError(
+            f"{weights_path}: no trained segmenter for the FCN-score of {dataset} at "
+            f"{image_size}x{image_size}. Train it with:\n  python -m pix2pix_tf.segmentation "
+            f"--dataset {dataset} --image_size {image_size}"
+        )
+    with open(os.path.join(directory, "segmenter_config.json")) as file:
+        config = SegmenterConfig(**json.load(file))
+    model = build_segmenter(config)
+    model.load_weights(weights_path)
+    return model
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_tf.segmentation",
+        description="Train the segmentation network behind the FCN-score.",
+    )
+    defaults = SegmenterConfig()
+    for field in dataclasses.fields(SegmenterConfig):
+        parser.add_argument(
+            f"--{field.name}",
+            type=type(getattr(defaults, field.name)),
+            default=getattr(defaults, field.name),
+            help=f"(default: {getattr(defaults, field.name)})",
+        )
+    parser.add_argument("--root", default=SEGMENTER_ROOT, help="Where segmenters are kept.")
+    parser.add_argument("--data_dir", default="tfrecords", help="Where prepared datasets live.")
+    parser.add_argument("--manual_dir", default=None, help="Where archives you have are.")
+    args = vars(parser.parse_args(argv))
+    root = args.pop("root")
+    data_overrides = {"data_dir": args.pop("data_dir"), "manual_dir": args.pop("manual_dir")}
+    try:
+        config = SegmenterConfig(**args)
+        base = config_lib.build_config(dataset=config.dataset, **data_overrides).data
+        directory = train_segmenter(config, root, base)
+    except (ValueError, FileNotFoundError) as error:
+        parser.exit(2, f"error: {error}\n")
+    print(f"Segmenter in {directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
