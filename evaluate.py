@@ -46,7 +46,7 @@ def main(argv=None) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from pix2pix_tf import evaluation
+    from pix2pix_tf.evaluation import evaluator as evaluation
 
     options = options_lib.EvalOptions(
         split=args.split,

@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from pix2pix_tf import export_lib
+    from pix2pix_tf.serving import export as export_lib
 
     options = options_lib.ServingOptions(
         resize_method=args.resize_method,

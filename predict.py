@@ -62,7 +62,7 @@ def main(argv: list[str]) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from pix2pix_tf import predict_lib
+    from pix2pix_tf.serving import predict as predict_lib
 
     try:
         model = predict_lib.load_model(args.model, args.checkpoint)

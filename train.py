@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import tensorflow as tf
 
-        from pix2pix_tf import training
+        from pix2pix_tf.training import trainer as training
     except KeyboardInterrupt:
         print(f"train.py: {STARTUP_INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
