@@ -51,18 +51,6 @@ def test_scan_refuses_unsafe_entries(tmp_path, kind):
     assert path in str(error.value)
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_safe_extract_writes_nothing_from_an_unsafe_archive(tmp_path, kind):
-    path = _malicious(str(tmp_path / "archives" / "facades.tar.gz"), kind)
-    target = tmp_path / "work" / "extracted"
-    with pytest.raises(archive.UnsafeArchiveError):
-        archive.safe_extract(path, str(target))
-    assert not target.exists()
-    # Nothing landed next to or above the target either.
-    assert sorted(os.listdir(tmp_path)) == ["archives"]
-    assert sorted(os.listdir(tmp_path / "archives")) == ["facades.tar.gz"]
-
-
 def test_links_inside_the_archive_are_allowed(tmp_path):
     path = str(tmp_path / "ok.tar.gz")
     with tarfile.open(path, "w:gz") as tar:
@@ -70,9 +58,6 @@ def test_links_inside_the_archive_are_allowed(tmp_path):
         data_factory.add_link(tar, "data/train/2.jpg", "1.jpg")
     listing = archive.scan(path)
     assert listing.files == {"data/train/1.jpg": 3}
-    extracted = archive.safe_extract(path, str(tmp_path / "out"))
-    with open(os.path.join(extracted, "data/train/2.jpg"), "rb") as file:
-        assert file.read() == b"one"
 
 
 def test_scan_lists_files_and_reads_samples(tmp_path):
@@ -84,20 +69,6 @@ def test_scan_lists_files_and_reads_samples(tmp_path):
     assert len(listing.samples) == 2
     for name, data in listing.samples.items():
         assert files[name] == data
-
-
-def test_safe_extract_is_atomic_and_reused(tmp_path):
-    files = {"a/1.jpg": b"1", "a/b/2.jpg": b"22"}
-    path = data_factory.write_tar(str(tmp_path / "x.tar.gz"), files)
-    target = str(tmp_path / "out")
-    assert archive.safe_extract(path, target) == target
-    for name, data in files.items():
-        with open(os.path.join(target, name), "rb") as file:
-            assert file.read() == data
-    # A second call reuses the directory without reading the archive.
-    os.remove(path)
-    assert archive.safe_extract(path, target) == target
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(".incomplete")]
 
 
 @pytest.mark.parametrize("content", [b"", b"not a tar file at all" * 10, "truncated"])

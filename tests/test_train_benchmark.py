@@ -1,6 +1,7 @@
 """The train benchmark runs end to end on the tiny preset (no timing assertions)."""
 
 import json
+import statistics
 
 import keras
 import pytest
@@ -49,9 +50,21 @@ def test_benchmark_prints_one_json_object(capsys):
         assert summary[key] > 0, key
     assert summary["image_size"] == 64 and summary["batch_size"] == 1
     assert set(summary["variants"]) == {"tutorial", "ours"}
-    tutorial = summary["variants"]["tutorial"]
-    assert tutorial["policy"] == "float32" and tutorial["memory_ratio"] == 1.0
-    assert len(summary["variants"]["ours"]["rounds_ms_per_step"]) == 2
+    tutorial, ours = summary["variants"]["tutorial"], summary["variants"]["ours"]
+    assert tutorial["policy"] == "float32"
+    assert len(ours["rounds_ms_per_step"]) == len(tutorial["rounds_ms_per_step"]) == 2
+    # Every ratio is ours against the tutorial's step, measured in the same rounds.
+    per_round = [
+        base / own
+        for base, own in zip(
+            tutorial["rounds_ms_per_step"], ours["rounds_ms_per_step"], strict=True
+        )
+    ]
+    assert summary["speed_ratio"] == pytest.approx(statistics.median(per_round))
+    assert summary["memory_ratio"] == pytest.approx(ours["peak_rss_mb"] / tutorial["peak_rss_mb"])
+    assert summary["gflops_per_s"] == pytest.approx(
+        summary["gflops_per_step"] * 1000 / summary["ms_per_step"]
+    )
 
 
 def test_bad_flags_are_errors(capsys):

@@ -18,13 +18,7 @@ def main(argv: list[str]) -> int:
             return 2
         sys.stdout.write(usage)
         return 0 if argv else 2
-    try:
-        module = importlib.import_module(f"pix2pix_tf.benchmark.{argv[0]}_benchmark")
-    except ModuleNotFoundError as error:
-        if error.name != f"pix2pix_tf.benchmark.{argv[0]}_benchmark":
-            raise
-        sys.stderr.write(f"the {argv[0]!r} benchmark is not available in this version.\n")
-        return 2
+    module = importlib.import_module(f"pix2pix_tf.benchmark.{argv[0]}_benchmark")
     return module.main(argv[1:])
 
 

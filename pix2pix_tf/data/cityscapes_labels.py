@@ -85,12 +85,3 @@ def colors_to_labels(images: tf.Tensor) -> tf.Tensor:
     labels = tf.gather(tf.constant(_PALETTE_IDS), nearest)
     too_far = tf.reduce_min(distances, axis=-1) > MAX_COLOR_DISTANCE**2
     return tf.where(too_far, tf.constant(IGNORE, tf.int32), labels)
-
-
-def labels_to_colors(labels: tf.Tensor) -> tf.Tensor:
-    """Maps train ids [..., H, W] to uint8 colours [..., H, W, 3] (IGNORE -> black)."""
-    table = np.zeros((256, 3), np.uint8)
-    for index, (_, color) in enumerate(CLASSES):
-        table[index] = color
-    labels = tf.clip_by_value(tf.cast(labels, tf.int32), 0, 255)
-    return tf.gather(tf.constant(table), labels)

@@ -5,10 +5,8 @@ entry is unsafe (an absolute path, a `..` that climbs out, a symbolic or hard
 link pointing outside, a device or FIFO), and returns the regular files plus a
 few sample files per directory for content checks (members over
 MAX_MEMBER_BYTES are never read: memory stays bounded whatever sizes the
-archive declares). `safe_extract` extracts into
-a temporary sibling directory with the standard library's `data` filter as a
-second line of defence, then renames it into place, so an interrupted extraction
-never looks complete.
+archive declares). The builders then stream the members they need with TFDS'
+`iter_archive`: nothing is extracted to disk.
 """
 
 from __future__ import annotations
@@ -17,9 +15,7 @@ import dataclasses
 import hashlib
 import os
 import posixpath
-import shutil
 import tarfile
-import uuid
 import zlib
 
 from pix2pix_tf.data.datasets import images
@@ -119,34 +115,6 @@ def scan(path: str, *, samples_per_directory: int = 0) -> ArchiveListing:
 def read_member(handle) -> bytes:
     """Reads an extracted member, at most MAX_MEMBER_BYTES + 1 bytes of it."""
     return handle.read(MAX_MEMBER_BYTES + 1) if handle is not None else b""
-
-
-def safe_extract(path: str, destination: str) -> str:
-    """Extracts the archive at `path` into `destination` (reused if it exists).
-
-    Returns `destination`. The extraction goes to a temporary sibling directory
-    that is renamed into place only when complete.
-    """
-    if os.path.isdir(destination):
-        return destination
-    scan(path)  # Refuses unsafe archives before anything is written.
-    parent = os.path.dirname(os.path.abspath(destination))
-    os.makedirs(parent, exist_ok=True)
-    temporary = os.path.join(
-        parent, f".incomplete-{uuid.uuid4().hex}-{os.path.basename(destination)}"
-    )
-    try:
-        with tarfile.open(path, mode="r:*") as tar:
-            # The standard library's `data` filter refuses the same entries again.
-            tar.extractall(temporary, filter="data")
-        try:
-            os.replace(temporary, destination)
-        except OSError:
-            if not os.path.isdir(destination):  # Else another process finished first.
-                raise
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    return destination
 
 
 def _progress(path: str):
