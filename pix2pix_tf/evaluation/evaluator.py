@@ -17,9 +17,12 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.data import cityscapes_labels
+from pix2pix_tf import files
+from pix2pix_tf.choices import check_choices
+from pix2pix_tf.data import cityscapes_labels, registry
 from pix2pix_tf.evaluation import metrics, reports
-from pix2pix_tf.options import FCN_CHOICES, EvalOptions
+from pix2pix_tf.models import losses
+from pix2pix_tf.options import EvalOptions
 from pix2pix_tf.training import summaries
 
 # Datasets whose label maps use the Cityscapes palette, so the FCN-score applies.
@@ -30,24 +33,21 @@ DEFAULT_OPTIONS = EvalOptions()
 
 
 def fcn_applies(config: config_lib.Config) -> bool:
-    info = config_lib.dataset_info(config.data.dataset)
-    return (
-        config.data.dataset in PALETTE_DATASETS and config.data.direction == info.natural_direction
-    )
+    info = registry.dataset_info(config.data.dataset)
+    return info.cityscapes_palette and config.data.direction == info.natural_direction
 
 
 def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Model | None:
     from pix2pix_tf.evaluation import segmenter as segmentation
 
-    if options.fcn not in FCN_CHOICES:
-        raise ValueError(f"--fcn must be one of {', '.join(FCN_CHOICES)}; got {options.fcn!r}.")
+    check_choices(options)
     if options.fcn == "off":
         return None
     if not fcn_applies(config):
         if options.fcn == "on":
             raise ValueError(
                 f"--fcn on: the FCN-score needs Cityscapes-palette label maps as input "
-                f"({', '.join(PALETTE_DATASETS)} in their natural direction); this run is "
+                f"({', '.join(registry.palette_datasets())} in their natural direction); this run is "
                 f"{config.data.dataset} {config.data.direction}."
             )
         return None
@@ -73,7 +73,7 @@ def make_scorer(generator: keras.Model, segmenter: keras.Model | None = None):
     def score(inputs, targets):
         generated = tf.cast(generator(inputs, training=False), tf.float32)
         values = {
-            "l1": metrics.l1_distance(generated, targets),
+            "l1": losses.l1_loss(generated, targets),
             "psnr": metrics.psnr(generated, targets),
             "ssim": metrics.ssim(generated, targets),
         }
@@ -200,10 +200,8 @@ def evaluate(
 
     output_dir = os.path.join(workdir, EVAL_DIR, f"{split}_step{step:07d}")
     os.makedirs(output_dir, exist_ok=True)
-    with open(os.path.join(output_dir, "metrics.json.tmp"), "w") as file:
-        json.dump(results, file, indent=2, sort_keys=True)
-    os.replace(
-        os.path.join(output_dir, "metrics.json.tmp"), os.path.join(output_dir, "metrics.json")
+    files.write_atomic(
+        os.path.join(output_dir, "metrics.json"), json.dumps(results, indent=2, sort_keys=True)
     )
     title = f"{config.data.dataset} {split}, step {step}"
     reports.write_gallery(output_dir, gallery, title, summary=results)

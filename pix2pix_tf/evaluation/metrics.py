@@ -1,5 +1,8 @@
 """Image-quality and segmentation metrics, accumulated over a whole split.
 
+PSNR and SSIM per image here; the L1 distance is the training loss's own
+per-image L1 (models/losses.py `l1_loss`), so the two always agree.
+
 The FCN-score follows the paper's evaluation code: a confusion matrix over the
 evaluation classes, then per-pixel accuracy, mean per-class accuracy and mean class
 IoU (classes absent from both prediction and ground truth do not count).
@@ -11,11 +14,6 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
-
-
-def l1_distance(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Mean absolute error per image, images in [-1, 1]: [N]."""
-    return tf.reduce_mean(tf.abs(generated - target), axis=[1, 2, 3])
 
 
 def psnr(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:

@@ -1,17 +1,21 @@
-"""Reports people look at: loss curves from TensorBoard events, an HTML gallery."""
+"""Reports people look at: loss curves from TensorBoard events, HTML galleries.
+
+`write_gallery_page` is the one writer of `index.html` galleries: evaluation's
+(input | generated | target per example, with the metrics) and predict's (one
+output or strip per input) both go through it.
+"""
 
 from __future__ import annotations
 
 import html
 import os
+import urllib.parse
+from collections.abc import Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # Files only; no display is needed.
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pix2pix_tf.training.summaries import save_png  # noqa: E402
+from pix2pix_tf import files
+from pix2pix_tf.training.summaries import save_png
 
 LOSS_TAGS = ("gen_total", "gen_gan", "gen_l1", "disc")
 
@@ -52,6 +56,11 @@ def _tensor_value(tensor_proto):
 
 def plot_loss_curves(event_dir: str, output_path: str, tags=LOSS_TAGS) -> str:
     """Plots the training losses found in `event_dir` into a PNG; returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # Files only; no display is needed.
+    import matplotlib.pyplot as plt
+
     series = read_scalars(event_dir)
     found = [tag for tag in series if tag.split("/")[-1] in tags]
     if not found:
@@ -68,11 +77,11 @@ def plot_loss_curves(event_dir: str, output_path: str, tags=LOSS_TAGS) -> str:
         axis.set_xlabel("step")
         axis.grid(alpha=0.3)
     figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(output_path)), exist_ok=True)
-    temporary = output_path + ".tmp"
-    figure.savefig(temporary, dpi=100, format="png")
-    plt.close(figure)
-    os.replace(temporary, output_path)
+    try:
+        with files.atomic_path(output_path) as temporary:
+            figure.savefig(temporary, dpi=100, format="png")
+    finally:
+        plt.close(figure)
     return output_path
 
 
@@ -87,35 +96,58 @@ def write_gallery(
     `entries` are (key, input, generated, target) with uint8 HxWx3 images.
     """
     image_dir = os.path.join(directory, "images")
-    os.makedirs(image_dir, exist_ok=True)
     rows = []
     for key, *images in entries:
         stem = os.path.splitext(os.path.basename(key))[0]
-        cells = []
+        names = []
         for kind, image in zip(("input", "generated", "target"), images, strict=True):
-            name = f"{stem}_{kind}.png"
-            save_png(image, os.path.join(image_dir, name))
-            cells.append(f'<td><img src="images/{html.escape(name)}" loading="lazy"></td>')
-        rows.append(f"<tr><th>{html.escape(key)}</th>{''.join(cells)}</tr>")
+            names.append(f"images/{stem}_{kind}.png")
+            save_png(image, os.path.join(image_dir, f"{stem}_{kind}.png"))
+        rows.append((key, names))
+    return write_gallery_page(
+        directory, title, columns=("input", "generated", "target"), rows=rows, summary=summary
+    )
+
+
+def write_gallery_page(
+    directory: str,
+    title: str,
+    *,
+    columns: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[str]]],
+    summary: dict | None = None,
+    note: str = "",
+) -> str:
+    """Writes `<directory>/index.html`: one table row per (caption, images); returns its path.
+
+    Image paths are relative to `directory`, one per column; `summary` (e.g. the
+    metrics) is shown as a table above, `note` as a paragraph.
+    """
     summary_rows = "".join(
         f"<tr><th>{html.escape(str(name))}</th><td>{html.escape(_format(value))}</td></tr>"
         for name, value in (summary or {}).items()
     )
+    header = "".join(f"<th>{html.escape(column)}</th>" for column in columns)
+    body = []
+    for caption, images in rows:
+        cells = "".join(
+            f'<td><img src="{html.escape(urllib.parse.quote(image))}" loading="lazy" '
+            f'alt="{html.escape(caption)}"></td>'
+            for image in images
+        )
+        body.append(f"<tr><th>{html.escape(caption)}</th>{cells}</tr>")
+    paragraph = f"<p>{html.escape(note)}</p>" if note else ""
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif}} img{{width:256px;image-rendering:pixelated}}
-td,th{{padding:2px 6px;text-align:left}}</style></head>
-<body><h1>{html.escape(title)}</h1>
+<style>body{{font-family:sans-serif}} img{{max-width:100%;image-rendering:pixelated}}
+td,th{{padding:2px 6px;text-align:left;vertical-align:top}}</style></head>
+<body><h1>{html.escape(title)}</h1>{paragraph}
 <table>{summary_rows}</table>
-<table><tr><th>key</th><th>input</th><th>generated</th><th>target</th></tr>
-{chr(10).join(rows)}
+<table><tr><th>key</th>{header}</tr>
+{chr(10).join(body)}
 </table></body></html>
 """
-    path = os.path.join(directory, "index.html")
-    with open(path + ".tmp", "w") as file:
-        file.write(page)
-    os.replace(path + ".tmp", path)
-    return path
+    return files.write_atomic(os.path.join(directory, "index.html"), page)
 
 
 def _format(value) -> str:

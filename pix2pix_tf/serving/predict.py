@@ -12,21 +12,20 @@ as PNG: outputs, strips and pair halves are all upright, whatever model is used.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import html
 import io
 import json
 import os
 import re
 import sys
-import urllib.parse
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
+from pix2pix_tf.evaluation import reports
+from pix2pix_tf.files import write_atomic
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import summaries
@@ -233,19 +232,6 @@ def _serve_batch(model: Model, batch: list[Example]) -> list[bytes | Exception]:
     return results
 
 
-def _write(path: str, data: bytes) -> None:
-    """Writes aside then renames: a file at `path` is always complete."""
-    temporary = path + ".tmp"
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(temporary)
-        raise
-
-
 def write_strip(example: Example, generated: bytes, path: str) -> None:
     """input | output [| target], side by side at the input's size."""
     panels = [_decode(example.encoded), _decode(generated)]
@@ -253,32 +239,16 @@ def write_strip(example: Example, generated: bytes, path: str) -> None:
         panels.append(example.target)
     height = max(panel.shape[0] for panel in panels)
     padded = [np.pad(panel, ((0, height - panel.shape[0]), (0, 0), (0, 0))) for panel in panels]
-    _write(path, tf.io.encode_png(np.concatenate(padded, axis=1)).numpy())
+    write_atomic(path, tf.io.encode_png(np.concatenate(padded, axis=1)).numpy())
 
 
 def write_gallery(output_dir: str, stems: list[str], strips: bool, pairs: bool) -> str:
     """An index.html showing every result (strips when written, else outputs)."""
-    columns = "input | output | target" if pairs else "input | output"
-    rows = []
-    for stem in stems:
-        image = f"{STRIP_DIR}/{stem}.png" if strips else f"{stem}.png"
-        source = urllib.parse.quote(image)
-        rows.append(
-            f'<figure><img src="{source}" loading="lazy" alt="{html.escape(stem)}">'
-            f"<figcaption>{html.escape(stem)}</figcaption></figure>"
-        )
-    caption = columns if strips else "outputs"
-    page = (
-        "<!doctype html>\n<html><head><meta charset='utf-8'><title>pix2pix results</title>\n"
-        "<style>body{font-family:sans-serif}figure{display:inline-block;margin:8px}"
-        "img{max-width:100%;image-rendering:pixelated}</style></head><body>\n"
-        f"<h1>pix2pix results</h1><p>{len(stems)} images ({html.escape(caption)}).</p>\n"
-        + "\n".join(rows)
-        + "\n</body></html>\n"
+    column = ("input | output | target" if pairs else "input | output") if strips else "output"
+    rows = [(stem, [f"{STRIP_DIR}/{stem}.png" if strips else f"{stem}.png"]) for stem in stems]
+    return reports.write_gallery_page(
+        output_dir, "pix2pix results", columns=(column,), rows=rows, note=f"{len(stems)} images."
     )
-    path = os.path.join(output_dir, "index.html")
-    _write(path, page.encode())
-    return path
 
 
 @dataclasses.dataclass
@@ -328,7 +298,7 @@ def predict(
                 continue
             stem = output_stem(example.path)
             try:
-                _write(os.path.join(output_dir, f"{stem}.png"), result)
+                write_atomic(os.path.join(output_dir, f"{stem}.png"), result)
                 if strip:
                     strip_path = os.path.join(output_dir, STRIP_DIR, f"{stem}.png")
                     write_strip(example, result, strip_path)
