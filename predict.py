@@ -14,74 +14,47 @@ import argparse
 import os
 import sys
 
-# The config module does not import TensorFlow.
-from pix2pix_tf.config import DIRECTIONS
+# Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
+from pix2pix_tf import flags
+from pix2pix_tf.options import PredictOptions
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", required=True, help="SavedModel, export base path or run dir.")
-    parser.add_argument(
-        "--checkpoint",
-        default=None,
-        help="With a run directory as --model: this checkpoint (e.g. <run>/ckpt-1000) "
-        "instead of the latest.",
-    )
-    parser.add_argument("--input", required=True, nargs="+", help="Image files and directories.")
-    parser.add_argument("--output", required=True, help="Directory for the generated PNGs.")
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--strip", action="store_true", help="Also write input | output strips.")
-    parser.add_argument("--gallery", action="store_true", help="Strips plus an index.html.")
-    parser.add_argument(
-        "--pairs",
-        action="store_true",
-        help="Inputs are side-by-side pairs (as in the datasets): one half is sent to the "
-        "model, the other is shown as the target in strips.",
-    )
-    parser.add_argument(
-        "--direction",
-        choices=DIRECTIONS,
-        default=None,
-        help="With --pairs: AtoB sends the left half. Default: the run's direction.",
-    )
+    flags.add_option_flags(parser, PredictOptions)
     return parser.parse_args(argv)
 
 
-def main(argv: list[str]) -> int:
-    # Flags first: --help and flag errors answer without importing TensorFlow.
-    args = parse_args(argv)
+def main(argv: list[str] | None = None) -> int:
+    options = flags.options_from_args(PredictOptions, parse_args(argv))
     try:
-        return _predict(args)
+        from pix2pix_tf.serving import predict as predict_lib
+
+        try:
+            model = predict_lib.load_model(options.model, options.checkpoint)
+            print(f"Model: {model.description}")
+            summary = predict_lib.predict(
+                model,
+                list(options.input),
+                options.output,
+                batch_size=options.batch_size,
+                strip=options.strip,
+                gallery=options.gallery,
+                pairs=options.pairs,
+                direction=options.direction,
+            )
+        except predict_lib.PredictError as error:
+            sys.stderr.write(f"predict.py: error: {flags.one_line(error)}\n")
+            return flags.EXIT_ERROR
+        predict_lib.report(summary, options.output)
     except KeyboardInterrupt:
         sys.stderr.write(
-            f"predict.py: interrupted; the images already in {args.output} are complete.\n"
+            f"predict.py: interrupted; the images already in {options.output} are complete.\n"
         )
-        return 130
-
-
-def _predict(args: argparse.Namespace) -> int:
-    from pix2pix_tf.serving import predict as predict_lib
-
-    try:
-        model = predict_lib.load_model(args.model, args.checkpoint)
-        print(f"Model: {model.description}")
-        summary = predict_lib.predict(
-            model,
-            args.input,
-            args.output,
-            batch_size=args.batch_size,
-            strip=args.strip,
-            gallery=args.gallery,
-            pairs=args.pairs,
-            direction=args.direction,
-        )
-    except predict_lib.PredictError as error:
-        sys.stderr.write(f"predict.py: error: {' '.join(str(error).split())}\n")
-        return 1
-    predict_lib.report(summary, args.output)
-    return 0 if summary.written else 1
+        return flags.EXIT_INTERRUPTED
+    return flags.EXIT_OK if summary.written else flags.EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -10,13 +10,14 @@ import os
 import sys
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf import flags
 
-# Exit status: 0 done; 2 bad flags (argparse's convention); 1 the run could not
-# start (data, run directory), a loss diverged or a file could not be written;
-# 128 + N stopped by signal N (after saving a checkpoint, except for a Ctrl-C
-# during start-up or a second one).
-EXIT_ERROR = 1
-EXIT_INTERRUPTED = 128 + 2  # SIGINT.
+# Exit status (flags.py): 0 done; 2 bad flags; 1 the run could not start (data, run
+# directory), a loss diverged or a file could not be written; 128 + N stopped by
+# signal N (after saving a checkpoint, except for a Ctrl-C during start-up or a
+# second one).
+EXIT_ERROR = flags.EXIT_ERROR
+EXIT_INTERRUPTED = flags.EXIT_INTERRUPTED
 STARTUP_INTERRUPTED = "interrupted by Ctrl-C during start-up; nothing was saved."
 
 
@@ -29,16 +30,13 @@ def parse_config(argv: list[str] | None) -> config_lib.Config:
             "grids go to --workdir (default checkpoints/<dataset>[-<preset>]); rerunning\n"
             "the same command resumes from the latest checkpoint."
         ),
-        epilog=(f"datasets:\n{config_lib.datasets_help()}\n\npresets:\n{config_lib.preset_help()}"),
+        epilog=f"datasets:\n{flags.datasets_help()}\n\npresets:\n{flags.preset_help()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    config_lib.add_preset_flag(parser)
-    config_lib.add_config_flags(parser)
-    args = parser.parse_args(argv)
-    try:
-        return config_lib.config_from_args(args)
-    except ValueError as error:
-        parser.error(str(error))  # Exits with status 2 and a one-line message.
+    flags.add_preset_flag(parser)
+    flags.add_config_flags(parser)
+    config, _ = flags.parse_config(parser, argv)
+    return config
 
 
 def describe(error: BaseException) -> str:

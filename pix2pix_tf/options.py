@@ -1,9 +1,10 @@
-"""Option defaults and choice lists of the entry points, without TensorFlow.
+"""The options of the entry points other than train.py, without TensorFlow.
 
-`export.py`, `evaluate.py`, `predict.py` and `python -m pix2pix_tf.segmentation` build
-their flags from this module before importing TensorFlow, so `--help` and flag errors
-answer at once. The modules that use these options (serving, export_lib, evaluation,
-segmentation) import them from here; this module imports only the standard library.
+`export.py`, `evaluate.py`, `predict.py` and `python -m pix2pix_tf.segmentation`
+generate their flags from these dataclasses (`pix2pix_tf/flags.py`) before importing
+TensorFlow, so `--help` and flag errors answer at once; each field's help text is
+in its metadata. The modules that act on these options (serving, export,
+evaluation, the segmenter, predict) take them as arguments.
 """
 
 from __future__ import annotations
@@ -11,44 +12,96 @@ from __future__ import annotations
 import dataclasses
 import os
 
-# -- serving and export ---------------------------------------------------------
+from pix2pix_tf import choices
+from pix2pix_tf.choices import required, setting
+from pix2pix_tf.config import DataConfig
 
-RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3")
-TEST_TIME_MODES = ("inference", "paper")
-# Compute precisions of an exported graph; float32 runs on any CPU or GPU.
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+# -- the run a command reads --------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """A run directory and one of its checkpoints (export.py, evaluate.py)."""
+
+    workdir: str = required("Run directory written by train.py.")
+    checkpoint: str | None = setting(
+        None, "Checkpoint prefix, e.g. <workdir>/ckpt-1000; None: the latest."
+    )
+
+
+# -- serving and export ---------------------------------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
 class ServingOptions:
-    # How inputs are resized to the generator's size and outputs back to the input's.
-    resize_method: str = "bilinear"
-    # PNG compression of the outputs: 0 (fastest, largest) to 9; -1 is zlib's default (6).
+    resize_method: str = setting(
+        "bilinear",
+        "Resizing of inputs to the model's size and of outputs back (antialiased when shrinking).",
+        choices.RESIZE_METHODS,
+    )
     # Level 1 encodes a 256x256 photo about 4x faster than level 6, for 2-4% more bytes.
-    png_compression: int = 1
-    # Images decoded / encoded concurrently within a request.
-    parallel_iterations: int = 8
-    # `inference`: moving BN statistics, no dropout (repeatable, batch-independent).
-    # `paper`: per-image BN statistics and dropout noise seeded from the image content
-    # and `seed`, as at test time in the paper; still repeatable and stateless.
-    test_time_mode: str = "inference"
-    seed: int = 0
+    png_compression: int = setting(
+        1, "Output PNG compression, 0 (fastest) to 9 (smallest); -1: zlib's default (6)."
+    )
+    parallel_iterations: int = setting(8, "Images decoded/encoded concurrently within a request.")
+    test_time_mode: str = setting(
+        "inference",
+        "inference: moving BN statistics, no dropout (repeatable, batch-independent). "
+        "paper: per-image BN statistics and dropout noise seeded by the image content "
+        "and --seed, as at test time in the paper (still repeatable and stateless).",
+        choices.TEST_TIME_MODES,
+    )
+    seed: int = setting(0, "Seed for paper mode.")
 
     def validate(self) -> None:
-        if self.resize_method not in RESIZE_METHODS:
-            raise ValueError(
-                f"--resize_method must be one of {', '.join(RESIZE_METHODS)}; "
-                f"got {self.resize_method!r}."
-            )
+        choices.check_choices(self)
         if not -1 <= self.png_compression <= 9:
             raise ValueError(f"--png_compression must be in [-1, 9], got {self.png_compression}.")
         if self.parallel_iterations < 1:
             raise ValueError(f"--parallel_iterations must be >= 1, got {self.parallel_iterations}.")
-        if self.test_time_mode not in TEST_TIME_MODES:
-            raise ValueError(
-                f"--test_time_mode must be one of {', '.join(TEST_TIME_MODES)}; "
-                f"got {self.test_time_mode!r}."
-            )
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportOptions:
+    """Where and how export.py writes the SavedModel (ServingOptions: what it serves)."""
+
+    export_dir: str = setting("exported/pix2pix", "TF Serving base path.")
+    version: int | None = setting(None, "Version directory to write; None: the highest + 1.")
+    precision: str = setting(
+        "float32",
+        "Compute precision of the exported graph; float32 runs on any CPU or GPU.",
+        choices.EXPORT_PRECISIONS,
+    )
+    model_name: str = setting("pix2pix", "Model name in warmup requests.")
+    warmup: bool = setting(True, "Write assets.extra/tf_serving_warmup_requests.")
+
+
+# -- predict ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictOptions:
+    model: str = required("SavedModel, export base path or run dir.")
+    input: tuple[str, ...] = required("Image files and directories.")
+    output: str = required("Directory for the generated PNGs.")
+    checkpoint: str | None = setting(
+        None,
+        "With a run directory as --model: this checkpoint (e.g. <run>/ckpt-1000) instead "
+        "of the latest.",
+    )
+    batch_size: int = setting(8, "Images per generator call.")
+    strip: bool = setting(False, "Also write input | output strips.")
+    gallery: bool = setting(False, "Strips plus an index.html.")
+    pairs: bool = setting(
+        False,
+        "Inputs are side-by-side pairs (as in the datasets): one half is sent to the "
+        "model, the other is shown as the target in strips.",
+    )
+    direction: str | None = setting(
+        None,
+        "With --pairs: AtoB sends the left half. None: the run's direction.",
+        choices.DIRECTIONS,
+    )
 
 
 # -- the FCN-score's segmenter ----------------------------------------------------
@@ -58,32 +111,44 @@ SEGMENTER_ROOT = os.path.join("checkpoints", "segmenter")
 
 @dataclasses.dataclass(frozen=True)
 class SegmenterConfig:
-    dataset: str = "cityscapes"
-    image_size: int = 128
-    # Filters of the first encoder block; doubled at each of `depth` downsamplings.
-    filters: int = 32
-    depth: int = 4
-    batch_size: int = 8
-    # Adam with a cosine decay over all steps.
-    learning_rate: float = 1e-3
-    steps: int = 6000
-    steps_per_epoch: int = 500
-    seed: int = 0
+    dataset: str = setting("cityscapes", "Dataset whose real photos and label maps train it.")
+    image_size: int = setting(128, "Photo size (square); evaluate.py picks it by size.")
+    filters: int = setting(
+        32, "Filters of the first encoder block; doubled at each of `depth` downsamplings."
+    )
+    depth: int = setting(4, "Downsamplings of the U-Net.")
+    batch_size: int = setting(8, "Examples per training step.")
+    learning_rate: float = setting(1e-3, "Adam with a cosine decay over all steps.")
+    steps: int = setting(6000, "Training steps.")
+    steps_per_epoch: int = setting(
+        500, "Steps per epoch: between validation passes and resume points."
+    )
+    seed: int = setting(0, "Initial weights and input order.")
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmenterPaths:
+    """Where the segmenter command keeps segmenters and finds its data."""
+
+    root: str = setting(SEGMENTER_ROOT, "Where segmenters are kept.")
+    data_dir: str = setting(DataConfig.data_dir, "Where prepared datasets live.")
+    manual_dir: str | None = setting(None, "Where archives you have are.")
 
 
 # -- evaluation -------------------------------------------------------------------
 
-FCN_CHOICES = ("auto", "on", "off")
-
 
 @dataclasses.dataclass(frozen=True)
 class EvalOptions:
-    split: str | None = None  # None: the dataset's evaluation split (val).
-    batch_size: int = 8
-    # auto: score with the segmenter when one is trained; on: require it; off: skip.
-    fcn: str = "auto"
-    segmenter_root: str = SEGMENTER_ROOT
-    # Examples shown in the HTML gallery; all of them are scored.
-    gallery_size: int = 50
-    # Evaluate only the first N examples (None: the whole split).
-    max_examples: int | None = None
+    split: str | None = setting(None, "Split to score; None: the dataset's evaluation split.")
+    batch_size: int = setting(8, "Examples per generator call.")
+    fcn: str = setting(
+        "auto",
+        "FCN-score: auto (when a segmenter is trained), on (required), off.",
+        choices.FCN_CHOICES,
+    )
+    segmenter_root: str = setting(SEGMENTER_ROOT, "Where trained segmenters are kept.")
+    gallery_size: int = setting(50, "Examples shown in the HTML gallery; all of them are scored.")
+    max_examples: int | None = setting(
+        None, "Evaluate only the first N examples; None: the whole split."
+    )

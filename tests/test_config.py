@@ -1,18 +1,21 @@
-"""Config resolution, serialisation and flag errors."""
+"""Config resolution, serialisation, generated flags, presets and the dataset table."""
 
 import argparse
+import dataclasses
 import json
 
 import pytest
 
+from pix2pix_tf import choices, flags, options, presets
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import registry
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser()
-    config_lib.add_config_flags(parser)
-    config_lib.add_preset_flag(parser)
-    return config_lib.config_from_args(parser.parse_args(argv))
+    flags.add_config_flags(parser)
+    flags.add_preset_flag(parser)
+    return flags.config_from_args(parser.parse_args(argv))
 
 
 def test_paper_defaults_for_cityscapes():
@@ -99,17 +102,184 @@ def test_folder_dataset_needs_source_dir():
         config_lib.build_config(dataset="folder")
 
 
-def test_flag_help_comes_from_the_field_comments():
+# Every dataclass whose fields become flags.
+SETTINGS_TYPES = [
+    config_lib.DataConfig,
+    config_lib.ModelConfig,
+    config_lib.TrainConfig,
+    options.RunOptions,
+    options.ServingOptions,
+    options.ExportOptions,
+    options.PredictOptions,
+    options.EvalOptions,
+    options.SegmenterConfig,
+    options.SegmenterPaths,
+]
+
+
+@pytest.mark.parametrize("settings_type", SETTINGS_TYPES, ids=lambda cls: cls.__name__)
+def test_every_field_has_help_in_its_metadata(settings_type):
+    for field in dataclasses.fields(settings_type):
+        assert field.metadata.get("help"), f"{settings_type.__name__}.{field.name} has no help"
+
+
+def test_a_field_without_help_cannot_become_a_flag():
+    @dataclasses.dataclass(frozen=True)
+    class Undocumented:
+        size: int = 3
+
+    with pytest.raises(ValueError, match="'size' has no help"):
+        flags.add_option_flags(argparse.ArgumentParser(), Undocumented)
+
+
+def test_config_flag_help_comes_from_the_field_metadata():
     parser = argparse.ArgumentParser()
-    config_lib.add_config_flags(parser)
+    flags.add_config_flags(parser)
     actions = parser._option_string_actions
+    assert {name[2:] for name in actions} >= set(config_lib.FIELD_SECTION)
     assert actions["--lambda_l1"].help == (
         "Weight of the L1 term in the generator loss. (default: 100.0)"
     )
-    # A comment block above a field, joined into one line.
     assert actions["--deterministic"].help == (
         "Deterministic ops (slower); makes resumed runs bit-identical. (default: False)"
     )
     assert actions["--seed"].help.startswith("Initial weights")
-    assert "(default: 0)" in actions["--seed"].help
+    # Config flags default to None ("not given") and accept `none` for optional fields.
+    assert actions["--steps"].default is None
+    assert parser.parse_args(["--unet_depth", "none"]).unet_depth is None
     parser.format_help()  # No stray % in any help text.
+
+
+def test_option_flags_keep_names_types_defaults_and_choices():
+    parser = argparse.ArgumentParser()
+    flags.add_option_flags(parser, options.RunOptions, options.ExportOptions)
+    flags.add_option_flags(parser, options.ServingOptions)
+    actions = parser._option_string_actions
+    assert actions["--workdir"].required
+    assert actions["--precision"].choices == choices.EXPORT_PRECISIONS
+    assert actions["--resize_method"].choices == choices.RESIZE_METHODS
+    args = parser.parse_args(["--workdir", "run", "--version", "3", "--no-warmup"])
+    assert flags.options_from_args(options.ExportOptions, args) == options.ExportOptions(
+        version=3, warmup=False
+    )
+    assert flags.options_from_args(options.RunOptions, args) == options.RunOptions("run")
+    assert flags.options_from_args(options.ServingOptions, args) == options.ServingOptions()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--workdir", "run", "--precision", "auto"])  # Training only.
+
+
+def test_predict_flags_take_several_inputs():
+    parser = argparse.ArgumentParser()
+    flags.add_option_flags(parser, options.PredictOptions)
+    args = parser.parse_args(["--model", "m", "--input", "a.png", "b/", "--output", "o"])
+    predict_options = flags.options_from_args(options.PredictOptions, args)
+    assert predict_options.input == ("a.png", "b/")
+    assert predict_options.batch_size == 8 and predict_options.direction is None
+
+
+# -- presets ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def test_presets_are_functions_returning_a_config(name):
+    config = presets.PRESETS[name](config_lib.Config())
+    assert isinstance(config, config_lib.Config) and config.preset == name
+    config.resolved()  # Valid on the defaults.
+    assert (
+        config_lib.build_config(preset=name)
+        == presets.PRESETS[name](config_lib.Config())
+        .replace(dataset="synthetic", epochs=20)
+        .resolved()
+    )
+
+
+def test_preset_values():
+    tiny = presets.tiny(config_lib.Config())
+    assert (tiny.data.image_size, tiny.data.load_size, tiny.model.unet_depth) == (64, 72, 4)
+    assert (tiny.model.ngf, tiny.model.discriminator_layers, tiny.train.steps) == (8, 2, 2)
+    quick = presets.quick(config_lib.Config())
+    assert (quick.model.ngf, quick.train.batch_size, quick.train.steps) == (16, 4, 2000)
+    # cpu128 sets batch 1 on any dataset, e.g. over edges2shoes' batch 4.
+    cpu128 = config_lib.build_config(dataset="edges2shoes", preset="cpu128")
+    assert (cpu128.model.ngf, cpu128.train.batch_size, cpu128.train.steps) == (32, 1, 30000)
+
+
+def test_preset_help_lists_what_each_preset_sets():
+    lines = flags.preset_help().splitlines()
+    assert [line.split(":")[0].strip() for line in lines] == list(presets.PRESETS)
+    assert "unet_depth=4" in lines[0] and "steps=2," in lines[0]
+    assert "batch_size=1" in lines[1]  # Differs from some dataset's batch size.
+
+
+def test_unknown_preset_names_the_flag():
+    with pytest.raises(ValueError, match="--preset: unknown preset 'huge'"):
+        config_lib.build_config(preset="huge")
+
+
+# -- the one home of every choice list and derived default ---------------------------
+
+
+def test_choice_fields_validate_against_the_choice_lists():
+    checked = {
+        field.name: field.metadata["choices"]
+        for section in config_lib.SECTION_TYPES.values()
+        for field in dataclasses.fields(section)
+        if "choices" in field.metadata
+    }
+    assert checked == {
+        "folder_layout": choices.FOLDER_LAYOUTS,
+        "direction": choices.DIRECTIONS,
+        "arch": choices.ARCHS,
+        "norm": choices.NORMS,
+        "gan_mode": choices.GAN_MODES,
+        "precision": choices.TRAINING_PRECISIONS,
+        "strategy": choices.STRATEGIES,
+    }
+    for name, allowed in checked.items():
+        with pytest.raises(ValueError, match=f"--{name} must be one of {', '.join(allowed)}"):
+            config_lib.build_config(**{name: "nope"})
+
+
+@pytest.mark.parametrize(
+    "image_size, load_size, depth", [(16, 18, 4), (128, 143, 7), (256, 286, 8)]
+)
+def test_derived_defaults(image_size, load_size, depth):
+    assert choices.default_load_size(image_size) == load_size
+    assert choices.unet_depth_for(image_size) == depth
+    config = config_lib.build_config(image_size=image_size, discriminator_layers=1)
+    assert (config.data.load_size, config.model.unet_depth) == (load_size, depth)
+
+
+# -- the dataset table ----------------------------------------------------------------
+
+
+def test_the_dataset_table_is_what_every_consumer_lists():
+    from pix2pix_tf.data import datasets
+    from pix2pix_tf.data.datasets import berkeley
+
+    names = list(registry.DATASETS)
+    assert [line.split(":")[0].strip() for line in flags.datasets_help().splitlines()] == names
+    with pytest.raises(ValueError) as error:
+        config_lib.build_config(dataset="imagenet")
+    assert str(error.value).endswith(f"choose one of: {', '.join(names)}.")
+    berkeley_names = [config.name for config in berkeley.Berkeley.BUILDER_CONFIGS]
+    assert berkeley_names == list(registry.names(registry.BERKELEY))
+    builder_names = {
+        registry.BERKELEY: "berkeley",
+        registry.SYNTHETIC: "synthetic_streets",
+        registry.FOLDER: "folder",
+    }
+    for name, info in registry.DATASETS.items():
+        data_config = config_lib.DataConfig(dataset=name, source_dir="pairs")
+        assert datasets.builder_location(data_config)[0] == builder_names[info.builder]
+        assert info.natural_direction in choices.DIRECTIONS
+        assert set(info.overrides) <= set(config_lib.FIELD_SECTION)
+        assert info.eval_split in info.splits
+        assert (info.url is not None) == (info.builder == registry.BERKELEY)
+    assert registry.palette_datasets() == ("synthetic", "cityscapes")
+    assert berkeley.Berkeley.MANUAL_DOWNLOAD_INSTRUCTIONS.count(registry.BERKELEY_INDEX_URL) == 1
+
+
+def test_the_url_follows_the_environment(monkeypatch):
+    monkeypatch.setenv(registry.URL_ENV, "http://mirror/{name}.tgz")
+    assert registry.dataset_info("maps").url == "http://mirror/maps.tgz"

@@ -33,6 +33,7 @@ import time
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf import flags
 from pix2pix_tf.data import datasets, prepare
 from pix2pix_tf.data import pipeline as input_pipeline
 
@@ -119,8 +120,8 @@ def main(argv: list[str]) -> int:
         prog="python -m pix2pix_tf.benchmark input",
         description=__doc__.split("\n\n")[0],
     )
-    config_lib.add_preset_flag(parser)
-    config_lib.add_config_flags(parser, only=("data",))
+    flags.add_preset_flag(parser)
+    flags.add_config_flags(parser, only=("data",))
     parser.add_argument("--rounds", type=int, default=7, help="Alternating timing rounds.")
     parser.add_argument("--pairs", type=int, default=400, help="Timed image pairs per round.")
     parser.add_argument(
@@ -131,7 +132,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.dataset is None:
         args.dataset = "cityscapes"
-    data_config = config_lib.config_from_args(args).data
+    data_config = flags.config_from_args(args).data
 
     report = prepare.prepare(data_config)
     split = "train"

@@ -25,9 +25,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from pix2pix_tf import choices
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.data import cache as input_cache
-from pix2pix_tf.data import datasets
+from pix2pix_tf.data import datasets, registry
 from pix2pix_tf.data.datasets import base
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -38,10 +39,10 @@ _CYCLE_LENGTH = 4
 def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
     """Fills in the direction and load size if the config leaves them to defaults."""
     if data_config.direction is None:
-        info = config_lib.dataset_info(data_config.dataset)
+        info = registry.dataset_info(data_config.dataset)
         data_config = dataclasses.replace(data_config, direction=info.natural_direction)
     if data_config.load_size is None:
-        load_size = round(data_config.image_size * 286 / 256)
+        load_size = choices.default_load_size(data_config.image_size)
         data_config = dataclasses.replace(data_config, load_size=load_size)
     return data_config
 
@@ -167,8 +168,7 @@ def preprocess_eval(a, b, data_config: config_lib.DataConfig):
 
 def select_direction(a, b, direction: str):
     """(input, target): AtoB maps A (left) to B (right); BtoA the reverse."""
-    if direction not in config_lib.DIRECTIONS:
-        raise ValueError(f"--direction must be one of {config_lib.DIRECTIONS}, got {direction!r}.")
+    choices.check_choice("direction", direction, choices.DIRECTIONS)
     return (a, b) if direction == "AtoB" else (b, a)
 
 

@@ -34,6 +34,7 @@ import sys
 import time
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf import flags
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
 STAGING_DIR = ".staging"
@@ -314,23 +315,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pix2pix_tf.prepare",
         description="Prepares a dataset as sharded TFRecords (reuses what exists).",
-        epilog="datasets:\n" + config_lib.datasets_help(),
+        epilog="datasets:\n" + flags.datasets_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    config_lib.add_preset_flag(parser)
-    config_lib.add_config_flags(parser, only=("data",))
-    args = parser.parse_args(argv)
+    flags.add_preset_flag(parser)
+    flags.add_config_flags(parser, only=("data",))
+    config, _ = flags.parse_config(parser, argv)  # Bad flags exit with status 2.
     try:
-        config = config_lib.config_from_args(args)
         report = prepare(config.data)
-    except ValueError as error:  # PrepareError, ArchiveError and bad flags...
+    except ValueError as error:  # PrepareError, ArchiveError...
         print(f"error: {error}", file=sys.stderr)
-        return 1
+        return flags.EXIT_ERROR
     except OSError as error:  # Whatever prepare() did not turn into a PrepareError.
-        print(f"error: {_write_error(args.data_dir or 'tfrecords', error)}", file=sys.stderr)
-        return 1
+        print(f"error: {_write_error(config.data.data_dir, error)}", file=sys.stderr)
+        return flags.EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was (re)built.", file=sys.stderr)
+        return flags.EXIT_INTERRUPTED
     print(report.summary())
-    return 0
+    return flags.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -25,8 +25,6 @@ from pix2pix_tf.models import losses
 from pix2pix_tf.options import EvalOptions
 from pix2pix_tf.training import summaries
 
-# Datasets whose label maps use the Cityscapes palette, so the FCN-score applies.
-PALETTE_DATASETS = ("cityscapes", "synthetic")
 EVAL_DIR = "evaluation"
 # EvalOptions lives in options.py, so that evaluate.py builds its flags without TensorFlow.
 DEFAULT_OPTIONS = EvalOptions()
@@ -47,8 +45,8 @@ def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mo
         if options.fcn == "on":
             raise ValueError(
                 f"--fcn on: the FCN-score needs Cityscapes-palette label maps as input "
-                f"({', '.join(registry.palette_datasets())} in their natural direction); this run is "
-                f"{config.data.dataset} {config.data.direction}."
+                f"({', '.join(registry.palette_datasets())} in their natural direction); this "
+                f"run is {config.data.dataset} {config.data.direction}."
             )
         return None
     try:

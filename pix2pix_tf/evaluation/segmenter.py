@@ -25,8 +25,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from pix2pix_tf import choices, flags
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig
+from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig, SegmenterPaths
 
 if TYPE_CHECKING:
     import keras
@@ -92,7 +93,7 @@ def segmenter_data_config(
         base,
         dataset=config.dataset,
         image_size=config.image_size,
-        load_size=round(config.image_size * 286 / 256),
+        load_size=choices.default_load_size(config.image_size),
         direction="AtoB",
     )
 
@@ -214,28 +215,26 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m pix2pix_tf.segmentation",
         description="Train the segmentation network behind the FCN-score.",
     )
-    defaults = SegmenterConfig()
-    for field in dataclasses.fields(SegmenterConfig):
-        parser.add_argument(
-            f"--{field.name}",
-            type=type(getattr(defaults, field.name)),
-            default=getattr(defaults, field.name),
-            help=f"(default: {getattr(defaults, field.name)})",
-        )
-    parser.add_argument("--root", default=SEGMENTER_ROOT, help="Where segmenters are kept.")
-    parser.add_argument("--data_dir", default="tfrecords", help="Where prepared datasets live.")
-    parser.add_argument("--manual_dir", default=None, help="Where archives you have are.")
-    args = vars(parser.parse_args(argv))
-    root = args.pop("root")
-    data_overrides = {"data_dir": args.pop("data_dir"), "manual_dir": args.pop("manual_dir")}
+    flags.add_option_flags(parser, SegmenterConfig, SegmenterPaths)
+    args = parser.parse_args(argv)
+    config = flags.options_from_args(SegmenterConfig, args)
+    paths = flags.options_from_args(SegmenterPaths, args)
     try:
-        config = SegmenterConfig(**args)
-        base = config_lib.build_config(dataset=config.dataset, **data_overrides).data
-        directory = train_segmenter(config, root, base)
-    except (ValueError, FileNotFoundError) as error:
-        parser.exit(2, f"error: {error}\n")
+        base = config_lib.build_config(
+            dataset=config.dataset, data_dir=paths.data_dir, manual_dir=paths.manual_dir
+        ).data
+    except ValueError as error:
+        parser.error(flags.one_line(error))  # Exits with status 2.
+    try:
+        directory = train_segmenter(config, paths.root, base)
+    except (ValueError, OSError) as error:
+        print(f"error: {flags.one_line(error)}", file=sys.stderr)
+        return flags.EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume.", file=sys.stderr)
+        return flags.EXIT_INTERRUPTED
     print(f"Segmenter in {directory}")
-    return 0
+    return flags.EXIT_OK
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import dataclasses
 
 import keras
 
+from pix2pix_tf import choices
+
 # Weights are drawn from N(0, 0.02), as in the paper (section 6.2).
 WEIGHT_STDDEV = 0.02
 
@@ -53,8 +55,7 @@ ARCH_SPECS = {
 
 
 def arch_spec(arch: str) -> ArchSpec:
-    if arch not in ARCH_SPECS:
-        raise ValueError(f"--arch must be one of {', '.join(ARCH_SPECS)}; got {arch!r}.")
+    choices.check_choice("arch", arch, choices.ARCHS)
     return ARCH_SPECS[arch]
 
 
@@ -68,13 +69,12 @@ def normalization(norm: str, name: str, dtype, synchronized: bool = False) -> ke
     `synchronized` batch norm computes its statistics over the global batch,
     across the replicas of a tf.distribute strategy (--sync_batch_norm).
     """
+    choices.check_choice("norm", norm, choices.NORMS)
     if norm == "batch":
         return keras.layers.BatchNormalization(name=name, dtype=dtype, synchronized=synchronized)
-    if norm == "instance":
-        # Keras 3 has no InstanceNormalization layer; GroupNormalization with
-        # groups=-1 normalises each channel of each image on its own.
-        return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
-    raise ValueError(f"--norm must be one of batch, instance; got {norm!r}.")
+    # Keras 3 has no InstanceNormalization layer; GroupNormalization with
+    # groups=-1 normalises each channel of each image on its own.
+    return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
 
 
 def filters_at(level: int, base: int) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from pix2pix_tf import choices
 from pix2pix_tf.models import blocks, conv
 
 OUTPUT_CHANNELS = 3
@@ -19,10 +20,9 @@ OUTPUT_CHANNELS = 3
 def unet_depth(config) -> int:
     """Number of encoder layers: the config's, or log2(image_size) down to 1x1."""
     image_size = config.data.image_size
-    depth = config.model.unet_depth
-    if depth is None:
-        depth = image_size.bit_length() - 1
-    if not 1 <= depth <= image_size.bit_length() - 1 or image_size % 2**depth:
+    deepest = choices.unet_depth_for(image_size)
+    depth = deepest if config.model.unet_depth is None else config.model.unet_depth
+    if not 1 <= depth <= deepest or image_size % 2**depth:
         raise ValueError(
             f"--unet_depth {depth} does not fit --image_size {image_size}: each of the "
             f"{depth} encoder layers halves the image."

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-GAN_MODES = ("vanilla", "lsgan")
+from pix2pix_tf import choices
 
 
 def _per_example_mean(values: tf.Tensor) -> tf.Tensor:
@@ -31,7 +31,7 @@ def adversarial_loss(logits: tf.Tensor, is_real: bool, gan_mode: str) -> tf.Tens
     elif gan_mode == "lsgan":
         values = tf.square(logits - labels)
     else:
-        raise ValueError(f"--gan_mode must be one of {', '.join(GAN_MODES)}; got {gan_mode!r}.")
+        choices.check_choice("gan_mode", gan_mode, choices.GAN_MODES)
     return _per_example_mean(values)
 
 

@@ -17,6 +17,8 @@ import os
 import sys
 import urllib.request
 
+from pix2pix_tf import flags
+
 INPUT_KEY = "image_bytes"
 OUTPUT_KEY = "image_bytes"
 # Generated PNGs of large inputs exceed gRPC's default 4 MiB message limit.
@@ -72,7 +74,7 @@ def rest_generate(
     return [base64.b64decode(prediction["b64"]) for prediction in predictions]
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     server = parser.add_mutually_exclusive_group(required=True)
     server.add_argument("--grpc", help="host:port of TF Serving's gRPC API (8500).")
@@ -81,6 +83,23 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--input", nargs="+", required=True, help="Encoded images to send.")
     parser.add_argument("--output", required=True, help="Directory for the returned PNGs.")
     args = parser.parse_args(argv)
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError)
+    if args.grpc:
+        import grpc
+
+        errors += (grpc.RpcError,)
+    try:
+        _send(args)
+    except KeyboardInterrupt:
+        print("interrupted; the PNGs printed above are complete.", file=sys.stderr)
+        return flags.EXIT_INTERRUPTED
+    except errors as error:
+        print(f"error: {flags.one_line(error)}", file=sys.stderr)
+        return flags.EXIT_ERROR
+    return flags.EXIT_OK
+
+
+def _send(args: argparse.Namespace) -> None:
     images = []
     for path in args.input:
         with open(path, "rb") as file:
@@ -95,7 +114,6 @@ def main(argv: list[str]) -> int:
         with open(target, "wb") as file:
             file.write(data)
         print(target)
-    return 0
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import models
+from pix2pix_tf.choices import EXPORT_PRECISIONS, check_choice
 from pix2pix_tf.config import Config
-from pix2pix_tf.options import PRECISIONS
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import run_dir as checkpointing
 
@@ -56,8 +56,7 @@ def restore_generator(
 ) -> tuple[Config, keras.Model, str]:
     """Restores a run's generator (latest checkpoint unless `checkpoint` is given) with
     `precision` compute; returns (config, generator, checkpoint path)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
+    check_choice("precision", precision, EXPORT_PRECISIONS)
     try:
         with _quiet_restore_warnings():
             config, generator = checkpointing.restore_generator(workdir, checkpoint)

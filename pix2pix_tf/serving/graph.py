@@ -38,10 +38,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from pix2pix_tf.options import RESIZE_METHODS, TEST_TIME_MODES, ServingOptions
+from pix2pix_tf.options import ServingOptions
 from pix2pix_tf.serving import paper_mode as test_time
 
-__all__ = ["RESIZE_METHODS", "TEST_TIME_MODES", "ServingFunctions", "ServingOptions"]
+__all__ = ["ServingFunctions", "ServingOptions"]
 
 BYTES_SIGNATURE = "serve_bytes"
 FLOAT_SIGNATURE = "generate"

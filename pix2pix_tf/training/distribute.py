@@ -33,15 +33,13 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
+from pix2pix_tf import choices
 from pix2pix_tf.training import run_dir as checkpointing
-
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
 
 def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
     """The tf.distribute strategy for --strategy (and --tpu)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"--strategy must be one of {', '.join(STRATEGIES)}; got {name!r}.")
+    choices.check_choice("strategy", name, choices.STRATEGIES)
     if name == "auto":
         if tpu:
             name = "tpu"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
+from pix2pix_tf import choices
+
 # CPU flags (from /proc/cpuinfo) that give fast bfloat16 matrix multiplies.
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
 
@@ -33,8 +34,7 @@ def resolve_precision(precision: str, strategy: tf.distribute.Strategy | None = 
     `auto` picks mixed_bfloat16 on TPUs and on CPUs with AMX or AVX512-BF16
     (when no GPU is visible), float32 otherwise.
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"--precision must be one of {', '.join(PRECISIONS)}; got {precision!r}.")
+    choices.check_choice("precision", precision, choices.TRAINING_PRECISIONS)
     if precision != "auto":
         return precision
     if strategy is not None and isinstance(strategy, tf.distribute.TPUStrategy):

@@ -7,6 +7,9 @@
     images.py      checking and converting one source image
     archive.py     safe tar scanning and extraction
 
+Which builder prepares a dataset is its `builder` in the dataset table
+(`pix2pix_tf/data/registry.py`).
+
 Prepared data lives in `<data_dir>/<builder>/<config>/<version>/`, e.g.
 `tfrecords/berkeley/cityscapes/1.0.0/`: sharded TFRecord files plus TFDS'
 `dataset_info.json` (split sizes, shard lengths) and `metadata.json` (skipped
@@ -18,12 +21,13 @@ from __future__ import annotations
 import os
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import registry
 from pix2pix_tf.data.datasets import base
 
 
 def manual_dir(data_config: config_lib.DataConfig) -> str:
     """Where archives the user already has are looked up."""
-    directory = data_config.manual_dir or os.environ.get(config_lib.MANUAL_DIR_ENV)
+    directory = data_config.manual_dir or os.environ.get(registry.MANUAL_DIR_ENV)
     if not directory:
         directory = os.path.join(data_config.data_dir, "downloads", "manual")
     return os.path.abspath(os.path.expanduser(directory))
@@ -36,9 +40,8 @@ def builder_location(data_config: config_lib.DataConfig) -> tuple[str, str]:
 
 
 def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
-    name = data_config.dataset
-    info = config_lib.dataset_info(name)
-    if name == "synthetic":
+    info = registry.dataset_info(data_config.dataset)
+    if info.builder == registry.SYNTHETIC:
         from pix2pix_tf.data.datasets import synthetic
 
         return synthetic.SyntheticStreets, synthetic.config_name(
@@ -46,7 +49,7 @@ def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
             data_config.synthetic_val_examples,
             data_config.synthetic_seed,
         )
-    if name == config_lib.FOLDER_DATASET:
+    if info.builder == registry.FOLDER:
         from pix2pix_tf.data.datasets import folder
 
         if not data_config.source_dir:
@@ -71,22 +74,15 @@ def prepared_dir(data_config: config_lib.DataConfig) -> str:
 def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
     """The TFDS builder that prepares the dataset `data_config` selects."""
     data_dir = os.path.abspath(data_config.data_dir)
-    _, config_name = builder_location(data_config)
-    if data_config.dataset == "synthetic":
-        from pix2pix_tf.data.datasets import synthetic
-
-        return synthetic.SyntheticStreets(config=config_name, data_dir=data_dir)
-    if data_config.dataset == config_lib.FOLDER_DATASET:
-        from pix2pix_tf.data.datasets import folder
-
-        return folder.Folder(
+    builder_class, config_name = _builder_class(data_config)
+    builder = registry.dataset_info(data_config.dataset).builder
+    if builder == registry.SYNTHETIC:
+        return builder_class(config=config_name, data_dir=data_dir)
+    if builder == registry.FOLDER:
+        return builder_class(
             source_dir=data_config.source_dir,
             folder_layout=data_config.folder_layout,
             pair_suffixes=data_config.pair_suffixes,
             data_dir=data_dir,
         )
-    from pix2pix_tf.data.datasets import berkeley
-
-    return berkeley.Berkeley(
-        config=config_name, data_dir=data_dir, manual_dir=manual_dir(data_config)
-    )
+    return builder_class(config=config_name, data_dir=data_dir, manual_dir=manual_dir(data_config))

@@ -6,7 +6,7 @@ Where the archive comes from, in order:
    default `<data_dir>/downloads/manual`). It is checked by content (splits,
    counts, image sizes), not by checksum: repacked copies are fine.
 2. Otherwise it is downloaded with TFDS' download manager from
-   `config.DatasetInfo.url` ($PIX2PIX_DATASET_URL overrides the host) into
+   `registry.DatasetInfo.url` ($PIX2PIX_DATASET_URL overrides the host) into
    `<data_dir>/downloads`, and must match the published MD5.
 
 The archive is scanned once (unsafe entries refuse the whole archive), then
@@ -24,15 +24,9 @@ import urllib.request
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import registry
 from pix2pix_tf.data.datasets import archive, base, images
 
-# What the content check knows about an archive: split sizes and the size of
-# every pair. Only values measured on the real archive are listed; the other
-# datasets are checked for their splits being present and non-empty.
-EXPECTED_CONTENT: dict[str, tuple[dict[str, int], tuple[int, int]]] = {
-    "cityscapes": ({"train": 2975, "val": 500}, (512, 256)),
-}
 _PROBE_TIMEOUT_SECONDS = 20
 
 
@@ -54,12 +48,12 @@ class Berkeley(base.PairBuilder, skip_registration=True):
     name = "berkeley"
     BUILDER_CONFIGS = [
         tfds.core.BuilderConfig(name=info.name, description=info.description)
-        for info in config_lib.DATASETS.values()
-        if info.md5 is not None
+        for info in registry.DATASETS.values()
+        if info.builder == registry.BERKELEY
     ]
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        "Put <name>.tar.gz (from http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/) "
-        "into the manual directory: --manual_dir DIR or $PIX2PIX_MANUAL_DIR."
+        f"Put <name>.tar.gz (from {registry.BERKELEY_INDEX_URL}) into the manual "
+        f"directory: --manual_dir DIR or ${registry.MANUAL_DIR_ENV}."
     )
 
     def __init__(self, *, manual_dir: str, **kwargs):
@@ -67,13 +61,13 @@ class Berkeley(base.PairBuilder, skip_registration=True):
         super().__init__(**kwargs)
 
     def _description(self) -> str:
-        return config_lib.DATASETS[self.builder_config.name].description
+        return registry.DATASETS[self.builder_config.name].description
 
     def _homepage(self) -> str:
         return "https://phillipi.github.io/pix2pix/"
 
     def _split_generators(self, dl_manager):
-        info = config_lib.DATASETS[self.builder_config.name]
+        info = registry.DATASETS[self.builder_config.name]
         path, verified_by = self._archive(dl_manager, info)
         listing = archive.scan(path, samples_per_directory=2)
         members = check_content(info, listing)
@@ -101,7 +95,7 @@ class Berkeley(base.PairBuilder, skip_registration=True):
 
         yield from self._checked_examples(split, f"{path} ({split})", items())
 
-    def _archive(self, dl_manager, info: config_lib.DatasetInfo) -> tuple[str, str]:
+    def _archive(self, dl_manager, info: registry.DatasetInfo) -> tuple[str, str]:
         """Returns (archive path, "content" or "md5")."""
         manual = os.path.join(self._manual_dir, archive_name(info.name))
         if os.path.isfile(manual):
@@ -118,9 +112,9 @@ class Berkeley(base.PairBuilder, skip_registration=True):
                 f"Cannot download the {info.name} archive from {url} ({problem}).\n"
                 f"Without network access, download {url} elsewhere and put it at\n"
                 f"  {os.path.abspath(manual)}\n"
-                f"(or pass --manual_dir DIR, or set ${config_lib.MANUAL_DIR_ENV}=DIR, for a "
+                f"(or pass --manual_dir DIR, or set ${registry.MANUAL_DIR_ENV}=DIR, for a "
                 f"directory holding {archive_name(info.name)}), then run the same command "
-                f"again. ${config_lib.URL_ENV} can point to a mirror, e.g. "
+                f"again. ${registry.URL_ENV} can point to a mirror, e.g. "
                 "http://host/{name}.tar.gz."
             )
         actual = archive.file_md5(path)
@@ -166,12 +160,12 @@ def probe(url: str) -> str | None:
         return str(getattr(error, "reason", error))
 
 
-def check_content(info: config_lib.DatasetInfo, listing: archive.ArchiveListing) -> dict:
+def check_content(info: registry.DatasetInfo, listing: archive.ArchiveListing) -> dict:
     """Returns {split: archive member names}; raises if the archive is not `info`'s.
 
     Images are `[<name>/]<split>/<file>`; hidden files (`.DS_Store`, `._1.jpg`)
     and files elsewhere are ignored. Every split must be present and non-empty;
-    for the archives in EXPECTED_CONTENT the counts and pair size must match.
+    where the table lists expected counts and a pair size, they must match.
     """
     members: dict[str, set[str]] = {split: set() for split in info.splits}
     for name in listing.files:
@@ -183,7 +177,7 @@ def check_content(info: config_lib.DatasetInfo, listing: archive.ArchiveListing)
         if parts[-2] in members:
             members[parts[-2]].add(name)
     where = f"{listing.path}: this is not the Berkeley {info.name} archive, or it is incomplete"
-    expected_counts, expected_size = EXPECTED_CONTENT.get(info.name, ({}, None))
+    expected_counts, expected_size = info.expected_counts, info.pair_size
     for split, names in members.items():
         if not names:
             raise base.BadDatasetError(
