@@ -51,8 +51,7 @@ def describe(error: BaseException) -> str:
     if isinstance(error, tf.errors.OpError):
         lines = (error.message or type(error).__name__).strip().splitlines()
         return f"{lines[0] if lines else type(error).__name__}. Rerun once this is fixed."
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__
+    return flags.one_line(error)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,7 @@
-"""`--help` of export.py, evaluate.py, predict.py and the segmenter answers without
-importing TensorFlow (it took 4 s and printed C++ log lines before)."""
+"""The command lines: `--help` of export.py, evaluate.py, predict.py and the segmenter
+answers without importing TensorFlow (it took 4 s and printed C++ log lines before), and
+every entry point exits 0 on success, 2 on bad flags, 1 on a runtime error (one line)
+and 130 on Ctrl-C."""
 
 import os
 import subprocess
@@ -9,6 +11,15 @@ import time
 
 import pytest
 from conftest import REPO_ROOT
+
+import evaluate as evaluate_cli
+import export as export_cli
+import predict as predict_cli
+import train as train_cli
+from pix2pix_tf import flags
+from pix2pix_tf.data import prepare
+from pix2pix_tf.evaluation import segmenter
+from pix2pix_tf.serving import client
 
 # (how to run it, what its usage line starts with).
 ENTRY_POINTS = [
@@ -53,3 +64,79 @@ def test_help_answers_without_tensorflow(entry_point, usage):
     assert "EXIT 0 IMPORTED []" in result.stdout, result.stdout[-500:] + result.stderr
     assert result.stderr == ""
     assert elapsed < 3.0, f"{entry_point} --help took {elapsed:.1f} s"
+
+
+# (entry point's main, flags that parse, a flag value it refuses).
+COMMANDS = {
+    "train": (train_cli.main, [], ["--gan_mode", "wgan"]),
+    "prepare": (prepare.main, [], ["--image_size", "100"]),
+    "export": (export_cli.main, ["--workdir", "run"], ["--precision", "fp8"]),
+    "evaluate": (evaluate_cli.main, ["--workdir", "run"], ["--fcn", "maybe"]),
+    "predict": (
+        predict_cli.main,
+        ["--model", "m", "--input", "x.png", "--output", "out"],
+        ["--batch_size", "many"],
+    ),
+    "segmentation": (segmenter.main, [], ["--dataset", "imagenet"]),
+    "serving_client": (client.main, ["--rest", "http://host", "--input", "x"], ["--grpc"]),
+}
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_bad_flags_exit_2_with_one_usage_error(name, capsys):
+    main, good, bad = COMMANDS[name]
+    with pytest.raises(SystemExit) as exit:
+        main([*good, *bad])
+    assert exit.value.code == flags.EXIT_USAGE == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert len(errors) == 1, errors
+
+
+# (what to make fail, the flags), per entry point: the library call it makes.
+def _failing_calls(tmp_path):
+    from pix2pix_tf.evaluation import evaluator
+    from pix2pix_tf.serving import export as export_lib
+    from pix2pix_tf.serving import predict as predict_lib
+    from pix2pix_tf.training import trainer
+
+    run = ["--workdir", str(tmp_path / "run")]
+    return {
+        "train": (trainer, "train", [*run, "--preset", "tiny"]),
+        "prepare": (prepare, "prepare", ["--data_dir", str(tmp_path / "data")]),
+        "export": (export_lib, "export", run),
+        "evaluate": (evaluator, "evaluate", run),
+        "predict": (
+            predict_lib,
+            "load_model",
+            ["--model", "m", "--input", "x.png", "--output", str(tmp_path / "out")],
+        ),
+        "segmentation": (segmenter, "train_segmenter", ["--data_dir", str(tmp_path / "data")]),
+        "serving_client": (
+            client,
+            "rest_generate",
+            ["--rest", "http://host", "--input", __file__, "--output", str(tmp_path / "out")],
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+@pytest.mark.parametrize(
+    "raised, code",
+    [(ValueError("bad\ninput"), flags.EXIT_ERROR), (KeyboardInterrupt(), flags.EXIT_INTERRUPTED)],
+    ids=["runtime_error", "ctrl_c"],
+)
+def test_runtime_errors_exit_1_and_ctrl_c_130(name, raised, code, tmp_path, monkeypatch, capsys):
+    module, function, argv = _failing_calls(tmp_path)[name]
+    if name == "predict" and isinstance(raised, ValueError):
+        raised = module.PredictError("bad\ninput")  # What predict turns failures into.
+
+    def fail(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(module, function, fail)
+    assert COMMANDS[name][0](argv) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if code == flags.EXIT_ERROR:
+        errors = [line for line in err.splitlines() if "error" in line]
+        assert len(errors) == 1 and "bad input" in errors[0], err

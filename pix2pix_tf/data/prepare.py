@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = prepare(config.data)
     except ValueError as error:  # PrepareError, ArchiveError...
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {flags.one_line(error)}", file=sys.stderr)
         return flags.EXIT_ERROR
     except OSError as error:  # Whatever prepare() did not turn into a PrepareError.
         print(f"error: {_write_error(config.data.data_dir, error)}", file=sys.stderr)
