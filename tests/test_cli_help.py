@@ -3,6 +3,7 @@ answers without importing TensorFlow (it took 4 s and printed C++ log lines befo
 every entry point exits 0 on success, 2 on bad flags, 1 on a runtime error (one line)
 and 130 on Ctrl-C."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -92,31 +93,30 @@ def test_bad_flags_exit_2_with_one_usage_error(name, capsys):
     assert len(errors) == 1, errors
 
 
-# (what to make fail, the flags), per entry point: the library call it makes.
-def _failing_calls(tmp_path):
-    from pix2pix_tf.evaluation import evaluator
-    from pix2pix_tf.serving import export as export_lib
-    from pix2pix_tf.serving import predict as predict_lib
-    from pix2pix_tf.training import trainer
-
+# Per entry point: (the module of the library call it makes, that call, the flags).
+def _failing_call(name, tmp_path):
     run = ["--workdir", str(tmp_path / "run")]
-    return {
-        "train": (trainer, "train", [*run, "--preset", "tiny"]),
-        "prepare": (prepare, "prepare", ["--data_dir", str(tmp_path / "data")]),
-        "export": (export_lib, "export", run),
-        "evaluate": (evaluator, "evaluate", run),
-        "predict": (
-            predict_lib,
-            "load_model",
-            ["--model", "m", "--input", "x.png", "--output", str(tmp_path / "out")],
-        ),
-        "segmentation": (segmenter, "train_segmenter", ["--data_dir", str(tmp_path / "data")]),
-        "serving_client": (
-            client,
-            "rest_generate",
-            ["--rest", "http://host", "--input", __file__, "--output", str(tmp_path / "out")],
-        ),
-    }
+    data = ["--data_dir", str(tmp_path / "data")]
+    output = ["--output", str(tmp_path / "out")]
+    if name == "train":
+        return importlib.import_module("pix2pix_tf.training.trainer"), "train", [*run, *data]
+    if name == "export":
+        return importlib.import_module("pix2pix_tf.serving.export"), "export", run
+    if name == "evaluate":
+        return importlib.import_module("pix2pix_tf.evaluation.evaluator"), "evaluate", run
+    if name == "predict":
+        predict_lib = importlib.import_module("pix2pix_tf.serving.predict")
+        return predict_lib, "load_model", ["--model", "m", "--input", "x.png", *output]
+    if name == "serving_client":
+        return client, "rest_generate", ["--rest", "http://host", "--input", __file__, *output]
+    return (
+        {"prepare": prepare, "segmentation": segmenter}[name],
+        {
+            "prepare": "prepare",
+            "segmentation": "train_segmenter",
+        }[name],
+        data,
+    )
 
 
 @pytest.mark.parametrize("name", COMMANDS)
@@ -126,7 +126,7 @@ def _failing_calls(tmp_path):
     ids=["runtime_error", "ctrl_c"],
 )
 def test_runtime_errors_exit_1_and_ctrl_c_130(name, raised, code, tmp_path, monkeypatch, capsys):
-    module, function, argv = _failing_calls(tmp_path)[name]
+    module, function, argv = _failing_call(name, tmp_path)
     if name == "predict" and isinstance(raised, ValueError):
         raised = module.PredictError("bad\ninput")  # What predict turns failures into.
 

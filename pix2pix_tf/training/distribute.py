@@ -19,7 +19,8 @@ Input position on resume: with the default strategy the input iterator is part
 of the checkpoint, so a resumed run sees exactly the batches an uninterrupted
 one would. A distributed iterator cannot be saved in a tf.train.Checkpoint, so
 with any other strategy the input is re-seeded instead: a run that starts (or
-resumes) at step k builds its input with seed `input_seed(seed, k)`. The batch
+resumes) at step k builds its input with seed `derive_seed(seed, k)` (from
+data/pipeline.py, which derives each input pipeline's seed the same way). The batch
 order is therefore a deterministic function of the seed and of the steps the
 run was resumed at, without saving the iterator.
 """
@@ -30,11 +31,10 @@ import json
 import os
 import shutil
 
-import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import choices
-from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import run_dir
 
 
 def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
@@ -93,13 +93,6 @@ def saves_input_position(strategy: tf.distribute.Strategy) -> bool:
     return not isinstance(strategy, distributed)
 
 
-def input_seed(seed: int, step: int) -> int:
-    """The input seed of a run that starts at `step`: `seed` itself at step 0."""
-    if step == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, step]).generate_state(1)[0] >> 1)
-
-
 class WorkerCheckpointManager:
     """A CheckpointManager that every worker calls and only the chief keeps.
 
@@ -110,15 +103,23 @@ class WorkerCheckpointManager:
 
     A save that fails part-way (a full disk, Ctrl-C) leaves no partial files and
     the state file naming the last complete checkpoint; an OSError or
-    TensorFlow error becomes checkpointing.SaveError naming that checkpoint.
+    TensorFlow error becomes run_dir.SaveError naming that checkpoint.
     """
 
-    def __init__(self, checkpoint, workdir: str, keep: int, strategy, checkpoint_name: str):
+    def __init__(
+        self,
+        checkpoint: tf.train.Checkpoint,
+        workdir: str,
+        keep: int,
+        strategy: tf.distribute.Strategy | None = None,
+        checkpoint_name: str = run_dir.CHECKPOINT_NAME,
+    ):
         self.workdir = workdir
         self.checkpoint_name = checkpoint_name
         # The checkpoint this process restored or saved last; a damaged newer
         # one that resuming skipped is not the latest good state.
         self.known_latest: str | None = None
+        strategy = strategy or tf.distribute.get_strategy()
         self.chief = is_chief(strategy)
         directory = workdir
         if not self.chief:
@@ -137,14 +138,12 @@ class WorkerCheckpointManager:
         try:
             path = self.manager.save(checkpoint_number=checkpoint_number)
         except BaseException as error:
-            checkpointing.remove_partial_save(
-                self.directory, self.checkpoint_name, checkpoint_number
-            )
+            run_dir.remove_partial_save(self.directory, self.checkpoint_name, checkpoint_number)
             if not self.chief:
                 shutil.rmtree(self.directory, ignore_errors=True)
             if isinstance(error, (OSError, tf.errors.OpError)):
                 what = f"checkpoint {self.checkpoint_name}-{checkpoint_number}"
-                raise checkpointing.save_error(
+                raise run_dir.save_error(
                     self.workdir, what, error, self.latest_checkpoint
                 ) from None
             raise
