@@ -62,26 +62,23 @@ def main(argv: list[str] | None = None) -> int:
         import tensorflow as tf
 
         from pix2pix_tf.training import trainer as training
+        from pix2pix_tf.training.controller import NonFiniteLossError
+        from pix2pix_tf.training.run_dir import SaveError
+        from pix2pix_tf.training.step import LOSS_NAMES
     except KeyboardInterrupt:
         print(f"train.py: {STARTUP_INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
     try:
         result = training.train(config)
-    except KeyboardInterrupt as error:  # training.Interrupted says what was kept.
+    except KeyboardInterrupt as error:  # controller.Interrupted says what was kept.
         print(f"train.py: {str(error) or STARTUP_INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (
-        training.NonFiniteLossError,
-        training.SaveError,
-        ValueError,
-        OSError,
-        tf.errors.OpError,
-    ) as error:
+    except (NonFiniteLossError, SaveError, ValueError, OSError, tf.errors.OpError) as error:
         print(f"train.py: error: {describe(error)}", file=sys.stderr)
         return EXIT_ERROR
     if result["interrupted"] is not None:
         return 128 + result["interrupted"]  # The shell's convention for a signal.
-    losses = [f"{name} {result[name]:.4f}" for name in training.LOSS_NAMES if name in result]
+    losses = [f"{name} {result[name]:.4f}" for name in LOSS_NAMES if name in result]
     print(f"step {result['step']}/{result['total_steps']} " + ", ".join(losses))
     print(f"checkpoint: {result['checkpoint']}")
     if result["sample"]:

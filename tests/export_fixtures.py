@@ -11,37 +11,31 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from pix2pix_tf import models
 from pix2pix_tf.config import build_config
-from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import distribute, run_dir
+from pix2pix_tf.training.step import build_train_state
 
 
 def make_run(workdir: str, seed: int = 1, checkpoints: tuple[int, ...] = (1,), **overrides):
-    """Writes config.json and training-style checkpoints (ckpt-1) for the tiny preset.
+    """Writes config.json and checkpoints (ckpt-1) for the tiny preset, as train.py does.
 
-    The generator's batch-norm statistics are moved away from their initial values
-    with one training-mode call, so restoring the wrong values would show.
+    The train state, checkpoint and manager are built by the code train.py uses; the
+    generator's batch-norm statistics are moved away from their initial values with
+    one training-mode call, so restoring the wrong values would show.
     """
     config = build_config(preset="tiny", workdir=workdir, **overrides)
     config.save(workdir)
     keras.utils.set_random_seed(seed)
-    generator = models.build_generator(config)
-    discriminator = models.build_discriminator(config)
+    state = build_train_state(config, total_steps=max(checkpoints))
+    generator = state.generator
     images = tf.random.stateless_uniform(
         [2, config.data.image_size, config.data.image_size, 3], seed=[seed, 0], minval=-1.0
     )
     generator(images, training=True)
-    # The same checkpoint layout as train.py writes.
-    checkpoint = checkpointing.make_checkpoint(
-        step=tf.Variable(1, dtype=tf.int64),
-        generator=generator,
-        discriminator=discriminator,
-        generator_optimizer=keras.optimizers.Adam(),
-        discriminator_optimizer=keras.optimizers.Adam(),
-        iterator=iter(tf.data.Dataset.range(4)),
-    )
-    manager = checkpointing.make_manager(checkpoint, workdir, keep=3)
+    checkpoint = run_dir.make_checkpoint(state, iter(tf.data.Dataset.range(4)))
+    manager = distribute.WorkerCheckpointManager(checkpoint, workdir, keep=3)
     for number in checkpoints:
+        state.step.assign(number)
         manager.save(checkpoint_number=number)
     return config, generator
 

@@ -38,13 +38,13 @@ def test_mirrored_on_two_cpus_matches_one_device_with_the_same_global_batch(norm
     assert result["moved"] > 1e-2  # The steps changed the weights.
 
 
-def test_input_seed_is_the_seed_at_step_zero_and_differs_per_step():
-    from pix2pix_tf.training import distribute
+def test_derived_input_seed_is_the_seed_at_step_zero_and_differs_per_step():
+    from pix2pix_tf.data.pipeline import derive_seed
 
-    assert distribute.input_seed(7, 0) == 7
-    seeds = {distribute.input_seed(7, step) for step in (1, 2, 3, 1000)}
+    assert derive_seed(7, 0) == 7
+    seeds = {derive_seed(7, step) for step in (1, 2, 3, 1000)}
     assert len(seeds) == 4 and all(0 <= seed < 2**63 for seed in seeds)
-    assert distribute.input_seed(7, 2) == distribute.input_seed(7, 2)
+    assert derive_seed(7, 2) == derive_seed(7, 2) != derive_seed(8, 2)
 
 
 def test_strategy_flag_errors():
@@ -171,7 +171,7 @@ def _mirrored_check(norm: str, sync: bool) -> dict:
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     tf.config.experimental.enable_op_determinism()
     from pix2pix_tf import config as config_lib
-    from pix2pix_tf.training import trainer as training
+    from pix2pix_tf.training import step as step_lib
 
     config = config_lib.build_config(
         preset="tiny",
@@ -193,10 +193,10 @@ def _mirrored_check(norm: str, sync: bool) -> dict:
     ]
     for strategy in strategies:
         keras.utils.set_random_seed(5)
-        state = training.build_train_state(config, strategy, total_steps=10)
+        state = step_lib.build_train_state(config, strategy, total_steps=10)
         if initial is None:
             initial = [w.numpy() for w in state.generator.weights]
-        train_steps = training.make_train_loop(config, state)
+        train_steps = step_lib.make_train_loop(config, state)
         iterator = iter(strategy.experimental_distribute_dataset(dataset))
         train_steps(iterator, 3)
         weights.append([w.numpy() for w in state.generator.weights + state.discriminator.weights])

@@ -23,6 +23,7 @@ from pix2pix_tf.config import build_config
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.serving import paper_mode as test_time
+from pix2pix_tf.training import run_dir
 
 
 @pytest.fixture(scope="module")
@@ -323,7 +324,7 @@ def test_mixed_precision_run_exports_float32_compute(tmp_path):
     config, _ = make_run(workdir, precision="mixed_bfloat16")
     size = config.data.image_size
     images = tf.random.stateless_uniform([2, size, size, 3], seed=[1, 2], minval=-1.0)
-    _, float32_generator, _ = export_lib.restore_generator(workdir)
+    _, float32_generator, _ = run_dir.restore_generator(workdir)
     default = tf.saved_model.load(export_lib.export(workdir, str(tmp_path / "e"), warmup=False))
     served = default.signatures["generate"](images=images)["images"].numpy()
     np.testing.assert_allclose(served, float32_generator(images).numpy(), atol=1e-5)
@@ -355,7 +356,7 @@ def test_paper_mode_uses_per_image_statistics_without_dropout_noise(tmp_path):
 def test_paper_mode_is_stateless_repeatable_and_noisy(run, tmp_path):
     workdir, config, _ = run
     size = config.data.image_size
-    _, generator, _ = export_lib.restore_generator(workdir)
+    _, generator, _ = run_dir.restore_generator(workdir)
     before = [variable.numpy().copy() for variable in generator.variables]
     functions = serving.ServingFunctions(generator, serving.ServingOptions(test_time_mode="paper"))
     images = tf.random.stateless_uniform([3, size, size, 3], seed=[5, 5], minval=-1.0)

@@ -13,6 +13,7 @@ from PIL import Image, ImageOps
 import predict as predict_cli
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import predict as predict_lib
+from pix2pix_tf.training import run_dir
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +127,7 @@ def test_pairs_direction_defaults_to_the_run(exported, tmp_path):
         summary = predict_lib.predict(model, [pair], str(tmp_path / "o"), pairs=True, verbose=False)
         assert summary.written == ["pair"]
     # A SavedModel that does not record its direction needs --direction.
-    _, generator, _ = export_lib.restore_generator(workdir)
+    _, generator, _ = run_dir.restore_generator(workdir)
     bare = export_lib.write_model(generator, str(tmp_path / "bare"), warmup=False)
     with pytest.raises(predict_lib.PredictError, match="--direction"):
         predict_lib.predict(predict_lib.load_model(bare), [pair], str(tmp_path / "o"), pairs=True)

@@ -17,9 +17,10 @@ from fs_faults import read_only_directory, small_filesystem
 import train as train_script
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.models import losses
-from pix2pix_tf.training import run_dir as checkpointing
-from pix2pix_tf.training import summaries
+from pix2pix_tf.training import run_dir, summaries
 from pix2pix_tf.training import trainer as training
+from pix2pix_tf.training.controller import Interrupted, NonFiniteLossError
+from pix2pix_tf.training.step import LOSS_NAMES
 
 
 @pytest.fixture(scope="module")
@@ -139,10 +140,10 @@ def test_full_disk_while_saving_keeps_the_last_complete_checkpoint(
         assert f"latest complete checkpoint is {latest}; free space" in errors[0]
         assert "rerun the same command to resume" in errors[0]
         assert tf.train.latest_checkpoint(workdir) == latest
-        assert checkpointing.listed_checkpoints(workdir) == [latest]
+        assert run_dir.listed_checkpoints(workdir) == [latest]
         left = sorted(name for name in os.listdir(workdir) if "ckpt-2" in name or ".tmp" in name)
         assert left == []
-        assert checkpointing.checkpoint_damage(latest) is None
+        assert run_dir.checkpoint_damage(latest) is None
 
         # Space freed, the same command resumes from ckpt-1 and finishes.
         os.remove(os.path.join(workdir, "filler"))
@@ -182,7 +183,7 @@ def test_resume_falls_back_to_the_newest_intact_checkpoint(two_checkpoints, caps
     assert f"Resuming {os.path.join(workdir, 'ckpt-1')} at step 1." in stderr
     assert result["step"] == 3 and result["checkpoint"] == os.path.join(workdir, "ckpt-3")
     # The step re-ran from ckpt-1 rewrote ckpt-2 whole.
-    assert checkpointing.checkpoint_damage(damaged) is None
+    assert run_dir.checkpoint_damage(damaged) is None
     reader = tf.train.load_checkpoint(result["checkpoint"])
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3
 
@@ -202,15 +203,16 @@ def test_restore_generator_names_a_damaged_checkpoint_and_the_intact_ones(two_ch
     damaged, intact = os.path.join(workdir, "ckpt-2"), os.path.join(workdir, "ckpt-1")
     for checkpoint_path in (None, damaged):
         with pytest.raises(ValueError) as error:
-            checkpointing.restore_generator(workdir, checkpoint_path)
+            run_dir.restore_generator(workdir, checkpoint_path)
         message = str(error.value)
         assert f"checkpoint {damaged} is damaged (truncated or corrupt" in message
         assert f"--checkpoint {intact}" in message and "does not hold" not in message
-    _, generator = checkpointing.restore_generator(workdir, intact)
+    _, generator, restored = run_dir.restore_generator(workdir, intact)
+    assert restored == intact
     assert generator.output_shape[1:] == (64, 64, 3)
     _truncate(intact)
     with pytest.raises(ValueError, match="holds no intact checkpoint"):
-        checkpointing.restore_generator(workdir)
+        run_dir.restore_generator(workdir)
 
 
 # ---------------------------------------------------------------------------
@@ -221,10 +223,10 @@ def test_restore_generator_names_a_damaged_checkpoint_and_the_intact_ones(two_ch
 def test_learning_rate_and_its_schedule_may_change_on_resume(tmp_path):
     saved = _tiny(None, tmp_path)
     changed = saved.replace(learning_rate=1e-5, lr_decay_fraction=0.0)
-    assert checkpointing.incompatible_fields(saved, changed) == {}
-    line = checkpointing.schedule_changes(saved, changed)
+    assert run_dir.incompatible_fields(saved, changed) == {}
+    line = run_dir.schedule_changes(saved, changed)
     assert "--learning_rate 1e-05 (saved 0.0002)" in line and "--lr_decay_fraction 0.0" in line
-    assert checkpointing.schedule_changes(saved, saved) is None
+    assert run_dir.schedule_changes(saved, saved) is None
 
 
 def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkeypatch, capsys):
@@ -248,7 +250,7 @@ def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkey
     monkeypatch.setattr(losses, "generator_loss", diverging_generator_loss)
     workdir = str(tmp_path / "run")
     config = _tiny(tiny_data, workdir, steps=4, image_every=100, learning_rate=2e-3)
-    with pytest.raises(training.NonFiniteLossError, match="non-finite loss at step 3") as error:
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 3") as error:
         training.train(config)
     assert "lower --learning_rate" in str(error.value)
     assert tf.train.latest_checkpoint(workdir) == os.path.join(workdir, "ckpt-2")
@@ -258,7 +260,7 @@ def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkey
     stderr = capsys.readouterr().err
     assert "Resuming with --learning_rate 0.0001 (saved 0.002)" in stderr
     assert f"Resuming {os.path.join(workdir, 'ckpt-2')} at step 2." in stderr
-    assert result["step"] == 4 and all(np.isfinite(result[name]) for name in training.LOSS_NAMES)
+    assert result["step"] == 4 and all(np.isfinite(result[name]) for name in LOSS_NAMES)
     reader = tf.train.load_checkpoint(result["checkpoint"])
     iterations = "generator_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"
     assert reader.get_tensor(iterations) == 4  # The optimizer's count carried on.
@@ -332,7 +334,7 @@ def test_second_ctrl_c_in_the_loop_names_the_latest_complete_checkpoint(
 
     monkeypatch.setattr(summaries, "write_scalars", two_ctrl_c_at_step_2)
     workdir = str(tmp_path / "run")
-    with pytest.raises(training.Interrupted) as error:
+    with pytest.raises(Interrupted) as error:
         training.train(_tiny(tiny_data, workdir, steps=3, image_every=100))
     latest = os.path.join(workdir, "ckpt-1")
     assert "interrupted again at step 2 without saving" in str(error.value)
@@ -345,9 +347,7 @@ def test_a_save_stopped_part_way_leaves_no_partial_files(tmp_path, monkeypatch):
 
     checkpoint = tf.train.Checkpoint(value=tf.Variable(tf.zeros([1000])))
     workdir = str(tmp_path)
-    manager = distribute.WorkerCheckpointManager(
-        checkpoint, workdir, 3, tf.distribute.get_strategy(), "ckpt"
-    )
+    manager = distribute.WorkerCheckpointManager(checkpoint, workdir, 3)
     assert manager.save(checkpoint_number=1) == os.path.join(workdir, "ckpt-1")
     write = checkpoint._write  # What CheckpointManager.save calls.
 

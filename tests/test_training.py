@@ -12,9 +12,10 @@ import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.models import build_generator
-from pix2pix_tf.training import precision, summaries
-from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import controller, distribute, precision, run_dir, summaries
+from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
+from pix2pix_tf.training.step import LOSS_NAMES
 
 
 def _tiny(**overrides):
@@ -30,29 +31,29 @@ def _batch(config, seed=0):
 
 
 def test_learning_rate_is_constant_then_decays_linearly_to_zero():
-    schedule = training.LinearDecay(2e-4, total_steps=100, decay_steps=40)
+    schedule = step_lib.LinearDecay(2e-4, total_steps=100, decay_steps=40)
     values = [float(schedule(step)) for step in (0, 59, 60, 80, 100, 120)]
     np.testing.assert_allclose(values, [2e-4, 2e-4, 2e-4, 1e-4, 0.0, 0.0], atol=1e-10)
-    constant = training.LinearDecay(2e-4, total_steps=100, decay_steps=0)
+    constant = step_lib.LinearDecay(2e-4, total_steps=100, decay_steps=0)
     assert float(constant(100)) == pytest.approx(2e-4)
-    restored = training.LinearDecay.from_config(schedule.get_config())
+    restored = step_lib.LinearDecay.from_config(schedule.get_config())
     assert float(restored(90)) == pytest.approx(float(schedule(90)))
 
 
 def test_total_steps_from_epochs():
     config = _tiny(epochs=3, batch_size=4)
-    assert training.total_steps(config, train_examples=18) == 12  # 3 x (18 // 4).
-    assert training.total_steps(_tiny(steps=7), train_examples=18) == 7
+    assert step_lib.total_steps(config, train_examples=18) == 12  # 3 x (18 // 4).
+    assert step_lib.total_steps(_tiny(steps=7), train_examples=18) == 7
     with pytest.raises(ValueError, match="--batch_size 4 is larger"):
-        training.total_steps(config, train_examples=3)
+        step_lib.total_steps(config, train_examples=3)
 
 
 def test_train_step_returns_the_four_losses_and_counts_steps():
     config = _tiny()
-    state = training.build_train_state(config, total_steps=10)
-    train_step = training.make_train_step(config, state)
+    state = step_lib.build_train_state(config, total_steps=10)
+    train_step = step_lib.make_train_step(config, state)
     values = train_step(*_batch(config))
-    assert sorted(values) == sorted(training.LOSS_NAMES)
+    assert sorted(values) == sorted(LOSS_NAMES)
     for value in values.values():
         assert value.shape == () and value.dtype == tf.float32
         assert np.isfinite(value.numpy())
@@ -68,8 +69,8 @@ def test_train_step_lowers_the_l1_loss_on_a_fixed_batch():
     # A higher learning rate than the paper's makes the drop clear within 40 steps.
     config = _tiny(batch_size=2, seed=1, learning_rate=1e-3)
     keras.utils.set_random_seed(1)
-    state = training.build_train_state(config, total_steps=1000)
-    train_step = training.make_train_step(config, state)
+    state = step_lib.build_train_state(config, total_steps=1000)
+    train_step = step_lib.make_train_step(config, state)
     batch = _batch(config)
     l1 = [float(train_step(*batch)["gen_l1"]) for _ in range(40)]
     assert np.mean(l1[-5:]) < 0.6 * np.mean(l1[:3]), l1
@@ -78,12 +79,12 @@ def test_train_step_lowers_the_l1_loss_on_a_fixed_batch():
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_train_step(policy):
     config = _tiny(precision=policy)
-    state = training.build_train_state(config, total_steps=10)
+    state = step_lib.build_train_state(config, total_steps=10)
     assert state.policy == policy
     is_scaled = isinstance(state.generator_optimizer, keras.optimizers.LossScaleOptimizer)
     assert is_scaled == (policy == "mixed_float16")
     assert state.generator.get_layer("encoder_2_conv").compute_dtype == policy.split("_")[1]
-    train_step = training.make_train_step(config, state)
+    train_step = step_lib.make_train_step(config, state)
     for _ in range(12):
         values = train_step(*_batch(config))
     assert all(np.isfinite(value.numpy()) for value in values.values())
@@ -113,13 +114,13 @@ def test_auto_precision_reads_the_cpu_flags(monkeypatch, tmp_path):
 def _trained_run(workdir, config, steps=2):
     """A run directory as train() leaves it, from in-memory batches."""
     config = config.replace(workdir=str(workdir))
-    state = training.build_train_state(config, total_steps=10)
-    train_step = training.make_train_step(config, state)
+    state = step_lib.build_train_state(config, total_steps=10)
+    train_step = step_lib.make_train_step(config, state)
     iterator = iter(tf.data.Dataset.from_tensors(_batch(config)).repeat())
-    checkpoint = training.state_checkpoint(state, iterator)
+    checkpoint = run_dir.make_checkpoint(state, iterator)
     for _ in range(steps):
         train_step(*next(iterator))
-    manager = checkpointing.make_manager(checkpoint, str(workdir), 3)
+    manager = distribute.WorkerCheckpointManager(checkpoint, str(workdir), 3)
     path = manager.save(checkpoint_number=steps)
     config.save(str(workdir))
     return config, state, path
@@ -136,25 +137,26 @@ def test_export_style_restore_gives_identical_outputs(tmp_path):
     tf.train.Checkpoint(generator=rebuilt).restore(path).expect_partial()
     np.testing.assert_allclose(rebuilt(images, training=False), expected, rtol=1e-6, atol=1e-6)
 
-    restored_config, generator = training.restore_generator(str(tmp_path))
-    assert restored_config == config
+    restored_config, generator, restored = run_dir.restore_generator(str(tmp_path))
+    assert restored_config == config and restored == path
+    assert run_dir.checkpoint_step(restored) == 2
     np.testing.assert_allclose(generator(images, training=False), expected, rtol=1e-6, atol=1e-6)
-    _, generator = training.restore_generator(str(tmp_path), checkpoint_path=path)
+    _, generator, _ = run_dir.restore_generator(str(tmp_path), checkpoint=path)
     np.testing.assert_allclose(generator(images, training=False), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_restore_generator_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such run directory"):
-        training.restore_generator(str(tmp_path / "missing"))
+        run_dir.restore_generator(str(tmp_path / "missing"))
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(FileNotFoundError, match="no config.json"):
-        training.restore_generator(str(empty))
+        run_dir.restore_generator(str(empty))
     _tiny().save(str(empty))
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        training.restore_generator(str(empty))
+        run_dir.restore_generator(str(empty))
     with pytest.raises(FileNotFoundError, match="no such checkpoint"):
-        training.restore_generator(str(empty), checkpoint_path=str(empty / "ckpt-9"))
+        run_dir.restore_generator(str(empty), checkpoint=str(empty / "ckpt-9"))
 
     run = tmp_path / "run"
     _trained_run(run, _tiny())
@@ -162,22 +164,22 @@ def test_restore_generator_errors(tmp_path):
     values["model"]["ngf"] = 16
     (run / "config.json").write_text(json.dumps(values))
     with pytest.raises(ValueError, match="does not hold the generator"):
-        training.restore_generator(str(run))
+        run_dir.restore_generator(str(run))
 
 
 def test_resume_check_names_the_incompatible_fields(tmp_path):
     config = _tiny(workdir=str(tmp_path))
-    assert checkpointing.check_resume(str(tmp_path), config) is None
+    assert run_dir.check_resume(str(tmp_path), config) is None
     config.save(str(tmp_path))
     changed_model = config.replace(ngf=16, image_size=128, load_size=143, unet_depth=7)
     # Without a checkpoint there is nothing to continue: any config may start over.
-    assert checkpointing.check_resume(str(tmp_path), changed_model) is None
+    assert run_dir.check_resume(str(tmp_path), changed_model) is None
 
     config, _, _ = _trained_run(tmp_path, config)
     changed_length = config.replace(steps=50, log_every=7, checkpoint_every=9)
-    assert checkpointing.check_resume(str(tmp_path), changed_length) == config
+    assert run_dir.check_resume(str(tmp_path), changed_length) == config
     with pytest.raises(ValueError) as error:
-        checkpointing.check_resume(str(tmp_path), changed_model)
+        run_dir.check_resume(str(tmp_path), changed_model)
     message = str(error.value)
     for field in ("--ngf (saved 8, now 16)", "--image_size", "--load_size", "--unet_depth"):
         assert field in message
@@ -187,18 +189,18 @@ def test_resume_check_names_the_incompatible_fields(tmp_path):
 def test_restoring_a_mismatched_training_checkpoint_is_a_clear_error(tmp_path):
     _, _, path = _trained_run(tmp_path, _tiny())
     other = _tiny(ndf=16)
-    state = training.build_train_state(other, total_steps=10)
-    checkpoint = training.state_checkpoint(
+    state = step_lib.build_train_state(other, total_steps=10)
+    checkpoint = run_dir.make_checkpoint(
         state, iter(tf.data.Dataset.from_tensors(_batch(other)).repeat())
     )
     with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
-        checkpointing.restore(checkpoint, path)
+        run_dir.restore(checkpoint, path)
 
 
 def test_dropout_seed_state_is_checkpointed():
     config = _tiny()
     generator = build_generator(config)
-    states = checkpointing.seed_states(generator)
+    states = run_dir.seed_states(generator)
     assert len(states) == 3  # One per dropout layer.
     assert all("seed_generator_state" in state.path for state in states)
 
@@ -251,7 +253,7 @@ def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
 
     assert result["step"] == result["total_steps"] == 2 and result["interrupted"] is None
     assert result["checkpoint"] == str(workdir / "ckpt-2")
-    assert all(np.isfinite(result[name]) for name in training.LOSS_NAMES)
+    assert all(np.isfinite(result[name]) for name in LOSS_NAMES)
     for name in ("checkpoint", "ckpt-1.index", "ckpt-2.index", "config.json"):
         assert (workdir / name).exists(), name
     assert (workdir / "samples" / "step_000002.png").exists()
@@ -259,7 +261,7 @@ def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
     assert saved == config.replace(steps=2, precision="float32")
 
     train_events = _events(str(workdir / "train"))
-    scalars = {f"losses/{name}" for name in training.LOSS_NAMES}
+    scalars = {f"losses/{name}" for name in LOSS_NAMES}
     scalars |= {"learning_rate", "images_per_second", "config"}
     assert scalars <= set(train_events.Tags()["tensors"])
     assert [event.step for event in train_events.Tensors("losses/gen_l1")] == [1, 2]
@@ -349,7 +351,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
         for event in _events(os.path.join(resumed_dir, "train")).Tensors("learning_rate")
     ]
     # Each step's rate was logged once; the decay covers the last 2 of 4 steps.
-    schedule = training.LinearDecay(2e-4, total_steps=steps, decay_steps=2)
+    schedule = step_lib.LinearDecay(2e-4, total_steps=steps, decay_steps=2)
     expected_rates = [float(schedule(step)) for step in range(steps)]
     np.testing.assert_allclose(learning_rates, expected_rates, rtol=1e-6)
 
@@ -373,7 +375,7 @@ def test_non_finite_loss_stops_without_saving(tiny_data, tmp_path, monkeypatch):
     monkeypatch.setattr(input_pipeline, "build_dataset", poisoned)
     workdir = tmp_path / "run"
     config = _tiny(data_dir=tiny_data, workdir=str(workdir), steps=5)
-    with pytest.raises(training.NonFiniteLossError, match="non-finite loss at step 3") as error:
+    with pytest.raises(controller.NonFiniteLossError, match="non-finite loss at step 3") as error:
         training.train(config)
     assert "ckpt-2" in str(error.value)
     assert tf.train.latest_checkpoint(str(workdir)) == str(workdir / "ckpt-2")
@@ -382,8 +384,8 @@ def test_non_finite_loss_stops_without_saving(tiny_data, tmp_path, monkeypatch):
 
 def test_tutorial_arch_with_lsgan_and_instance_norm_trains():
     config = _tiny(arch="tutorial", gan_mode="lsgan", norm="instance", batch_size=2)
-    state = training.build_train_state(config, total_steps=10)
-    train_step = training.make_train_step(config, state)
+    state = step_lib.build_train_state(config, total_steps=10)
+    train_step = step_lib.make_train_step(config, state)
     values = [train_step(*_batch(config)) for _ in range(3)][-1]
     assert all(np.isfinite(value.numpy()) for value in values.values())
     # Least squares on logits starting near 0: each term is near 1 (real) or 0 (fake).
@@ -395,20 +397,90 @@ def test_tutorial_arch_with_lsgan_and_instance_norm_trains():
 # ---------------------------------------------------------------------------
 
 
-def test_steps_until_boundary_never_passes_a_log_sample_or_checkpoint_step():
-    from pix2pix_tf.training import loop
+class _Recorder(controller.Action):
+    """An action that records the steps it ran at."""
 
-    train = _tiny(steps=20, steps_per_execution=4, log_every=5, image_every=6, checkpoint_every=10)
-    train = train.train
-    step, calls = 0, []
-    while step < train.steps:
-        count = loop.steps_until_boundary(step, train)
-        assert 1 <= count <= 4
+    def __init__(self, interval, on_call=None):
+        self.interval = interval
+        self.steps = []
+        self.recorded = 0
+        self.on_call = on_call
+
+    def record(self, losses):
+        self.recorded += len(losses)
+
+    def __call__(self, step):
+        self.steps.append(step)
+        if self.on_call is not None:
+            self.on_call(step)
+
+
+class _Checkpoints(_Recorder):
+    saved_step = None
+    latest = None
+
+    def __call__(self, step):
+        super().__call__(step)
+        self.saved_step, self.latest = step, f"ckpt-{step}"
+
+
+def _controller(actions, checkpoint, losses=None, total_steps=20, steps_per_execution=4):
+    """A controller over a fake train step that returns `losses(step)` (zeros by default)."""
+    calls, position = [], [0]
+
+    def train_steps(iterator, count):
         calls.append(count)
-        step += count
-    boundaries = {5, 6, 10, 12, 15, 18, 20}
-    ends = set(np.cumsum(calls).tolist())
-    assert boundaries <= ends and step == 20
+        values = [losses(position[0] + offset + 1) if losses else 0.0 for offset in range(count)]
+        position[0] += count
+        return {name: tf.constant(values, tf.float32) for name in LOSS_NAMES}
+
+    progress = controller.Progress(total_steps, 0, stateful_metrics=list(LOSS_NAMES))
+    progress.bar.verbose = 0
+    run = controller.Controller(
+        train_steps,
+        None,
+        start=0,
+        total_steps=total_steps,
+        steps_per_execution=steps_per_execution,
+        actions=actions,
+        checkpoint=checkpoint,
+        progress=progress,
+    )
+    return run, calls
+
+
+def test_controller_runs_each_action_exactly_on_its_steps_and_the_last():
+    scalars, samples, evaluation = _Recorder(5), _Recorder(6), _Recorder(0)
+    checkpoints = _Checkpoints(10)
+    run, calls = _controller([scalars, samples, evaluation], checkpoints, total_steps=21)
+    assert run.run() == (21, None)
+    assert scalars.steps == [5, 10, 15, 20, 21]
+    assert samples.steps == [6, 12, 18, 21]
+    assert evaluation.steps == []  # Interval 0: never, not even at the end.
+    assert checkpoints.steps == [10, 20, 21]
+    # No call runs past a due step, none runs more than --steps_per_execution.
+    assert all(1 <= count <= 4 for count in calls) and sum(calls) == 21
+    assert scalars.recorded == 21
+
+
+def test_controller_saves_the_step_a_stop_request_ended_on():
+    def stop(step):
+        if step == 6:
+            signal.raise_signal(signal.SIGTERM)
+
+    scalars, checkpoints = _Recorder(3, on_call=stop), _Checkpoints(10)
+    run, _ = _controller([scalars], checkpoints)
+    assert run.run() == (6, signal.SIGTERM)
+    assert scalars.steps == [3, 6] and checkpoints.steps == [6]
+
+
+def test_controller_stops_at_the_first_non_finite_loss_without_saving():
+    scalars, checkpoints = _Recorder(2), _Checkpoints(4)
+    run, _ = _controller([scalars], checkpoints, losses=lambda step: np.nan if step == 7 else 1.0)
+    with pytest.raises(controller.NonFiniteLossError, match="at step 7") as error:
+        run.run()
+    assert "gen_total=nan" in str(error.value) and "(ckpt-4)" in str(error.value)
+    assert checkpoints.steps == [4] and scalars.steps == [2, 4, 6]
 
 
 def test_train_loop_runs_several_steps_per_call_like_single_steps(op_determinism):
@@ -419,8 +491,8 @@ def test_train_loop_runs_several_steps_per_call_like_single_steps(op_determinism
     for steps_per_execution in (1, 3):
         keras.utils.set_random_seed(3)
         run_config = config.replace(steps_per_execution=steps_per_execution)
-        state = training.build_train_state(run_config, total_steps=10)
-        train_steps = training.make_train_loop(run_config, state)
+        state = step_lib.build_train_state(run_config, total_steps=10)
+        train_steps = step_lib.make_train_loop(run_config, state)
         iterator = iter(tf.data.Dataset.from_tensor_slices(_stack(batches)))
         losses = [train_steps(iterator, 3), train_steps(iterator, 2)]
         assert [value["gen_l1"].shape for value in losses] == [(3,), (2,)]
@@ -445,8 +517,8 @@ def test_jit_compiled_train_step_matches_the_plain_one():
     for jit_compile in (False, True):
         keras.utils.set_random_seed(4)
         run_config = config.replace(jit_compile=jit_compile)
-        state = training.build_train_state(run_config, total_steps=10)
-        train_step = training.make_train_step(run_config, state)
+        state = step_lib.build_train_state(run_config, total_steps=10)
+        train_step = step_lib.make_train_step(run_config, state)
         values.append([float(train_step(*_batch(config))["gen_total"]) for _ in range(2)])
     np.testing.assert_allclose(values[1], values[0], rtol=1e-3)
 

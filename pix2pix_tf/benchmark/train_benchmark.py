@@ -10,7 +10,7 @@ pipeline), side by side in one run:
   `GradientTape`s, `BinaryCrossentropy(from_logits=True)` losses (generator:
   GAN + 100 x L1; discriminator: real + generated), `Adam(2e-4, beta_1=0.5)`
   for each model, and its generator and discriminator (`--arch tutorial`).
-- ours: `training.make_train_step` / `make_train_loop` with the flags given
+- ours: `step.make_train_step` / `make_train_loop` with the flags given
   (--precision, default auto; --steps_per_execution; --jit_compile;
   --matmul_convs, default on).
 - with --levers, also ours with the levers added one at a time (float32 with
@@ -99,7 +99,7 @@ def _build_runner(spec: dict):
 
     from pix2pix_tf import config as config_lib
     from pix2pix_tf.benchmark import flops
-    from pix2pix_tf.training import trainer as training
+    from pix2pix_tf.training import step as step_lib
 
     config = config_lib.build_config(**spec["config"], steps=1_000_000)
     size, batch = config.data.image_size, config.train.batch_size
@@ -115,19 +115,19 @@ def _build_runner(spec: dict):
 
         per_call = 1
     else:
-        state = training.build_train_state(
+        state = step_lib.build_train_state(
             config, total_steps=1_000_000, fused_adam=spec.get("fused_adam", True)
         )
         generator, discriminator, policy = state.generator, state.discriminator, state.policy
         per_call = config.train.steps_per_execution
         if per_call == 1:
-            train_step = training.make_train_step(config, state)
+            train_step = step_lib.make_train_step(config, state)
 
             def call():
                 return train_step(inputs, targets)["gen_total"]
 
         else:
-            train_steps = training.make_train_loop(config, state)
+            train_steps = step_lib.make_train_loop(config, state)
             dataset = tf.data.Dataset.from_tensors((inputs, targets)).repeat()
             iterator = iter(state.strategy.experimental_distribute_dataset(dataset))
 

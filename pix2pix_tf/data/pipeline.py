@@ -172,11 +172,16 @@ def select_direction(a, b, direction: str):
     return (a, b) if direction == "AtoB" else (b, a)
 
 
-def _pipeline_seed(seed: int, pipeline: int) -> int:
-    """An int seed for tf.data's shuffles, different per input pipeline."""
-    if pipeline == 0:
+def derive_seed(seed: int, index: int) -> int:
+    """A non-negative int64 seed derived from (`seed`, `index`): `seed` itself for index 0.
+
+    Each input pipeline shuffles with derive_seed(seed, pipeline), and a run that a
+    distributed strategy resumes at step k builds its input with
+    derive_seed(seed, k) (see training/distribute.py).
+    """
+    if index == 0:
         return seed
-    return int(np.random.SeedSequence([seed, pipeline]).generate_state(1)[0] >> 1)
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
 
 
 def _records(
@@ -231,7 +236,7 @@ def build_dataset(
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1 per replica, got {batch_size}.")
-    shuffle_seed = _pipeline_seed(seed, pipeline)
+    shuffle_seed = derive_seed(seed, pipeline)
 
     def decode(serialized):
         features = parse(serialized, side_by_side)

@@ -172,10 +172,6 @@ def periodic_evaluator(config: config_lib.Config, generator: keras.Model, writer
     return evaluate
 
 
-def checkpoint_step(checkpoint_path: str) -> int:
-    return int(tf.train.load_variable(checkpoint_path, "step/.ATTRIBUTES/VARIABLE_VALUE"))
-
-
 def evaluate(
     workdir: str, options: EvalOptions = DEFAULT_OPTIONS, checkpoint_path: str | None = None
 ) -> tuple[dict[str, float], str]:
@@ -184,11 +180,10 @@ def evaluate(
     Returns (metrics, output directory).
     """
     from pix2pix_tf.data import prepare
-    from pix2pix_tf.training import run_dir as checkpointing
+    from pix2pix_tf.training import run_dir
 
-    checkpoint_path = checkpoint_path or tf.train.latest_checkpoint(workdir)
-    config, generator = checkpointing.restore_generator(workdir, checkpoint_path)
-    step = checkpoint_step(checkpoint_path)
+    config, generator, checkpoint_path = run_dir.restore_generator(workdir, checkpoint_path)
+    step = run_dir.checkpoint_step(checkpoint_path)
     prepare.prepare(config.data)
     split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
     segmenter = _load_segmenter(config, options)

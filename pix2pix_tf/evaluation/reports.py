@@ -15,9 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from pix2pix_tf import files
+from pix2pix_tf.training.step import LOSS_NAMES
 from pix2pix_tf.training.summaries import save_png
-
-LOSS_TAGS = ("gen_total", "gen_gan", "gen_l1", "disc")
 
 
 def read_scalars(event_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -54,7 +53,7 @@ def _tensor_value(tensor_proto):
     return tf.make_ndarray(tensor_proto)
 
 
-def plot_loss_curves(event_dir: str, output_path: str, tags=LOSS_TAGS) -> str:
+def plot_loss_curves(event_dir: str, output_path: str, tags=LOSS_NAMES) -> str:
     """Plots the training losses found in `event_dir` into a PNG; returns its path."""
     import matplotlib
 

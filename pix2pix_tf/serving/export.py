@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import errno
 import fcntl
-import gc
 import json
 import os
 import shutil
@@ -31,11 +30,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import models
-from pix2pix_tf.choices import EXPORT_PRECISIONS, check_choice
-from pix2pix_tf.config import Config
 from pix2pix_tf.serving import graph as serving
-from pix2pix_tf.training import run_dir as checkpointing
+from pix2pix_tf.training import run_dir
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # Where the export records what it was made from (TF Serving ignores assets.extra).
@@ -49,39 +45,6 @@ WARMUP_BATCH_SIZES = (1, 8)
 
 class ExportError(Exception):
     """A problem with the run directory, checkpoint or export directory."""
-
-
-def restore_generator(
-    workdir: str, checkpoint: str | None = None, precision: str = "float32"
-) -> tuple[Config, keras.Model, str]:
-    """Restores a run's generator (latest checkpoint unless `checkpoint` is given) with
-    `precision` compute; returns (config, generator, checkpoint path)."""
-    check_choice("precision", precision, EXPORT_PRECISIONS)
-    try:
-        with _quiet_restore_warnings():
-            config, generator = checkpointing.restore_generator(workdir, checkpoint)
-    except (FileNotFoundError, ValueError) as error:
-        raise ExportError(str(error)) from None
-    if precision != "float32":
-        # Variables are float32 under every policy: the weights carry over as they are.
-        weights = generator.get_weights()
-        generator = models.build_generator(config, dtype_policy=precision)
-        generator.set_weights(weights)
-    return config, generator, checkpoint or tf.train.latest_checkpoint(workdir)
-
-
-@contextlib.contextmanager
-def _quiet_restore_warnings():
-    """A failed restore logs every unused checkpoint value when its state is
-    garbage-collected; the error raised says what matters, so that list is muted."""
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")
-    try:
-        yield
-    finally:
-        gc.collect()
-        logger.setLevel(level)
 
 
 def next_version(export_dir: str) -> int:
@@ -286,6 +249,9 @@ def export(
     """Restores the generator from a run directory and exports it; returns the version dir."""
     if options is not None:
         options.validate()
-    config, generator, path = restore_generator(workdir, checkpoint, precision)
+    try:
+        config, generator, path = run_dir.restore_generator(workdir, checkpoint, precision)
+    except (FileNotFoundError, ValueError) as error:
+        raise ExportError(str(error)) from None
     metadata = {"checkpoint": path, "precision": precision, "config": config.to_dict()}
     return write_model(generator, export_dir, version, options, warmup, model_name, metadata)

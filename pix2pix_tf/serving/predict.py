@@ -28,7 +28,7 @@ from pix2pix_tf.evaluation import reports
 from pix2pix_tf.files import write_atomic
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
-from pix2pix_tf.training import summaries
+from pix2pix_tf.training import run_dir, summaries
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 ORIENTATION_TAG = 0x0112
@@ -87,7 +87,7 @@ def load_model(path: str, checkpoint: str | None = None) -> Model:
     (its latest checkpoint, or `checkpoint`)."""
     if not tf.io.gfile.isdir(path):
         raise PredictError(f"--model {path}: no such directory.")
-    if checkpoint is not None and not tf.io.gfile.exists(os.path.join(path, "config.json")):
+    if checkpoint is not None and not run_dir.is_run_directory(path):
         raise PredictError(
             f"--checkpoint needs --model to be a run directory (with config.json); {path} is not."
         )
@@ -111,10 +111,10 @@ def load_model(path: str, checkpoint: str | None = None) -> Model:
             direction=_exported_direction(version_dir),
             owner=loaded,
         )
-    if tf.io.gfile.exists(os.path.join(path, "config.json")):
+    if run_dir.is_run_directory(path):
         try:
-            config, generator, checkpoint = export_lib.restore_generator(path, checkpoint)
-        except export_lib.ExportError as error:
+            config, generator, checkpoint = run_dir.restore_generator(path, checkpoint)
+        except (FileNotFoundError, ValueError) as error:
             raise PredictError(str(error)) from None
         functions = serving.ServingFunctions(generator)
         signature = tf.function(

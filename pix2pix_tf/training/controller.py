@@ -1,25 +1,23 @@
-"""The outer training loop: progress, summaries, checkpoints, signals, divergence.
+"""The outer training loop: a controller that runs the train step and its periodic actions.
 
-`run` drives a built train step over the input iterator. Everything with side
-effects lives here, none of it in the step: the progress bar, TensorBoard
-scalars and sample grids, checkpoints every K steps and at the end, a clean
-stop on SIGTERM / Ctrl-C, and a loud stop on a non-finite loss.
+`Controller.run` calls the train step (several steps per call with
+--steps_per_execution) until the last step, and after each call asks each
+action whether it is due: TensorBoard scalars, sample grids, evaluation and
+checkpoints (pix2pix_tf/training/actions.py) each have their own interval and
+also run at the last step. Each call ends on the next step an action is due, so
+every action runs exactly on its steps whatever --steps_per_execution is. The
+controller also owns what stops a run: a clean stop with a final checkpoint on
+SIGTERM / Ctrl-C, and a loud stop on a non-finite loss. This is orbit's
+Controller with train actions, without its evaluator and summary manager.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import sys
-import time
 
-import tensorflow as tf
-
-from pix2pix_tf.training import run_dir as checkpointing
 from pix2pix_tf.training import summaries
-
-LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -34,8 +32,12 @@ class Interrupted(KeyboardInterrupt):
     """
 
 
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class StopRequest:
-    """Turns SIGTERM / SIGINT into a flag the loop checks after each step.
+    """Turns SIGTERM / SIGINT into a flag the loop checks after each call.
 
     The first signal asks the loop to save and exit; the handlers in place
     before are reinstated then, so a second Ctrl-C interrupts at once.
@@ -68,168 +70,133 @@ class StopRequest:
         self._restore()
 
 
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+class Progress:
+    """The progress bar: drawn once per call of the train step, and ended before reports.
 
-
-class LossWindow:
-    """Loss sums and throughput over the steps since the last log."""
-
-    def __init__(self):
-        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
-        self.count = 0
-        self.timed_steps = 0
-        self.start = None
-
-    def add(self, values: dict[str, float]) -> None:
-        for name in LOSS_NAMES:
-            self.sums[name] += values[name]
-        self.count += 1
-
-    def ran(self, steps: int) -> None:
-        """Counts the steps of one train call for the throughput."""
-        if self.start is None:
-            # The first call of a process includes tracing; time from its end.
-            self.start = time.perf_counter()
-        else:
-            self.timed_steps += steps
-
-    def flush(self, batch_size: int) -> tuple[dict[str, float], float | None]:
-        means = {name: total / self.count for name, total in self.sums.items()}
-        rate = None
-        if self.timed_steps:
-            rate = self.timed_steps * batch_size / (time.perf_counter() - self.start)
-        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
-        self.count, self.timed_steps = 0, 0
-        self.start = time.perf_counter()
-        return means, rate
-
-
-def steps_until_boundary(step: int, train) -> int:
-    """Steps the next call may run: at most --steps_per_execution, and never past
-    a log, sample, checkpoint or final step, so each of those happens exactly on
-    its step whatever --steps_per_execution is."""
-    count = min(train.steps_per_execution, train.steps - step)
-    for every in (train.log_every, train.image_every, train.checkpoint_every, train.eval_every):
-        if every:
-            count = min(count, every - step % every)
-    return count
-
-
-def run(
-    config,
-    state,
-    train_steps,
-    iterator,
-    manager,
-    writers,
-    sample_batch,
-    *,
-    chief=True,
-    evaluate=None,
-) -> dict:
-    """Trains from state.step to config.train.steps; see training.train for the result.
-
-    `train_steps(iterator, count)` is training.make_train_loop's function: it
-    runs `count` steps in one call and returns each step's losses. Only the
-    `chief` writes sample grids (its writers are the only real ones).
-
-    `sample_batch` is the fixed (inputs, targets) validation batch of the sample
-    grids; the generator runs on it in inference mode (batch-norm moving
-    statistics, no dropout), as an exported model does by default.
-
-    `evaluate(step)`, when given, scores the generator on the evaluation split
-    every --eval_every steps (and at the end) and writes its own summaries.
+    `stateful_metrics` names the values shown as they are given (the losses are
+    already averaged over the steps since the last log).
     """
-    train = config.train
-    workdir, steps = train.workdir, train.steps
-    start = int(state.step.numpy())
-    summaries.write_config(writers["train"], config.to_json(), start)
-    generate = tf.function(lambda images: state.generator(images, training=False))
 
-    def write_samples(step: int) -> str:
-        inputs, targets = sample_batch
-        generated = generate(inputs)
-        l1 = float(tf.reduce_mean(tf.abs(tf.cast(targets, tf.float32) - generated)))
-        grid = summaries.sample_grid(inputs, generated, targets)
-        summaries.write_samples(writers["eval"], grid, l1, step)
-        path = summaries.sample_path(workdir, step)
-        try:
-            return summaries.save_png(grid, path)
-        except OSError as error:  # A full disk: no partial grid is left behind.
-            if os.path.exists(path + ".tmp"):
-                os.remove(path + ".tmp")
-            raise checkpointing.save_error(
-                workdir, f"sample grid {path}", error, manager.latest_checkpoint
-            ) from None
+    def __init__(self, total_steps: int, start: int, stateful_metrics: list[str]):
+        self.bar = summaries.Progbar(total_steps, initial=start, stateful_metrics=stateful_metrics)
+        self.drawn = start
 
-    step, saved_step = start, (start if manager.latest_checkpoint else None)
-    latest: dict[str, float] = {}
-    sample = None
-    window = LossWindow()
-    progbar = summaries.Progbar(steps, initial=start, stateful_metrics=[*LOSS_NAMES, "images/s"])
-    if start >= steps:
-        log(f"{workdir} is already trained to step {start} of {steps}; raise --steps to go on.")
-    with StopRequest() as stop:
-        while step < steps and stop.signal is None:
-            count = steps_until_boundary(step, train)
-            executed = {name: value.numpy() for name, value in train_steps(iterator, count).items()}
-            for offset in range(count):
-                values = {name: float(executed[name][offset]) for name in LOSS_NAMES}
-                bad = [name for name, value in values.items() if not math.isfinite(value)]
-                if bad:
-                    progbar.update(step + offset + 1, finalize=True)  # Ends the bar's line.
-                    listed = ", ".join(f"{name}={values[name]}" for name in bad)
-                    raise NonFiniteLossError(
-                        f"non-finite loss at step {step + offset + 1} ({listed}); "
-                        f"stopped without saving. The latest checkpoint "
-                        f"({manager.latest_checkpoint or 'none yet'}) is the last good state: "
-                        f"lower --learning_rate or check the data, then rerun to resume from it."
-                    )
-                window.add(values)
-            window.ran(count)
-            step += count
-            if step % train.log_every == 0 or step == steps:
-                latest, rate = window.flush(train.batch_size)
-                scalars = {f"losses/{name}": value for name, value in latest.items()}
-                # The rate this step used: the optimizer had taken step - 1 steps.
-                scalars["learning_rate"] = float(state.schedule(step - 1))
-                bar_values = list(latest.items())
-                if rate is not None:
-                    scalars["images_per_second"] = rate
-                    bar_values.append(("images/s", rate))
-                summaries.write_scalars(writers["train"], scalars, step)
-                progbar.update(step, values=bar_values)
-            else:
-                progbar.update(step)
-            if chief and (step % train.image_every == 0 or step == steps):
-                sample = write_samples(step)
-            if evaluate is not None and (step % train.eval_every == 0 or step == steps):
-                progbar.update(step, finalize=True)  # Ends the bar's line before the report.
-                evaluate(step)
-            if step % train.checkpoint_every == 0 or step == steps:
-                manager.save(checkpoint_number=step)
-                saved_step = step
-        if step != saved_step:
-            manager.save(checkpoint_number=step)
-        interrupted = stop.signal
-    if interrupted is not None and step > start:
-        progbar.update(step, finalize=True)  # Ends the bar's line.
-    for writer in writers.values():
-        writer.flush()
-    if interrupted is not None:
-        log(
-            f"Stopped by {signal.Signals(interrupted).name} at step {step} of {steps}; saved "
-            f"{manager.latest_checkpoint}. Rerun the same command to resume."
-        )
-    else:
-        log(f"Trained to step {step}; latest checkpoint {manager.latest_checkpoint}.")
-    return {
-        **latest,
-        "step": step,
-        "total_steps": steps,
-        "workdir": workdir,
-        "checkpoint": manager.latest_checkpoint,
-        "sample": sample,
-        "interrupted": interrupted,
-    }
+    def show(self, step: int, values: list[tuple[str, float]] | None = None) -> None:
+        """Draws the bar at `step`, with (name, value) pairs if given; once per step."""
+        if step > self.drawn:
+            self.bar.update(step, values=values)
+            self.drawn = step
+
+    def end_line(self, step: int) -> None:
+        """Draws the bar at `step` and ends its line, before other output."""
+        self.bar.update(step, finalize=True)
+        self.drawn = step
+
+
+class Action:
+    """Something the loop does every `interval` steps and at the last step (0: never).
+
+    `record` sees the losses of every step; `__call__(step)` runs when due.
+    """
+
+    interval: int = 0
+
+    def steps_until_due(self, step: int) -> int | None:
+        """Steps from `step` to the next multiple of the interval, or None."""
+        if not self.interval:
+            return None
+        return self.interval - step % self.interval
+
+    def is_due(self, step: int, last_step: int) -> bool:
+        return bool(self.interval) and (step % self.interval == 0 or step == last_step)
+
+    def record(self, losses: list[dict[str, float]]) -> None:
+        """Sees the losses of each step of the call that just ran (all finite)."""
+
+    def __call__(self, step: int) -> None:
+        raise NotImplementedError
+
+
+class Controller:
+    """Runs `train_steps(iterator, count)` from `start` to `total_steps` with periodic actions.
+
+    `actions` run in their order when due, then `checkpoint` (an
+    actions.CheckpointAction), which also saves the step a stop request ended
+    on. `train_steps` is step.make_train_loop's function: it runs `count` steps
+    in one call and returns each step's losses.
+    """
+
+    def __init__(
+        self,
+        train_steps,
+        iterator,
+        *,
+        start: int,
+        total_steps: int,
+        steps_per_execution: int,
+        actions: list[Action],
+        checkpoint,
+        progress: Progress,
+    ):
+        self.train_steps = train_steps
+        self.iterator = iterator
+        self.start = start
+        self.total_steps = total_steps
+        self.steps_per_execution = steps_per_execution
+        self.actions = [*actions, checkpoint]
+        self.checkpoint = checkpoint
+        self.progress = progress
+
+    def steps_until_boundary(self, step: int) -> int:
+        """Steps the next call may run: at most --steps_per_execution, and never past
+        the last step or a step on which an action is due."""
+        count = min(self.steps_per_execution, self.total_steps - step)
+        for action in self.actions:
+            due_in = action.steps_until_due(step)
+            if due_in is not None:
+                count = min(count, due_in)
+        return count
+
+    def run(self) -> tuple[int, int | None]:
+        """Trains to the last step or a stop request; returns (step, signal number or None).
+
+        Raises NonFiniteLossError, without saving, at the first non-finite loss.
+        """
+        step = self.start
+        with StopRequest() as stop:
+            while step < self.total_steps and stop.signal is None:
+                count = self.steps_until_boundary(step)
+                executed = self.train_steps(self.iterator, count)
+                losses = self._finite_losses(step, count, executed)
+                step += count
+                for action in self.actions:
+                    action.record(losses)
+                for action in self.actions:
+                    if action.is_due(step, self.total_steps):
+                        action(step)
+                self.progress.show(step)
+            if step != self.checkpoint.saved_step:
+                self.checkpoint(step)
+            interrupted = stop.signal
+        if interrupted is not None and step > self.start:
+            self.progress.end_line(step)
+        return step, interrupted
+
+    def _finite_losses(self, step: int, count: int, executed: dict) -> list[dict[str, float]]:
+        """Each step's losses as floats; raises NonFiniteLossError at the first bad one."""
+        arrays = {name: value.numpy() for name, value in executed.items()}
+        losses = []
+        for offset in range(count):
+            values = {name: float(array[offset]) for name, array in arrays.items()}
+            bad = [name for name, value in values.items() if not math.isfinite(value)]
+            if bad:
+                self.progress.end_line(step + offset + 1)
+                listed = ", ".join(f"{name}={values[name]}" for name in bad)
+                raise NonFiniteLossError(
+                    f"non-finite loss at step {step + offset + 1} ({listed}); "
+                    f"stopped without saving. The latest checkpoint "
+                    f"({self.checkpoint.latest or 'none yet'}) is the last good state: "
+                    f"lower --learning_rate or check the data, then rerun to resume from it."
+                )
+            losses.append(values)
+        return losses

@@ -1,9 +1,11 @@
-"""Checkpoints of a training run, resume checks, and restoring the generator.
+"""The run directory: its layout, resume checks, checkpoints, and restoring the generator.
 
 A run directory (`--workdir`, by default `checkpoints/<dataset>[-<preset>]`)
-holds `config.json`, the checkpoints `ckpt-<step>.*` written by
-`tf.train.CheckpointManager`, TensorBoard events under `train/` and `eval/`,
-and sample grids under `samples/`.
+holds `config.json` (CONFIG_FILE), the checkpoints `ckpt-<step>.*` written by
+`tf.train.CheckpointManager` (CHECKPOINT_NAME) with the layout of
+`make_checkpoint`, TensorBoard events under `train/` and `eval/`, and sample
+grids under `samples/`. Export, predict and evaluation read a run through
+`restore_generator` and `checkpoint_step`; train.py writes and resumes it.
 
 This module also owns what can go wrong with that directory: a --workdir that
 is a file or not writable, a damaged (truncated or corrupt) checkpoint, which
@@ -13,6 +15,8 @@ full disk), whose partial files it removes.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import glob
 import os
 import re
@@ -23,9 +27,13 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.choices import EXPORT_PRECISIONS, check_choice
+from pix2pix_tf.training import precision as precision_lib
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_NAME = "ckpt"
+# The key of the step counter in a checkpoint made by `make_checkpoint`.
+STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 
 # Fields that may differ when a run is resumed: how long and how it runs, how
 # often it reports, where data is read from, and the learning rate and its
@@ -218,32 +226,31 @@ def seed_states(model: keras.Model) -> list:
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
-def make_checkpoint(
-    *, step, generator, discriminator, generator_optimizer, discriminator_optimizer, iterator
-) -> tf.train.Checkpoint:
-    """The training checkpoint: models, optimizers, step, input iterator and seeds.
+def make_checkpoint(state, iterator=None) -> tf.train.Checkpoint:
+    """The training checkpoint of a TrainState: models, optimizers, step, input and seeds.
 
-    `iterator` is None for distributed strategies, whose input is re-seeded on
-    resume instead (see distribute.py).
+    The optimizers are saved without a loss-scale wrapper, so a checkpoint does
+    not depend on --precision. `iterator` (the input position) is None for
+    distributed strategies, whose input is re-seeded on resume instead (see
+    distribute.py).
     """
     parts = dict(
-        step=step,
-        generator=generator,
-        discriminator=discriminator,
-        generator_optimizer=generator_optimizer,
-        discriminator_optimizer=discriminator_optimizer,
-        generator_seeds=seed_states(generator),
-        discriminator_seeds=seed_states(discriminator),
+        step=state.step,
+        generator=state.generator,
+        discriminator=state.discriminator,
+        generator_optimizer=precision_lib.inner_optimizer(state.generator_optimizer),
+        discriminator_optimizer=precision_lib.inner_optimizer(state.discriminator_optimizer),
+        generator_seeds=seed_states(state.generator),
+        discriminator_seeds=seed_states(state.discriminator),
     )
     if iterator is not None:
         parts["iterator"] = iterator
     return tf.train.Checkpoint(**parts)
 
 
-def make_manager(checkpoint: tf.train.Checkpoint, workdir: str, keep: int):
-    return tf.train.CheckpointManager(
-        checkpoint, directory=workdir, max_to_keep=keep, checkpoint_name=CHECKPOINT_NAME
-    )
+def checkpoint_step(path: str) -> int:
+    """The training step at which the checkpoint `path` was saved."""
+    return int(tf.train.load_variable(path, STEP_KEY))
 
 
 def restore(checkpoint: tf.train.Checkpoint, path: str) -> None:
@@ -308,44 +315,68 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def is_run_directory(path: str) -> bool:
+    """Whether `path` holds a run's config.json (written by train.py)."""
+    return tf.io.gfile.exists(os.path.join(path, CONFIG_FILE))
+
+
 def restore_generator(
-    workdir: str, checkpoint_path: str | None = None
-) -> tuple[config_lib.Config, keras.Model]:
+    workdir: str, checkpoint: str | None = None, precision: str = "float32"
+) -> tuple[config_lib.Config, keras.Model, str]:
     """Rebuilds the generator of a run from its config.json and restores its weights.
 
-    `checkpoint_path` (e.g. `<workdir>/ckpt-2000`) defaults to the latest one.
-    Returns (config, generator); the generator is float32.
+    `checkpoint` (e.g. `<workdir>/ckpt-2000`) defaults to the latest one. The
+    generator computes in `precision` (one of EXPORT_PRECISIONS); its variables
+    are float32 under every policy. Returns (config, generator, checkpoint path).
+    Raises FileNotFoundError for a missing run or checkpoint and ValueError for a
+    damaged one or one that does not fit config.json, each a one-line message.
     """
     from pix2pix_tf.models import build_generator
 
+    check_choice("precision", precision, EXPORT_PRECISIONS)
     if not os.path.isdir(workdir):
         raise FileNotFoundError(
             f"{workdir}: no such run directory; train one with `python train.py` first."
         )
     config = config_lib.Config.from_json(os.path.join(workdir, CONFIG_FILE))
-    if checkpoint_path is None:
-        checkpoint_path = tf.train.latest_checkpoint(workdir)
-        if checkpoint_path is None:
+    if checkpoint is None:
+        checkpoint = tf.train.latest_checkpoint(workdir)
+        if checkpoint is None:
             raise FileNotFoundError(
                 f"{workdir}: no checkpoint ({CHECKPOINT_NAME}-<step>.index) here yet; "
                 f"train longer or pass the run directory that holds one."
             )
-    elif not tf.io.gfile.exists(checkpoint_path + ".index"):
-        raise FileNotFoundError(f"{checkpoint_path}: no such checkpoint ({checkpoint_path}.index).")
-    generator = build_generator(config)
+    elif not tf.io.gfile.exists(checkpoint + ".index"):
+        raise FileNotFoundError(f"{checkpoint}: no such checkpoint ({checkpoint}.index).")
+    generator = build_generator(config, dtype_policy=precision)
     try:
-        status = tf.train.Checkpoint(generator=generator).restore(checkpoint_path)
-        status.expect_partial()
-        status.assert_existing_objects_matched()
+        with _quiet_restore_warnings():
+            status = tf.train.Checkpoint(generator=generator).restore(checkpoint)
+            status.expect_partial()
+            status.assert_existing_objects_matched()
     except (AssertionError, IndexError, ValueError, tf.errors.OpError) as error:
-        damage = checkpoint_damage(checkpoint_path)
+        damage = checkpoint_damage(checkpoint)
         if damage is not None:
-            raise ValueError(_damaged_message(workdir, checkpoint_path, damage)) from None
+            raise ValueError(_damaged_message(workdir, checkpoint, damage)) from None
         raise ValueError(
-            f"{checkpoint_path}: does not hold the generator described by "
+            f"{checkpoint}: does not hold the generator described by "
             f"{os.path.join(workdir, CONFIG_FILE)} ({_first_line(error)})."
         ) from None
-    return config, generator
+    return config, generator, checkpoint
+
+
+@contextlib.contextmanager
+def _quiet_restore_warnings():
+    """A failed restore logs every unused checkpoint value when its state is
+    garbage-collected; the error raised says what matters, so that list is muted."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        gc.collect()
+        logger.setLevel(level)
 
 
 def _damaged_message(workdir: str, path: str, damage: str) -> str:

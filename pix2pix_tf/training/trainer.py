@@ -1,258 +1,32 @@
-"""Training: the train step, the state it updates, and `train(config)`.
+"""`train(config)`: one training run, from start-up to the last checkpoint.
 
-`train(config)` is what `python train.py` runs. The pieces it is made of are
-public so that benchmarks and tests can use them on their own:
-
-    strategy = make_strategy(config)
-    state = build_train_state(config, strategy, total_steps=1000)
-    train_step = make_train_step(config, state)
-    losses = train_step(input_images, target_images)  # dict of scalar tensors
-    train_steps = make_train_loop(config, state)
-    losses = train_steps(iterator, 4)  # 4 steps in one call; dict of [4] tensors
-
-`train_step` is pure: it updates the models and optimizers and returns
-gen_total, gen_gan, gen_l1 and disc; printing, summaries and checkpoints live
-in the loop (pix2pix_tf/training/loop.py). Strategies, the chief and distributed
-resume are in pix2pix_tf/training/distribute.py.
+What `python train.py` runs. Start-up checks the run directory, prepares the
+data, builds the train state (pix2pix_tf/training/step.py) under the strategy
+and restores the newest intact checkpoint; then a controller
+(pix2pix_tf/training/controller.py) runs the train step with the periodic
+actions of pix2pix_tf/training/actions.py. Strategies, the chief and distributed
+resume are in pix2pix_tf/training/distribute.py, the run directory in run_dir.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 
 import keras
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.models import arch_spec, build_discriminator, build_generator, losses
-from pix2pix_tf.training import distribute, loop, precision
-from pix2pix_tf.training import run_dir as checkpointing
-from pix2pix_tf.training.loop import LOSS_NAMES, Interrupted, NonFiniteLossError
-from pix2pix_tf.training.optimizers import FusedAdam
-from pix2pix_tf.training.run_dir import SaveError, restore_generator
-
-__all__ = [
-    "LOSS_NAMES",
-    "Interrupted",
-    "LinearDecay",
-    "NonFiniteLossError",
-    "SaveError",
-    "TrainState",
-    "build_train_state",
-    "make_strategy",
-    "make_train_step",
-    "restore_generator",
-    "total_steps",
-    "train",
-]
-
-
-@keras.saving.register_keras_serializable(package="pix2pix_tf")
-class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
-    """Constant learning rate, then a linear decay to zero over the last `decay_steps`.
-
-    The paper's code trains 100 epochs at 2e-4, then 100 epochs decaying to 0.
-    The optimizer calls this with its own iteration count, which checkpoints
-    save, so a resumed run continues the schedule.
-    """
-
-    def __init__(self, learning_rate: float, total_steps: int, decay_steps: int):
-        self.learning_rate = learning_rate
-        self.total_steps = total_steps
-        self.decay_steps = decay_steps
-
-    def __call__(self, step):
-        step = tf.cast(step, tf.float32)
-        if self.decay_steps <= 0:
-            return tf.constant(self.learning_rate, tf.float32)
-        remaining = (self.total_steps - step) / self.decay_steps
-        return self.learning_rate * tf.clip_by_value(remaining, 0.0, 1.0)
-
-    def get_config(self):
-        return {
-            "learning_rate": self.learning_rate,
-            "total_steps": self.total_steps,
-            "decay_steps": self.decay_steps,
-        }
-
-
-@dataclasses.dataclass
-class TrainState:
-    """Everything a train step reads and updates, built under one strategy scope."""
-
-    strategy: tf.distribute.Strategy
-    policy: str
-    generator: keras.Model
-    discriminator: keras.Model
-    generator_optimizer: keras.optimizers.Optimizer
-    discriminator_optimizer: keras.optimizers.Optimizer
-    step: tf.Variable
-    schedule: LinearDecay
-
-
-def state_checkpoint(state: TrainState, iterator) -> tf.train.Checkpoint:
-    """The run's checkpoint of `state` (and the input iterator, or None)."""
-    return checkpointing.make_checkpoint(
-        step=state.step,
-        generator=state.generator,
-        discriminator=state.discriminator,
-        generator_optimizer=precision.inner_optimizer(state.generator_optimizer),
-        discriminator_optimizer=precision.inner_optimizer(state.discriminator_optimizer),
-        iterator=iterator,
-    )
-
-
-def make_strategy(config: config_lib.Config) -> tf.distribute.Strategy:
-    """The tf.distribute strategy for --strategy and --tpu (see distribute.py)."""
-    return distribute.make_strategy(config.train.strategy, config.train.tpu)
-
-
-def total_steps(config: config_lib.Config, train_examples: int | None = None) -> int:
-    """--steps, or --epochs over the train split (whole batches per epoch)."""
-    if config.train.steps is not None:
-        return config.train.steps
-    if train_examples is None:
-        raise ValueError("--steps is not set, so the train split size is needed for --epochs.")
-    steps_per_epoch = train_examples // config.train.batch_size
-    if steps_per_epoch < 1:
-        raise ValueError(
-            f"--batch_size {config.train.batch_size} is larger than the {train_examples} "
-            f"training examples of --dataset {config.data.dataset}."
-        )
-    return config.train.epochs * steps_per_epoch
-
-
-def build_train_state(
-    config: config_lib.Config,
-    strategy: tf.distribute.Strategy | None = None,
-    *,
-    total_steps: int,
-    policy: str | None = None,
-    fused_adam: bool = True,
-) -> TrainState:
-    """Builds models, optimizers and the step counter under `strategy.scope()`.
-
-    `fused_adam=False` uses keras.optimizers.Adam itself (same variables and
-    checkpoints, a few times more passes over the weights per update).
-    """
-    adam = FusedAdam if fused_adam else keras.optimizers.Adam
-    strategy = strategy or tf.distribute.get_strategy()
-    policy = policy or precision.resolve_precision(config.train.precision, strategy)
-    decay_steps = round(total_steps * config.train.lr_decay_fraction)
-    schedule = LinearDecay(config.train.learning_rate, total_steps, decay_steps)
-    with strategy.scope():
-        generator = build_generator(config, dtype_policy=policy)
-        discriminator = build_discriminator(config, dtype_policy=policy)
-        optimizers = []
-        for name, model in (("generator", generator), ("discriminator", discriminator)):
-            optimizer = precision.wrap_optimizer(
-                adam(
-                    learning_rate=schedule,
-                    beta_1=config.train.beta_1,
-                    name=f"{name}_optimizer",
-                ),
-                policy,
-            )
-            # Built now so that a checkpoint restores into existing variables.
-            optimizer.build(model.trainable_variables)
-            optimizers.append(optimizer)
-        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    return TrainState(strategy, policy, generator, discriminator, *optimizers, step, schedule)
-
-
-def make_train_step(config: config_lib.Config, state: TrainState):
-    """Returns train_step(input_images, target_images) -> dict of scalar losses.
-
-    One step updates the generator and the discriminator simultaneously from
-    the same forward pass, as the TensorFlow tutorial does. Inputs are global
-    batches (or per-replica values from a distributed dataset); losses are
-    averaged over the global batch and summed across replicas.
-    """
-    train = config.train
-    halve = arch_spec(config.model.arch).halve_discriminator_loss
-    generator, discriminator = state.generator, state.discriminator
-    generator_optimizer = state.generator_optimizer
-    discriminator_optimizer = state.discriminator_optimizer
-
-    def replica_step(input_images, target_images):
-        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            generated = generator(input_images, training=True)
-            real_logits = discriminator([input_images, target_images], training=True)
-            fake_logits = discriminator([input_images, generated], training=True)
-            values = losses.generator_loss(
-                fake_logits,
-                generated,
-                target_images,
-                lambda_l1=train.lambda_l1,
-                gan_mode=train.gan_mode,
-                global_batch_size=train.batch_size,
-            )
-            values["disc"] = losses.discriminator_loss(
-                real_logits,
-                fake_logits,
-                gan_mode=train.gan_mode,
-                halve=halve,
-                global_batch_size=train.batch_size,
-            )
-            generator_scaled = generator_optimizer.scale_loss(values["gen_total"])
-            discriminator_scaled = discriminator_optimizer.scale_loss(values["disc"])
-        generator_gradients = generator_tape.gradient(
-            generator_scaled, generator.trainable_variables
-        )
-        discriminator_gradients = discriminator_tape.gradient(
-            discriminator_scaled, discriminator.trainable_variables
-        )
-        generator_optimizer.apply_gradients(
-            zip(generator_gradients, generator.trainable_variables, strict=True)
-        )
-        discriminator_optimizer.apply_gradients(
-            zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
-        )
-        return values
-
-    def train_step(input_images, target_images):
-        per_replica = state.strategy.run(replica_step, args=(input_images, target_images))
-        state.step.assign_add(1)
-        return {
-            name: state.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[name], axis=None)
-            for name in LOSS_NAMES
-        }
-
-    # XLA compiles the replica step (strategy.run must stay outside a jit scope).
-    if train.jit_compile:
-        replica_step = tf.function(replica_step, jit_compile=True)
-    return tf.function(train_step)
-
-
-def make_train_loop(config: config_lib.Config, state: TrainState):
-    """Returns train_steps(iterator, num_steps) -> dict of [num_steps] losses.
-
-    One call runs `num_steps` train steps in a `tf.while_loop` inside one
-    `tf.function` (what Keras calls steps_per_execution), taking each batch
-    from `iterator`; the losses of every step are returned so the outer loop
-    can log, average and check each of them. `num_steps` is a tensor, so any
-    count up to --steps_per_execution runs without retracing.
-    """
-    step_fn = make_train_step(config, state).python_function
-
-    def train_steps(iterator, num_steps):
-        num_steps = tf.convert_to_tensor(num_steps, tf.int32)
-        arrays = {
-            name: tf.TensorArray(tf.float32, size=num_steps, element_shape=[])
-            for name in LOSS_NAMES
-        }
-        for index in tf.range(num_steps):
-            values = step_fn(*next(iterator))
-            arrays = {name: arrays[name].write(index, values[name]) for name in LOSS_NAMES}
-        return {name: array.stack() for name, array in arrays.items()}
-
-    return tf.function(train_steps)
-
-
-# ---------------------------------------------------------------------------
-# train(config): data, state, checkpoint, then the loop.
-# ---------------------------------------------------------------------------
+from pix2pix_tf.training import actions, distribute, precision, run_dir, summaries
+from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log
+from pix2pix_tf.training.step import (
+    LOSS_NAMES,
+    TrainState,
+    build_train_state,
+    make_train_loop,
+    total_steps,
+)
 
 
 def _seed_everything(config: config_lib.Config) -> None:
@@ -293,7 +67,7 @@ def _sample_batch(config: config_lib.Config):
 
 @dataclasses.dataclass
 class _Run:
-    """What start-up builds for the loop."""
+    """What start-up builds for the controller."""
 
     config: config_lib.Config
     state: TrainState
@@ -309,18 +83,18 @@ def _start(config: config_lib.Config) -> _Run:
     from pix2pix_tf.data import prepare
 
     workdir = config.train.workdir
-    saved = checkpointing.check_resume(workdir, config)
+    saved = run_dir.check_resume(workdir, config)
     if saved is not None:
-        changes = checkpointing.schedule_changes(saved, config)
+        changes = run_dir.schedule_changes(saved, config)
         if changes:
-            loop.log(changes)
+            log(changes)
     report = prepare.prepare(config.data)
     if not report.reused:
-        loop.log(report.summary())
+        log(report.summary())
     steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
 
     _seed_everything(config)
-    strategy = make_strategy(config)
+    strategy = distribute.make_strategy(config.train.strategy, config.train.tpu)
     chief = distribute.is_chief(strategy)
     if config.train.batch_size % strategy.num_replicas_in_sync:
         raise ValueError(
@@ -328,7 +102,7 @@ def _start(config: config_lib.Config) -> _Run:
             f"{strategy.num_replicas_in_sync} replicas of --strategy {config.train.strategy}."
         )
     if strategy.num_replicas_in_sync > 1 or not chief:
-        loop.log(distribute.cluster_summary(strategy))
+        log(distribute.cluster_summary(strategy))
     policy = precision.resolve_precision(config.train.precision, strategy)
     config = config.replace(steps=steps, precision=policy)
     state = build_train_state(config, strategy, total_steps=steps, policy=policy)
@@ -344,39 +118,95 @@ def _start(config: config_lib.Config) -> _Run:
     # the input from (seed, step) when they resume (see distribute.py).
     saves_input = distribute.saves_input_position(strategy)
     iterator = make_iterator(config.train.seed) if saves_input else None
-    checkpoint = state_checkpoint(state, iterator)
+    checkpoint = run_dir.make_checkpoint(state, iterator)
     manager = distribute.WorkerCheckpointManager(
-        checkpoint, workdir, config.train.keep_checkpoints, strategy, checkpointing.CHECKPOINT_NAME
+        checkpoint, workdir, config.train.keep_checkpoints, strategy
     )
-    restored = checkpointing.restore_newest_intact(checkpoint, workdir, log=loop.log)
+    restored = run_dir.restore_newest_intact(checkpoint, workdir, log=log)
     if restored:
         manager.known_latest = restored
-        loop.log(f"Resuming {restored} at step {int(state.step.numpy())}.")
+        log(f"Resuming {restored} at step {int(state.step.numpy())}.")
     if not saves_input:
-        iterator = make_iterator(distribute.input_seed(config.train.seed, int(state.step.numpy())))
+        step = int(state.step.numpy())
+        iterator = make_iterator(input_pipeline.derive_seed(config.train.seed, step))
     return _Run(config, state, train_steps, iterator, manager, chief)
+
+
+def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
+    """Runs the controller with the four periodic actions; returns train()'s result."""
+    config, state, manager = run.config, run.state, run.manager
+    train = config.train
+    workdir, steps = train.workdir, train.steps
+    start = int(state.step.numpy())
+    progress = Progress(steps, start, stateful_metrics=[*LOSS_NAMES, "images/s"])
+    checkpoint = actions.CheckpointAction(train.checkpoint_every, manager, start)
+    scalars = actions.ScalarsAction(
+        train.log_every, writers["train"], state.schedule, train.batch_size, progress
+    )
+    samples = actions.SamplesAction(
+        train.image_every,
+        state.generator,
+        sample_batch,
+        writers["eval"],
+        workdir,
+        checkpoint,
+        chief=run.chief,
+    )
+    controller = Controller(
+        run.train_steps,
+        run.iterator,
+        start=start,
+        total_steps=steps,
+        steps_per_execution=train.steps_per_execution,
+        actions=[scalars, samples, actions.EvaluationAction(train.eval_every, evaluate, progress)],
+        checkpoint=checkpoint,
+        progress=progress,
+    )
+    summaries.write_config(writers["train"], config.to_json(), start)
+    if start >= steps:
+        log(f"{workdir} is already trained to step {start} of {steps}; raise --steps to go on.")
+    step, interrupted = controller.run()
+    for writer in writers.values():
+        writer.flush()
+    if interrupted is not None:
+        log(
+            f"Stopped by {signal.Signals(interrupted).name} at step {step} of {steps}; saved "
+            f"{manager.latest_checkpoint}. Rerun the same command to resume."
+        )
+    else:
+        log(f"Trained to step {step}; latest checkpoint {manager.latest_checkpoint}.")
+    return {
+        **scalars.latest,
+        "step": step,
+        "total_steps": steps,
+        "workdir": workdir,
+        "checkpoint": manager.latest_checkpoint,
+        "sample": samples.latest,
+        "interrupted": interrupted,
+    }
 
 
 def train(config: config_lib.Config) -> dict:
     """Trains (or resumes) the run in config.train.workdir; returns final metrics.
 
-    The returned dict holds the last logged losses, `step`, `total_steps`,
-    `workdir`, `checkpoint` (the latest) and `interrupted` (the signal number
-    that stopped the run early, else None). Raises NonFiniteLossError when a
-    loss stops being finite, ValueError for a --workdir that cannot hold the
-    run (a file, read-only, only damaged checkpoints, another configuration),
-    checkpointing.SaveError when a checkpoint cannot be written (a full disk),
-    and loop.Interrupted for a Ctrl-C that came before the loop could save.
+    The returned dict holds the last logged losses (step.LOSS_NAMES), `step`,
+    `total_steps`, `workdir`, `checkpoint` (the latest), `sample` (the last
+    sample grid, or None) and `interrupted` (the signal number that stopped the
+    run early, else None). Raises controller.NonFiniteLossError when a loss
+    stops being finite, ValueError for a --workdir that cannot hold the run (a
+    file, read-only, only damaged checkpoints, another configuration),
+    run_dir.SaveError when a checkpoint cannot be written (a full disk), and
+    controller.Interrupted for a Ctrl-C that came before the loop could save.
     """
     workdir = config.train.workdir
     if workdir is None:
         raise ValueError("config.train.workdir is not set; build the config with build_config.")
-    checkpointing.check_workdir(workdir)
+    run_dir.check_workdir(workdir)
     writers = {}
     try:
         try:
             run = _start(config)
-            config, state, manager, chief = run.config, run.state, run.manager, run.chief
+            config, state, chief = run.config, run.state, run.chief
             sample_batch = _sample_batch(config)
             writers = {
                 name: (
@@ -394,26 +224,16 @@ def train(config: config_lib.Config) -> dict:
             if chief:
                 config.save(workdir)
         except KeyboardInterrupt:
-            raise loop.Interrupted(
+            raise Interrupted(
                 f"interrupted by Ctrl-C during start-up, before the first training step; no "
                 f"checkpoint was written in {workdir}. Rerun the same command to continue."
             ) from None
         try:
-            return loop.run(
-                config,
-                state,
-                run.train_steps,
-                run.iterator,
-                manager,
-                writers,
-                sample_batch,
-                chief=chief,
-                evaluate=evaluate,
-            )
+            return _loop(run, writers, sample_batch, evaluate)
         except KeyboardInterrupt:  # A second Ctrl-C: the loop stops at once, without saving.
-            raise loop.Interrupted(
+            raise Interrupted(
                 f"interrupted again at step {int(state.step.numpy())} without saving; the "
-                f"latest complete checkpoint is {manager.latest_checkpoint or 'none yet'}. "
+                f"latest complete checkpoint is {run.manager.latest_checkpoint or 'none yet'}. "
                 f"Rerun the same command to resume from it."
             ) from None
     finally:

@@ -1,0 +1,217 @@
+"""The train state and the train step: what one optimisation step reads, updates and returns.
+
+The pieces `train(config)` (pix2pix_tf/training/trainer.py) is built from, public
+so that benchmarks and tests can use them on their own:
+
+    state = build_train_state(config, strategy, total_steps=1000)
+    train_step = make_train_step(config, state)
+    losses = train_step(input_images, target_images)  # dict of scalar tensors
+    train_steps = make_train_loop(config, state)
+    losses = train_steps(iterator, 4)  # 4 steps in one call; dict of [4] tensors
+
+`train_step` is pure: it updates the models and optimizers and returns the
+losses named by LOSS_NAMES; printing, summaries and checkpoints are the
+controller's actions (pix2pix_tf/training/controller.py, actions.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf.models import arch_spec, build_discriminator, build_generator, losses
+from pix2pix_tf.training import precision
+from pix2pix_tf.training.optimizers import FusedAdam
+
+# What a train step returns, and the TensorBoard tags (`losses/<name>`) the run
+# writes them under: the generator's total, adversarial and L1 terms, and the
+# discriminator's loss.
+LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Constant learning rate, then a linear decay to zero over the last `decay_steps`.
+
+    The paper's code trains 100 epochs at 2e-4, then 100 epochs decaying to 0.
+    The optimizer calls this with its own iteration count, which checkpoints
+    save, so a resumed run continues the schedule.
+    """
+
+    def __init__(self, learning_rate: float, total_steps: int, decay_steps: int):
+        self.learning_rate = learning_rate
+        self.total_steps = total_steps
+        self.decay_steps = decay_steps
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        if self.decay_steps <= 0:
+            return tf.constant(self.learning_rate, tf.float32)
+        remaining = (self.total_steps - step) / self.decay_steps
+        return self.learning_rate * tf.clip_by_value(remaining, 0.0, 1.0)
+
+    def get_config(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "total_steps": self.total_steps,
+            "decay_steps": self.decay_steps,
+        }
+
+
+@dataclasses.dataclass
+class TrainState:
+    """Everything a train step reads and updates, built under one strategy scope."""
+
+    strategy: tf.distribute.Strategy
+    policy: str
+    generator: keras.Model
+    discriminator: keras.Model
+    generator_optimizer: keras.optimizers.Optimizer
+    discriminator_optimizer: keras.optimizers.Optimizer
+    step: tf.Variable
+    schedule: LinearDecay
+
+
+def total_steps(config: config_lib.Config, train_examples: int | None = None) -> int:
+    """--steps, or --epochs over the train split (whole batches per epoch)."""
+    if config.train.steps is not None:
+        return config.train.steps
+    if train_examples is None:
+        raise ValueError("--steps is not set, so the train split size is needed for --epochs.")
+    steps_per_epoch = train_examples // config.train.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(
+            f"--batch_size {config.train.batch_size} is larger than the {train_examples} "
+            f"training examples of --dataset {config.data.dataset}."
+        )
+    return config.train.epochs * steps_per_epoch
+
+
+def build_train_state(
+    config: config_lib.Config,
+    strategy: tf.distribute.Strategy | None = None,
+    *,
+    total_steps: int,
+    policy: str | None = None,
+    fused_adam: bool = True,
+) -> TrainState:
+    """Builds models, optimizers and the step counter under `strategy.scope()`.
+
+    `fused_adam=False` uses keras.optimizers.Adam itself (same variables and
+    checkpoints, a few times more passes over the weights per update).
+    """
+    adam = FusedAdam if fused_adam else keras.optimizers.Adam
+    strategy = strategy or tf.distribute.get_strategy()
+    policy = policy or precision.resolve_precision(config.train.precision, strategy)
+    decay_steps = round(total_steps * config.train.lr_decay_fraction)
+    schedule = LinearDecay(config.train.learning_rate, total_steps, decay_steps)
+    with strategy.scope():
+        generator = build_generator(config, dtype_policy=policy)
+        discriminator = build_discriminator(config, dtype_policy=policy)
+        optimizers = []
+        for name, model in (("generator", generator), ("discriminator", discriminator)):
+            optimizer = precision.wrap_optimizer(
+                adam(
+                    learning_rate=schedule,
+                    beta_1=config.train.beta_1,
+                    name=f"{name}_optimizer",
+                ),
+                policy,
+            )
+            # Built now so that a checkpoint restores into existing variables.
+            optimizer.build(model.trainable_variables)
+            optimizers.append(optimizer)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    return TrainState(strategy, policy, generator, discriminator, *optimizers, step, schedule)
+
+
+def make_train_step(config: config_lib.Config, state: TrainState):
+    """Returns train_step(input_images, target_images) -> dict of scalar losses.
+
+    One step updates the generator and the discriminator simultaneously from
+    the same forward pass, as the TensorFlow tutorial does. Inputs are global
+    batches (or per-replica values from a distributed dataset); losses are
+    averaged over the global batch and summed across replicas.
+    """
+    train = config.train
+    halve = arch_spec(config.model.arch).halve_discriminator_loss
+    generator, discriminator = state.generator, state.discriminator
+    generator_optimizer = state.generator_optimizer
+    discriminator_optimizer = state.discriminator_optimizer
+
+    def replica_step(input_images, target_images):
+        with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
+            generated = generator(input_images, training=True)
+            real_logits = discriminator([input_images, target_images], training=True)
+            fake_logits = discriminator([input_images, generated], training=True)
+            values = losses.generator_loss(
+                fake_logits,
+                generated,
+                target_images,
+                lambda_l1=train.lambda_l1,
+                gan_mode=train.gan_mode,
+                global_batch_size=train.batch_size,
+            )
+            values["disc"] = losses.discriminator_loss(
+                real_logits,
+                fake_logits,
+                gan_mode=train.gan_mode,
+                halve=halve,
+                global_batch_size=train.batch_size,
+            )
+            generator_scaled = generator_optimizer.scale_loss(values["gen_total"])
+            discriminator_scaled = discriminator_optimizer.scale_loss(values["disc"])
+        generator_gradients = generator_tape.gradient(
+            generator_scaled, generator.trainable_variables
+        )
+        discriminator_gradients = discriminator_tape.gradient(
+            discriminator_scaled, discriminator.trainable_variables
+        )
+        generator_optimizer.apply_gradients(
+            zip(generator_gradients, generator.trainable_variables, strict=True)
+        )
+        discriminator_optimizer.apply_gradients(
+            zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
+        )
+        return values
+
+    def train_step(input_images, target_images):
+        per_replica = state.strategy.run(replica_step, args=(input_images, target_images))
+        state.step.assign_add(1)
+        return {
+            name: state.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[name], axis=None)
+            for name in LOSS_NAMES
+        }
+
+    # XLA compiles the replica step (strategy.run must stay outside a jit scope).
+    if train.jit_compile:
+        replica_step = tf.function(replica_step, jit_compile=True)
+    return tf.function(train_step)
+
+
+def make_train_loop(config: config_lib.Config, state: TrainState):
+    """Returns train_steps(iterator, num_steps) -> dict of [num_steps] losses.
+
+    One call runs `num_steps` train steps in a `tf.while_loop` inside one
+    `tf.function` (what Keras calls steps_per_execution), taking each batch
+    from `iterator`; the losses of every step are returned so the outer loop
+    can log, average and check each of them. `num_steps` is a tensor, so any
+    count up to --steps_per_execution runs without retracing.
+    """
+    step_fn = make_train_step(config, state).python_function
+
+    def train_steps(iterator, num_steps):
+        num_steps = tf.convert_to_tensor(num_steps, tf.int32)
+        arrays = {
+            name: tf.TensorArray(tf.float32, size=num_steps, element_shape=[])
+            for name in LOSS_NAMES
+        }
+        for index in tf.range(num_steps):
+            values = step_fn(*next(iterator))
+            arrays = {name: arrays[name].write(index, values[name]) for name in LOSS_NAMES}
+        return {name: array.stack() for name, array in arrays.items()}
+
+    return tf.function(train_steps)
