@@ -109,14 +109,9 @@ def _failing_call(name, tmp_path):
         return predict_lib, "load_model", ["--model", "m", "--input", "x.png", *output]
     if name == "serving_client":
         return client, "rest_generate", ["--rest", "http://host", "--input", __file__, *output]
-    return (
-        {"prepare": prepare, "segmentation": segmenter}[name],
-        {
-            "prepare": "prepare",
-            "segmentation": "train_segmenter",
-        }[name],
-        data,
-    )
+    if name == "prepare":
+        return prepare, "prepare", data
+    return segmenter, "train_segmenter", data
 
 
 @pytest.mark.parametrize("name", COMMANDS)
