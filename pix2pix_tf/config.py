@@ -27,15 +27,12 @@ from pix2pix_tf import choices, presets
 from pix2pix_tf.choices import setting
 from pix2pix_tf.data import registry
 
-# Re-exported: the dataset table is read through the config by most of the package.
+# Aliases of the dataset table's names, for code written before data/registry.py;
+# new code imports the registry.
 DATASETS = registry.DATASETS
-DatasetInfo = registry.DatasetInfo
 dataset_info = registry.dataset_info
-FOLDER_DATASET = registry.FOLDER_DATASET
 URL_ENV = registry.URL_ENV
 MANUAL_DIR_ENV = registry.MANUAL_DIR_ENV
-DIRECTIONS = choices.DIRECTIONS
-FOLDER_LAYOUTS = choices.FOLDER_LAYOUTS
 
 # The file a run directory records its resolved config in.
 CONFIG_FILE = "config.json"
@@ -299,7 +296,7 @@ class Config:
         """Raises ValueError naming the flag for any inconsistent setting."""
         data, model, train = self.data, self.model, self.train
         registry.dataset_info(data.dataset)
-        if data.dataset == FOLDER_DATASET and not data.source_dir:
+        if data.dataset == registry.FOLDER_DATASET and not data.source_dir:
             raise ValueError("--dataset folder needs --source_dir DIR (your paired images).")
         choices.check_choices(data)
         if data.pair_suffixes is not None:

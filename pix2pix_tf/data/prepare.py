@@ -35,6 +35,7 @@ import time
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf import flags
+from pix2pix_tf.data import registry
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
 STAGING_DIR = ".staging"
@@ -142,7 +143,7 @@ def _lock(path: str):
 
 def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
     """A folder dataset whose source files or layout options changed since it was prepared."""
-    if data_config.dataset != config_lib.FOLDER_DATASET:
+    if registry.dataset_info(data_config.dataset).builder != registry.FOLDER:
         return False
     from pix2pix_tf.data.datasets import folder
 
