@@ -366,3 +366,35 @@ def test_a_save_stopped_part_way_leaves_no_partial_files(tmp_path, monkeypatch):
         "ckpt-1.index",
     ]
     assert manager.latest_checkpoint == os.path.join(workdir, "ckpt-1")
+
+
+def test_full_disk_while_writing_a_sample_grid_names_it_and_leaves_no_file(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from pix2pix_tf.training import actions
+
+    def full_disk(image, path, *args, **kwargs):
+        with open(path, "wb") as file:
+            file.write(b"partial")
+        raise OSError(28, "No space left on device", path)
+
+    class Checkpoints:
+        latest = "run/ckpt-4"
+
+    monkeypatch.setattr(Image.Image, "save", full_disk)
+    images = tf.zeros([1, 8, 8, 3])
+    samples = actions.SamplesAction(
+        1,
+        lambda inputs, training: inputs,
+        (images, images),
+        tf.summary.create_noop_writer(),
+        str(tmp_path),
+        Checkpoints(),
+        chief=True,
+    )
+    with pytest.raises(run_dir.SaveError) as error:
+        samples(5)
+    grid = os.path.join(str(tmp_path), "samples", "step_000005.png")
+    assert f"could not write sample grid {grid} (no space left on device)" in str(error.value)
+    assert "the latest complete checkpoint is run/ckpt-4" in str(error.value)
+    assert os.listdir(tmp_path / "samples") == [] and samples.latest is None

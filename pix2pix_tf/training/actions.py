@@ -8,7 +8,6 @@ the same steps; only the chief's writers and files are real (see distribute.py).
 
 from __future__ import annotations
 
-import os
 import time
 
 import tensorflow as tf
@@ -132,9 +131,7 @@ class SamplesAction(Action):
         path = summaries.sample_path(self.workdir, step)
         try:
             self.latest = summaries.save_png(grid, path)
-        except OSError as error:  # A full disk: no partial grid is left behind.
-            if os.path.exists(path + ".tmp"):
-                os.remove(path + ".tmp")
+        except OSError as error:  # A full disk: save_png leaves no partial grid behind.
             raise run_dir.save_error(
                 self.workdir, f"sample grid {path}", error, self.checkpoint.latest
             ) from None

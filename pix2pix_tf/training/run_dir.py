@@ -1,7 +1,7 @@
 """The run directory: its layout, resume checks, checkpoints, and restoring the generator.
 
 A run directory (`--workdir`, by default `checkpoints/<dataset>[-<preset>]`)
-holds `config.json` (CONFIG_FILE), the checkpoints `ckpt-<step>.*` written by
+holds `config.json` (config.CONFIG_FILE), the checkpoints `ckpt-<step>.*` written by
 `tf.train.CheckpointManager` (CHECKPOINT_NAME) with the layout of
 `make_checkpoint`, TensorBoard events under `train/` and `eval/`, and sample
 grids under `samples/`. Export, predict and evaluation read a run through
@@ -30,7 +30,6 @@ from pix2pix_tf import config as config_lib
 from pix2pix_tf.choices import EXPORT_PRECISIONS, check_choice
 from pix2pix_tf.training import precision as precision_lib
 
-CONFIG_FILE = "config.json"
 CHECKPOINT_NAME = "ckpt"
 # The key of the step counter in a checkpoint made by `make_checkpoint`.
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
@@ -199,7 +198,7 @@ def check_resume(workdir: str, config: config_lib.Config) -> config_lib.Config |
     Returns the saved config, or None when there is no checkpoint to resume
     (a run stopped before its first checkpoint lost nothing and starts over).
     """
-    path = os.path.join(workdir, CONFIG_FILE)
+    path = os.path.join(workdir, config_lib.CONFIG_FILE)
     if not os.path.exists(path) or tf.train.latest_checkpoint(workdir) is None:
         return None
     saved = config_lib.Config.from_json(path)
@@ -317,7 +316,7 @@ def _first_line(error: BaseException) -> str:
 
 def is_run_directory(path: str) -> bool:
     """Whether `path` holds a run's config.json (written by train.py)."""
-    return tf.io.gfile.exists(os.path.join(path, CONFIG_FILE))
+    return tf.io.gfile.exists(os.path.join(path, config_lib.CONFIG_FILE))
 
 
 def restore_generator(
@@ -338,7 +337,7 @@ def restore_generator(
         raise FileNotFoundError(
             f"{workdir}: no such run directory; train one with `python train.py` first."
         )
-    config = config_lib.Config.from_json(os.path.join(workdir, CONFIG_FILE))
+    config = config_lib.Config.from_json(os.path.join(workdir, config_lib.CONFIG_FILE))
     if checkpoint is None:
         checkpoint = tf.train.latest_checkpoint(workdir)
         if checkpoint is None:
@@ -360,7 +359,7 @@ def restore_generator(
             raise ValueError(_damaged_message(workdir, checkpoint, damage)) from None
         raise ValueError(
             f"{checkpoint}: does not hold the generator described by "
-            f"{os.path.join(workdir, CONFIG_FILE)} ({_first_line(error)})."
+            f"{os.path.join(workdir, config_lib.CONFIG_FILE)} ({_first_line(error)})."
         ) from None
     return config, generator, checkpoint
 

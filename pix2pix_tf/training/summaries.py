@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from pix2pix_tf import files
+
 SAMPLES_DIR = "samples"
 # White gap, in pixels, between the images of a sample grid.
 GRID_GAP = 2
@@ -54,11 +56,9 @@ def tile_rows(rows) -> np.ndarray:
 
 
 def save_png(image: np.ndarray, path: str) -> str:
-    """Writes a uint8 image atomically (temporary file, then rename)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    temporary = path + ".tmp"
-    Image.fromarray(image).save(temporary, format="PNG")
-    os.replace(temporary, path)
+    """Writes a uint8 image atomically (see files.py): a failed write leaves no file."""
+    with files.atomic_path(path) as temporary:
+        Image.fromarray(image).save(temporary, format="PNG")
     return path
 
 
