@@ -23,7 +23,7 @@ import json
 import os
 from typing import Any
 
-from pix2pix_tf import choices, presets
+from pix2pix_tf import choices, files, presets
 from pix2pix_tf.choices import setting
 from pix2pix_tf.data import registry
 
@@ -250,13 +250,7 @@ class Config:
 
     def save(self, directory: str) -> str:
         """Writes config.json atomically into `directory`; returns its path."""
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.join(directory, CONFIG_FILE)
-        temporary = path + ".tmp"
-        with open(temporary, "w") as file:
-            file.write(self.to_json() + "\n")
-        os.replace(temporary, path)
-        return path
+        return files.write_atomic(os.path.join(directory, CONFIG_FILE), self.to_json() + "\n")
 
     # -- derived values -----------------------------------------------------
 

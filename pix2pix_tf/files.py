@@ -17,13 +17,14 @@ TEMPORARY_SUFFIX = ".tmp"
 
 
 @contextlib.contextmanager
-def atomic_path(path: str) -> Iterator[str]:
+def atomic_path(path: str, temporary: str | None = None) -> Iterator[str]:
     """Yields a temporary path to write; renames it to `path` when the block succeeds.
 
-    For writers that take a file name (Keras weights, matplotlib, PIL). When the
-    block raises (a full disk, Ctrl-C), the temporary file is removed.
+    For writers that take a file name (Keras weights, matplotlib, PIL). The
+    temporary path is `<path>.tmp` unless given (Keras wants its own suffixes).
+    When the block raises (a full disk, Ctrl-C), the temporary file is removed.
     """
-    temporary = path + TEMPORARY_SUFFIX
+    temporary = temporary or path + TEMPORARY_SUFFIX
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     try:

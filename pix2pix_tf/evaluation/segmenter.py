@@ -25,7 +25,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from pix2pix_tf import choices, flags
+from pix2pix_tf import choices, files, flags
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig, SegmenterPaths
 
@@ -187,9 +187,9 @@ def train_segmenter(
         verbose=2 if not sys.stdout.isatty() else "auto",
     )
     # Written aside then renamed: a present weights file means a finished segmenter.
-    temporary = os.path.join(directory, "partial." + WEIGHTS_FILE)
-    model.save_weights(temporary)
-    os.replace(temporary, weights_path)
+    partial = os.path.join(directory, "partial." + WEIGHTS_FILE)
+    with files.atomic_path(weights_path, temporary=partial) as temporary:
+        model.save_weights(temporary)
     return directory
 
 
