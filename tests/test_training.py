@@ -339,7 +339,7 @@ def test_resume_continues_exactly_like_an_uninterrupted_run(
     expected = _variables(straight["checkpoint"])
     actual = _variables(resumed["checkpoint"])
     assert sorted(actual) == sorted(expected)
-    assert actual["step/.ATTRIBUTES/VARIABLE_VALUE"] == steps
+    assert actual[run_dir.STEP_KEY] == steps
     iterations = [
         name for name in expected if name.endswith("_iterations/.ATTRIBUTES/VARIABLE_VALUE")
     ]

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import registry
 from pix2pix_tf.training import actions, distribute, precision, run_dir, summaries
 from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log
 from pix2pix_tf.training.step import (
@@ -55,7 +56,7 @@ def _sample_batch(config: config_lib.Config):
     """A fixed validation batch for the sample grid (the train split if no val)."""
     from pix2pix_tf.data import pipeline as input_pipeline
 
-    split = config_lib.dataset_info(config.data.dataset).eval_split
+    split = registry.dataset_info(config.data.dataset).eval_split
     try:
         available = input_pipeline.num_examples(config.data, split)
     except ValueError:  # The prepared dataset has no such split.
