@@ -30,12 +30,19 @@ def unet_depth(config) -> int:
     return depth
 
 
-def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
+def build_generator(
+    config, *, dtype_policy: str = "float32", input_shape: tuple | None = None
+) -> keras.Model:
     """Builds the U-Net generator for `config` (a pix2pix_tf.config.Config).
 
     The model maps `input_image` [batch, S, S, 3] in [-1, 1] to an image of the
     same shape in [-1, 1]. `dtype_policy` sets the compute precision of the
     hidden layers (e.g. "mixed_bfloat16"); the output is always float32.
+    `input_shape` (height, width, channels), where height and width may be
+    None, builds the same layers (same weights, same checkpoint layout) for
+    other sizes: the network is fully convolutional, so any height and width
+    that are multiples of 2 ** unet_depth(config) work. None means the
+    training size.
     """
     model_config = config.model
     spec = blocks.arch_spec(model_config.arch)
@@ -50,7 +57,9 @@ def build_generator(config, *, dtype_policy: str = "float32") -> keras.Model:
         conv2d, conv2d_transpose = keras.layers.Conv2D, keras.layers.Conv2DTranspose
     initializer = blocks.kernel_initializer
 
-    inputs = keras.Input(shape=(size, size, 3), name="input_image")  # (batch, S, S, 3)
+    if input_shape is None:
+        input_shape = (size, size, 3)
+    inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, S, S, 3)
     x = inputs
 
     # Encoder: level i maps (batch, S/2^i, S/2^i, .) to (batch, S/2^(i+1), S/2^(i+1), f_i).
