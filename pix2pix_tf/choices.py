@@ -31,6 +31,9 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3")
 # `inference`: moving batch-norm statistics, no dropout; `paper`: the paper's test time.
 TEST_TIME_MODES = ("inference", "paper")
+# What size an export serves at: each input's own (`native`, padded to the U-Net's
+# multiple and cropped back), or the training size (resized there and back).
+SERVING_SIZES = ("native", "training")
 # The FCN-score: when a segmenter is trained (auto), required (on), or skipped (off).
 FCN_CHOICES = ("auto", "on", "off")
 
