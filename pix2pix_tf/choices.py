@@ -27,6 +27,11 @@ TRAINING_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 EXPORT_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
+# How training resizes a pair whose aspect differs from --image_size: `cover` scales
+# it to cover the size and crops (centre crop for evaluation), `squash` resizes each
+# side on its own (the behaviour before non-square sizes, which distorts the aspect).
+RESIZE_MODES = ("cover", "squash")
+
 # How serving resizes inputs to the generator's size and outputs back.
 RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3")
 # `inference`: moving batch-norm statistics, no dropout; `paper`: the paper's test time.
@@ -49,17 +54,114 @@ def check_choice(flag: str, value: object, choices: tuple, allow_none: bool = Fa
         raise ValueError(f"--{flag} must be one of {', '.join(choices)}; got {value!r}.")
 
 
-def default_load_size(image_size: int) -> int:
-    """The jitter's resize before the random crop: 286 for 256, 143 for 128."""
-    return round(image_size * _JITTER_RATIO)
+def parse_size(value: int | str | tuple | list, flag: str = "image_size") -> tuple[int, int]:
+    """(height, width) of a size setting: 256, "256", "256x512" or (256, 512).
+
+    Raises ValueError naming `--flag` for anything else.
+    """
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        sides = list(value)
+    elif isinstance(value, bool):
+        sides = []
+    elif isinstance(value, int):
+        sides = [value, value]
+    else:
+        text = str(value).strip().lower()
+        sides = text.split("x") if "x" in text else [text, text]
+    try:
+        height, width = (int(side) for side in sides)
+    except (TypeError, ValueError):
+        height = width = 0
+    if height < 1 or width < 1:
+        raise ValueError(
+            f"--{flag} must be SIZE or HEIGHTxWIDTH in pixels (e.g. 256 or 256x512), got {value!r}."
+        )
+    return height, width
 
 
-def unet_depth_for(image_size: int) -> int:
-    """The U-Net's downsamplings down to a 1x1 map: log2(image_size) (256 -> 8).
+def format_size(height: int, width: int) -> int | str:
+    """The stored form of a size: an int when square (as before), else "HxW"."""
+    return height if height == width else f"{height}x{width}"
+
+
+def default_load_size(image_size: int | str) -> int | str:
+    """The jitter's resize before the random crop, per side: 286 for 256, 143 for 128,
+    "286x572" for "256x512"."""
+    height, width = parse_size(image_size)
+    return format_size(round(height * _JITTER_RATIO), round(width * _JITTER_RATIO))
+
+
+def unet_depth_for(image_size: int | str) -> int:
+    """The U-Net's downsamplings down to a 1-pixel side: log2 of the smaller side
+    (256 -> 8, 256x512 -> 8, whose bottleneck is 1x2).
 
     This is the default depth and the deepest one an image of this size allows.
     """
-    return image_size.bit_length() - 1
+    return min(parse_size(image_size)).bit_length() - 1
+
+
+def nearest_valid_sizes(
+    height: int, width: int, multiple: int, count: int = 3, minimum: int = 1
+) -> list[str]:
+    """Up to `count` sizes near HxW whose sides are multiples of `multiple` and at least
+    `minimum` (closest first)."""
+
+    def around(side: int) -> set[int]:
+        below = max(side // multiple * multiple, -(-minimum // multiple) * multiple)
+        return {below, below + multiple}
+
+    if height == width:  # Square sizes suggest square sizes.
+        candidates = {(side, side) for side in around(height)}
+    else:
+        candidates = {(h, w) for h in around(height) for w in around(width)}
+    ranked = sorted(candidates, key=lambda hw: (abs(hw[0] - height) + abs(hw[1] - width), hw))
+    return [f"{h}x{w}" if h != w else str(h) for h, w in ranked[:count]]
+
+
+def check_image_size(image_size: int | str, depth: int | None, flag: str = "image_size") -> int:
+    """Checks that a U-Net of `depth` (None: unet_depth_for) fits the size; returns the depth.
+
+    Each side must be a multiple of 2^depth (each encoder layer halves it); the
+    error names the flag and the nearest valid sizes.
+    """
+    height, width = parse_size(image_size, flag)
+    shown = format_size(height, width)
+    if min(height, width) < 16:
+        raise ValueError(f"--{flag} must be at least 16 on each side, got {shown}.")
+    derived = depth is None
+    depth = unet_depth_for(image_size) if derived else depth
+    if not height % 2**depth and not width % 2**depth:
+        return depth
+    nearest = ", ".join(nearest_valid_sizes(height, width, 2**depth))
+    if derived and height == width:
+        raise ValueError(
+            f"--{flag} must be a power of two >= 16 (e.g. 64, 128, 256), or a multiple of "
+            f"2^N with --unet_depth N; got {shown}. Nearest valid sizes: {nearest}."
+        )
+    origin = " (derived from the smaller side)" if derived else ""
+    raise ValueError(
+        f"--{flag} {shown}: each side must be a multiple of 2^{depth} = {2**depth} for "
+        f"--unet_depth {depth}{origin}; nearest valid sizes: {nearest}, or a smaller "
+        "--unet_depth."
+    )
+
+
+def check_patchgan_size(image_size: int | str, layers: int, unet_depth: int = 0) -> None:
+    """Raises ValueError naming the flags if the PatchGAN does not fit the size.
+
+    The PatchGAN halves the image per strided layer, then needs a 4x4 map for its
+    two stride-1 4x4 convolutions. The sizes it suggests also fit a U-Net of
+    `unet_depth`.
+    """
+    height, width = parse_size(image_size)
+    if layers and (min(height, width) < 4 * 2**layers or height % 2**layers or width % 2**layers):
+        multiple = 2 ** max(layers, unet_depth)
+        nearest = ", ".join(nearest_valid_sizes(height, width, multiple, minimum=4 * 2**layers))
+        raise ValueError(
+            f"--discriminator_layers {layers} needs --image_size >= {4 * 2**layers} on each "
+            f"side, each a multiple of {2**layers}; got {format_size(height, width)} (nearest "
+            f"valid sizes: {nearest}, or fewer --discriminator_layers)."
+        )
 
 
 def setting(default: object, help: str, choices: tuple | None = None) -> dataclasses.Field:

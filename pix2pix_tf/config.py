@@ -38,6 +38,18 @@ MANUAL_DIR_ENV = registry.MANUAL_DIR_ENV
 CONFIG_FILE = "config.json"
 
 
+def image_hw(data_config: DataConfig) -> tuple[int, int]:
+    """(height, width) of the training size, for square (int) and HxW settings alike."""
+    return choices.parse_size(data_config.image_size, "image_size")
+
+
+def load_hw(data_config: DataConfig) -> tuple[int, int]:
+    """(height, width) of the jitter's resize; the derived default if load_size is None."""
+    if data_config.load_size is None:
+        return choices.parse_size(choices.default_load_size(data_config.image_size))
+    return choices.parse_size(data_config.load_size, "load_size")
+
+
 def parse_pair_suffixes(text: str) -> tuple[str, str]:
     """`_input,_target` -> ("_input", "_target"); raises ValueError naming the flag."""
     parts = [part.strip() for part in text.split(",")]
@@ -84,11 +96,21 @@ class DataConfig:
         "AtoB: left half is the input. None picks the dataset's natural direction.",
         choices.DIRECTIONS,
     )
-    image_size: int = setting(256, "Training and output size (square).")
-    load_size: int | None = setting(
+    # Stored as an int when square (as in config.json files of earlier versions),
+    # as "HxW" otherwise; image_hw() reads either.
+    image_size: str | int = setting(
+        256, "Training and output size: SIZE (square) or HEIGHTxWIDTH, e.g. 256x512."
+    )
+    load_size: str | int | None = setting(
         None,
-        "Jitter resizes to load_size, then crops image_size at random. None: "
-        "round(image_size * 286 / 256).",
+        "Jitter resizes to load_size (SIZE or HxW), then crops image_size at random. "
+        "None: each side of image_size * 286 / 256.",
+    )
+    resize_mode: str = setting(
+        "cover",
+        "A pair whose aspect differs from image_size: cover (scale to cover, then crop; "
+        "centre crop for evaluation) | squash (resize each side, distorting the aspect).",
+        choices.RESIZE_MODES,
     )
     random_jitter: bool = setting(True, "The paper's resize-and-crop jitter.")
     random_mirror: bool = setting(True, "Random left-right flips.")
@@ -275,9 +297,12 @@ class Config:
         info = registry.dataset_info(data.dataset)
         if data.direction is None:
             data = dataclasses.replace(data, direction=info.natural_direction)
-        if data.load_size is None:
-            data = dataclasses.replace(data, load_size=choices.default_load_size(data.image_size))
-        if model.unet_depth is None and _is_power_of_two(data.image_size):
+        # Sizes are stored as an int when square, else "HxW" (64x64 -> 64).
+        sizes = {"image_size": image_hw(data), "load_size": load_hw(data)}
+        data = dataclasses.replace(data, **{k: choices.format_size(*v) for k, v in sizes.items()})
+        if model.unet_depth is None and not any(
+            side % 2 ** choices.unet_depth_for(data.image_size) for side in image_hw(data)
+        ):
             model = dataclasses.replace(model, unet_depth=choices.unet_depth_for(data.image_size))
         if train.workdir is None:
             run = data.dataset if self.preset is None else f"{data.dataset}-{self.preset}"
@@ -300,14 +325,10 @@ class Config:
                     f"--pair_suffixes needs --folder_layout suffix (or auto), "
                     f"got --folder_layout {data.folder_layout}."
                 )
-        if data.image_size < 16 or not _is_power_of_two(data.image_size):
+        if any(load < side for load, side in zip(load_hw(data), image_hw(data), strict=True)):
             raise ValueError(
-                f"--image_size must be a power of two >= 16 (e.g. 64, 128, 256), "
-                f"got {data.image_size}."
-            )
-        if data.load_size is not None and data.load_size < data.image_size:
-            raise ValueError(
-                f"--load_size ({data.load_size}) must be >= --image_size ({data.image_size})."
+                f"--load_size ({data.load_size}) must be >= --image_size ({data.image_size}) "
+                "on each side."
             )
         _check_at_least_one(data, "shuffle_buffer", "synthetic_train_examples")
         _check_at_least_one(data, "synthetic_val_examples")
@@ -317,19 +338,14 @@ class Config:
         if model.unet_depth is not None and not 1 <= model.unet_depth <= max_depth:
             raise ValueError(
                 f"--unet_depth must be between 1 and {max_depth} for --image_size "
-                f"{data.image_size}, got {model.unet_depth}."
+                f"{data.image_size} (log2 of its smaller side), got {model.unet_depth}."
             )
+        depth = choices.check_image_size(data.image_size, model.unet_depth)
         if not 0 <= model.discriminator_layers <= 5:
             raise ValueError(
                 f"--discriminator_layers must be between 0 and 5, got {model.discriminator_layers}."
             )
-        # The PatchGAN halves the image per strided layer, then needs a 4x4 map
-        # for its two stride-1 4x4 convolutions.
-        if model.discriminator_layers and data.image_size < 4 * 2**model.discriminator_layers:
-            raise ValueError(
-                f"--discriminator_layers {model.discriminator_layers} needs --image_size >= "
-                f"{4 * 2**model.discriminator_layers}, got {data.image_size}."
-            )
+        choices.check_patchgan_size(data.image_size, model.discriminator_layers, depth)
         if not 0.0 <= model.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {model.dropout}.")
         if train.steps is not None and train.steps < 1:
@@ -356,10 +372,6 @@ def _check_at_least_one(section: object, *names: str) -> None:
             raise ValueError(f"--{name} must be >= 1, got {getattr(section, name)}.")
 
 
-def _is_power_of_two(value: int) -> bool:
-    return value > 0 and value & (value - 1) == 0
-
-
 def build_config(dataset: str | None = None, preset: str | None = None, **overrides: Any) -> Config:
     """Builds a resolved config: defaults <- dataset <- preset <- overrides."""
     config = Config()
@@ -368,7 +380,10 @@ def build_config(dataset: str | None = None, preset: str | None = None, **overri
     if preset is not None:
         config = presets.apply(preset, config)
     explicit = {key: value for key, value in overrides.items() if value is not None}
-    # An explicit --epochs means the step count is derived from it.
+    # An explicit --epochs means the step count is derived from it, and an explicit
+    # --image_size the load size (a preset's load_size belongs to its image_size).
     if "epochs" in explicit and "steps" not in explicit:
         explicit["steps"] = None
+    if "image_size" in explicit and "load_size" not in explicit:
+        explicit["load_size"] = None
     return config.replace(**explicit).resolved()

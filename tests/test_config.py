@@ -54,6 +54,92 @@ def test_image_size_derives_depth_and_load_size():
     assert config.data.load_size == 143
 
 
+# -- non-square sizes (issue #12) ------------------------------------------------------
+
+
+def test_height_by_width_size_from_flags_is_stored_as_text_and_square_as_int(tmp_path):
+    wide = _parse(["--image_size", "256x512"])
+    assert wide.data.image_size == "256x512" and wide.data.load_size == "286x572"
+    assert config_lib.image_hw(wide.data) == (256, 512)
+    assert config_lib.load_hw(wide.data) == (286, 572)
+    assert wide.model.unet_depth == 8  # From the smaller side: a 1x2 bottleneck.
+    # A square HxW, or a plain number from a flag, is the int earlier runs saved.
+    square = _parse(["--image_size", "128x128", "--load_size", "150"])
+    assert (square.data.image_size, square.data.load_size) == (128, 150)
+    assert _parse(["--image_size", "128"]).data.image_size == 128
+    assert config_lib.image_hw(square.data) == (128, 128)
+    path = wide.save(str(tmp_path))
+    assert config_lib.Config.from_json(path) == wide
+    with open(path) as file:
+        assert json.load(file)["data"]["image_size"] == "256x512"
+
+
+def test_preset_load_size_follows_an_explicit_image_size():
+    wide = _parse(["--preset", "tiny", "--image_size", "64x128"])
+    assert (wide.data.image_size, wide.data.load_size, wide.model.unet_depth) == (
+        "64x128",
+        "72x143",
+        4,
+    )
+    assert _parse(["--preset", "tiny"]).data.load_size == 72
+    larger = _parse(["--preset", "tiny", "--image_size", "128"])
+    assert larger.data.load_size == 143
+    given = _parse(["--preset", "tiny", "--image_size", "64x128", "--load_size", "80x160"])
+    assert given.data.load_size == "80x160"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"image_size": "250x500"},
+            r"--image_size 250x500: each side must be a multiple of 2\^7 = 128 for "
+            r"--unet_depth 7 \(derived from the smaller side\); nearest valid sizes: 256x512,",
+        ),
+        (
+            {"image_size": "64x96", "unet_depth": 6},
+            r"--image_size 64x96: each side must be a multiple of 2\^6 = 64 .*64x128",
+        ),
+        ({"image_size": 100}, r"power of two .* Nearest valid sizes: 128, 64\."),
+        ({"image_size": "64x8"}, "--image_size must be at least 16 on each side, got 64x8"),
+        ({"image_size": "64by128"}, "--image_size must be SIZE or HEIGHTxWIDTH"),
+        ({"image_size": "0x64"}, "--image_size must be SIZE or HEIGHTxWIDTH"),
+        ({"image_size": "64x128", "load_size": "72x100"}, "--load_size .* on each side"),
+        ({"load_size": "300x2x1"}, "--load_size must be SIZE or HEIGHTxWIDTH"),
+        (
+            {"image_size": "16x32", "discriminator_layers": 3},
+            r"--discriminator_layers 3 needs --image_size >= 32 on each side.*"
+            r"nearest valid sizes: 32, 32x48",
+        ),
+        (
+            {"image_size": 48, "unet_depth": 3, "discriminator_layers": 4},
+            "--discriminator_layers 4 needs --image_size >= 64",
+        ),
+        ({"resize_mode": "stretch"}, "--resize_mode must be one of cover, squash"),
+    ],
+)
+def test_bad_sizes_name_the_flag_and_the_nearest_valid_sizes(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        config_lib.build_config(**overrides)
+
+
+def test_explicit_depth_allows_sizes_that_are_not_powers_of_two():
+    config = config_lib.build_config(image_size="96x160", unet_depth=5)
+    assert config_lib.image_hw(config.data) == (96, 160) and config.model.unet_depth == 5
+    assert config.data.resize_mode == "cover"
+
+
+def test_old_config_json_with_int_sizes_loads_unchanged(tmp_path):
+    config = config_lib.build_config(preset="tiny")
+    values = config.to_dict()
+    del values["data"]["resize_mode"]  # Written before the field existed.
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(values))
+    loaded = config_lib.Config.from_json(str(path))
+    assert loaded == config and loaded.resolved() == config
+    assert loaded.data.image_size == 64 and loaded.data.load_size == 72
+
+
 def test_epochs_flag_clears_preset_steps():
     config = config_lib.build_config(preset="tiny", epochs=3)
     assert config.train.steps is None and config.train.epochs == 3
@@ -229,6 +315,7 @@ def test_choice_fields_validate_against_the_choice_lists():
     assert checked == {
         "folder_layout": choices.FOLDER_LAYOUTS,
         "direction": choices.DIRECTIONS,
+        "resize_mode": choices.RESIZE_MODES,
         "arch": choices.ARCHS,
         "norm": choices.NORMS,
         "gan_mode": choices.GAN_MODES,
