@@ -45,7 +45,16 @@ def _pair(ours, theirs, input_shape):
 
 @pytest.mark.parametrize(
     "input_shape, use_bias",
-    [((1, 2, 2, 16), False), ((2, 4, 4, 8), True), ((3, 5, 7, 3), True), ((1, 16, 16, 4), False)],
+    [
+        ((1, 2, 2, 16), False),
+        ((2, 4, 4, 8), True),
+        ((3, 5, 7, 3), True),
+        ((1, 16, 16, 4), False),
+        # Non-square maps of a HxW run (issue #12): 2:1, 1:2 and 1x2 bottlenecks.
+        ((2, 2, 4, 8), True),
+        ((1, 8, 16, 4), False),
+        ((1, 16, 4, 4), True),
+    ],
 )
 def test_conv2d_matches_keras_values_and_gradients(input_shape, use_bias):
     kwargs = dict(filters=6, kernel_size=4, strides=2, padding="same", use_bias=use_bias)
@@ -59,7 +68,15 @@ def test_conv2d_matches_keras_values_and_gradients(input_shape, use_bias):
 
 @pytest.mark.parametrize(
     "input_shape, use_bias",
-    [((1, 1, 1, 16), False), ((2, 2, 2, 8), True), ((1, 3, 5, 4), True), ((1, 8, 8, 4), False)],
+    [
+        ((1, 1, 1, 16), False),
+        ((2, 2, 2, 8), True),
+        ((1, 3, 5, 4), True),
+        ((1, 8, 8, 4), False),
+        ((2, 1, 2, 16), True),
+        ((1, 4, 8, 8), False),
+        ((1, 8, 2, 4), True),
+    ],
 )
 def test_conv2d_transpose_matches_keras_values_and_gradients(input_shape, use_bias):
     kwargs = dict(filters=5, kernel_size=4, strides=2, padding="same", use_bias=use_bias)
@@ -116,12 +133,12 @@ def test_mixed_bfloat16_matches_keras_within_bfloat16_precision(layer_class, ker
         _assert_close(mine, reference, 2e-2)
 
 
-def test_generator_gradients_do_not_depend_on_the_option():
+@pytest.mark.parametrize("image_size", [64, "32x64"], ids=["square", "2to1"])
+def test_generator_gradients_do_not_depend_on_the_option(image_size):
     """The whole U-Net, with and without matmul gradients: same variables, same gradients."""
-    config = config_lib.build_config(preset="tiny", dropout=0.0)
-    images = tf.random.stateless_uniform(
-        [2, config.data.image_size, config.data.image_size, 3], [0, 4], minval=-1, maxval=1
-    )
+    config = config_lib.build_config(preset="tiny", dropout=0.0, image_size=image_size)
+    height, width = config_lib.image_hw(config.data)
+    images = tf.random.stateless_uniform([2, height, width, 3], [0, 4], minval=-1, maxval=1)
     results = []
     for enabled in (True, False):
         keras.utils.set_random_seed(0)

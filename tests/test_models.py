@@ -143,6 +143,41 @@ def test_builders_refuse_sizes_their_layers_do_not_fit():
         models.build_generator(odd)
 
 
+@pytest.mark.parametrize(
+    "image_size, layers, patches", [("256x512", 3, (30, 62)), ("64x128", 2, (14, 30))]
+)
+def test_non_square_models_keep_the_square_weights(image_size, layers, patches):
+    """HxW changes the maps, not the weights: a 2:1 run has the square run's variables."""
+    kwargs = dict(ngf=4, ndf=4, discriminator_layers=layers, unet_depth=4)
+    square = config_lib.build_config(image_size=int(image_size.split("x")[0]), **kwargs)
+    wide = config_lib.build_config(image_size=image_size, **kwargs)
+    height, width = config_lib.image_hw(wide.data)
+    generator, discriminator = models.build_generator(wide), models.build_discriminator(wide)
+    assert generator.output_shape == (None, height, width, 3)
+    assert discriminator.output_shape == (None, *patches, 1)
+    assert models.output_hw(image_size, layers) == patches
+    reference = models.build_generator(square), models.build_discriminator(square)
+    for network, other in zip((generator, discriminator), reference, strict=True):
+        assert [v.path for v in network.weights] == [v.path for v in other.weights]
+        assert [v.shape for v in network.weights] == [v.shape for v in other.weights]
+    images = tf.random.uniform([1, height, width, 3], -1.0, 1.0)
+    generated = generator(images, training=False)
+    assert generated.shape == (1, height, width, 3)
+    assert discriminator([images, generated]).shape == (1, *patches, 1)
+
+
+def test_default_depth_follows_the_smaller_side():
+    wide = config_lib.build_config(image_size="256x512", ngf=2, ndf=2)
+    assert models.unet_depth(wide) == 8
+    generator = models.build_generator(wide)
+    assert generator.get_layer("encoder_8_lrelu").output.shape == (None, 1, 2, 16)
+    tall = config_lib.Config().replace(image_size="128x64", unet_depth=7)
+    with pytest.raises(ValueError, match="--unet_depth 7 does not fit --image_size 128x64"):
+        models.build_generator(tall)
+    with pytest.raises(ValueError, match="--discriminator_layers 3 .* needs --image_size >= 32"):
+        models.build_discriminator(config_lib.Config().replace(image_size="16x64"))
+
+
 def test_discriminator_needs_room_for_its_patches():
     config = config_lib.build_config(preset="tiny")
     with pytest.raises(ValueError, match="--discriminator_layers 5"):

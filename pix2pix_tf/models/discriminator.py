@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import keras
 
+from pix2pix_tf import choices
 from pix2pix_tf.models import blocks
 
 # Stride-1 layers end the PatchGAN: one C(ndf * 2^n) layer and the 1-channel output.
@@ -36,20 +37,31 @@ def output_size(image_size: int, layers: int) -> int:
     return image_size // 2**layers - 2
 
 
+def output_hw(image_size: int | str, layers: int) -> tuple[int, int]:
+    """(P_h, P_w) of the logit grid for a square (int) or "HxW" --image_size."""
+    height, width = choices.parse_size(image_size)
+    return output_size(height, layers), output_size(width, layers)
+
+
 def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:
     """Builds the PatchGAN for `config` (a pix2pix_tf.config.Config).
 
-    Inputs `input_image` and `target_image`, both [batch, S, S, 3] in [-1, 1];
-    output float32 logits [batch, P, P, 1] with P = output_size(S, n).
+    Inputs `input_image` and `target_image`, both [batch, H, W, 3] in [-1, 1];
+    output float32 logits [batch, P_h, P_w, 1] with (P_h, P_w) = output_hw(HxW, n).
     """
     model_config = config.model
     spec = blocks.arch_spec(model_config.arch)
-    size = config.data.image_size
+    height, width = choices.parse_size(config.data.image_size)
     layers = model_config.discriminator_layers
-    if output_size(size, layers) < 1 or size % 2**layers:
+    if (
+        min(output_hw(config.data.image_size, layers)) < 1
+        or height % 2**layers
+        or width % 2**layers
+    ):
         raise ValueError(
             f"--discriminator_layers {layers} ({receptive_field(layers)}x{receptive_field(layers)} "
-            f"patches) needs --image_size >= {4 * 2**layers}; got {size}."
+            f"patches) needs --image_size >= {4 * 2**layers} on each side, each a multiple of "
+            f"{2**layers}; got {config.data.image_size}."
         )
     norm, ndf, dtype = model_config.norm, model_config.ndf, dtype_policy
     sync = config.train.sync_batch_norm
@@ -67,13 +79,13 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
             dtype=dtype,
         )
 
-    input_image = keras.Input(shape=(size, size, 3), name="input_image")
-    target_image = keras.Input(shape=(size, size, 3), name="target_image")
+    input_image = keras.Input(shape=(height, width, 3), name="input_image")
+    target_image = keras.Input(shape=(height, width, 3), name="target_image")
     x = keras.layers.Concatenate(name="pair", dtype=dtype)([input_image, target_image])
-    # (batch, S, S, 6)
+    # (batch, H, W, 6)
 
     if layers == 0:
-        # PixelGAN: 1x1 convolutions, (batch, S, S, ndf) -> (batch, S, S, 2 ndf).
+        # PixelGAN: 1x1 convolutions, (batch, H, W, ndf) -> (batch, H, W, 2 ndf).
         x = conv(ndf, 1, 1, "valid", False, "layer_1_conv")(x)
         x = keras.layers.LeakyReLU(slope, name="layer_1_lrelu", dtype=dtype)(x)
         x = conv(2 * ndf, 1, 1, "valid", True, "layer_2_conv")(x)
@@ -83,7 +95,7 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
             1, 1, kernel_initializer=blocks.kernel_initializer(), name="logits_conv", dtype=dtype
         )(x)
     else:
-        # Strided layer i: (batch, S/2^i, ...) -> (batch, S/2^(i+1), S/2^(i+1), f_i);
+        # Strided layer i: (batch, H/2^i, ...) -> (batch, H/2^(i+1), W/2^(i+1), f_i);
         # the first is not normalised.
         for level in range(layers):
             name = f"layer_{level + 1}"
@@ -94,13 +106,13 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
             if normalized:
                 x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
             x = keras.layers.LeakyReLU(slope, name=f"{name}_lrelu", dtype=dtype)(x)
-        # Stride 1: (batch, S/2^n, ...) -> pad -> (batch, S/2^n - 1, S/2^n - 1, f_n).
+        # Stride 1: (batch, H/2^n, ...) -> pad -> (batch, H/2^n - 1, W/2^n - 1, f_n).
         name = f"layer_{layers + 1}"
         x = keras.layers.ZeroPadding2D(name=f"{name}_pad", dtype=dtype)(x)
         x = conv(blocks.filters_at(layers, ndf), _KERNEL, 1, "valid", True, f"{name}_conv")(x)
         x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
         x = keras.layers.LeakyReLU(slope, name=f"{name}_lrelu", dtype=dtype)(x)
-        # Logits: pad -> (batch, S/2^n - 2, S/2^n - 2, 1).
+        # Logits: pad -> (batch, H/2^n - 2, W/2^n - 2, 1).
         x = keras.layers.ZeroPadding2D(name="logits_pad", dtype=dtype)(x)
         x = keras.layers.Conv2D(
             1,

@@ -18,11 +18,12 @@ OUTPUT_CHANNELS = 3
 
 
 def unet_depth(config) -> int:
-    """Number of encoder layers: the config's, or log2(image_size) down to 1x1."""
+    """Number of encoder layers: the config's, or log2 of the smaller side (to a 1-pixel side)."""
     image_size = config.data.image_size
+    height, width = choices.parse_size(image_size)
     deepest = choices.unet_depth_for(image_size)
     depth = deepest if config.model.unet_depth is None else config.model.unet_depth
-    if not 1 <= depth <= deepest or image_size % 2**depth:
+    if not 1 <= depth <= deepest or height % 2**depth or width % 2**depth:
         raise ValueError(
             f"--unet_depth {depth} does not fit --image_size {image_size}: each of the "
             f"{depth} encoder layers halves the image."
@@ -35,9 +36,10 @@ def build_generator(
 ) -> keras.Model:
     """Builds the U-Net generator for `config` (a pix2pix_tf.config.Config).
 
-    The model maps `input_image` [batch, S, S, 3] in [-1, 1] to an image of the
-    same shape in [-1, 1]. `dtype_policy` sets the compute precision of the
-    hidden layers (e.g. "mixed_bfloat16"); the output is always float32.
+    The model maps `input_image` [batch, H, W, 3] in [-1, 1] (H x W the config's
+    --image_size) to an image of the same shape in [-1, 1]. `dtype_policy` sets
+    the compute precision of the hidden layers (e.g. "mixed_bfloat16"); the
+    output is always float32.
     `input_shape` (height, width, channels), where height and width may be
     None, builds the same layers (same weights, same checkpoint layout) for
     other sizes: the network is fully convolutional, so any height and width
@@ -46,7 +48,7 @@ def build_generator(
     """
     model_config = config.model
     spec = blocks.arch_spec(model_config.arch)
-    size = config.data.image_size
+    height, width = choices.parse_size(config.data.image_size)
     depth = unet_depth(config)
     norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
     sync = config.train.sync_batch_norm
@@ -58,11 +60,11 @@ def build_generator(
     initializer = blocks.kernel_initializer
 
     if input_shape is None:
-        input_shape = (size, size, 3)
-    inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, S, S, 3)
+        input_shape = (height, width, 3)
+    inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, 3)
     x = inputs
 
-    # Encoder: level i maps (batch, S/2^i, S/2^i, .) to (batch, S/2^(i+1), S/2^(i+1), f_i).
+    # Encoder: level i maps (batch, H/2^i, W/2^i, .) to (batch, H/2^(i+1), W/2^(i+1), f_i).
     skips = []
     for level in range(depth):
         name = f"encoder_{level + 1}"
@@ -83,7 +85,7 @@ def build_generator(
         x = keras.layers.LeakyReLU(spec.leaky_relu_slope, name=f"{name}_lrelu", dtype=dtype)(x)
         skips.append(x)
 
-    # Decoder: level i maps (batch, S/2^(i+2), ...) to (batch, S/2^(i+1), S/2^(i+1), 2 f_i)
+    # Decoder: level i maps (batch, H/2^(i+2), ...) to (batch, H/2^(i+1), W/2^(i+1), 2 f_i)
     # after concatenating the encoder's output at the same resolution.
     for block, level in enumerate(reversed(range(depth - 1))):
         name = f"decoder_{block + 1}"
@@ -103,7 +105,7 @@ def build_generator(
         x = keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
         x = keras.layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skips[level]])
 
-    # Output: (batch, S, S, 3) in [-1, 1], computed in float32.
+    # Output: (batch, H, W, 3) in [-1, 1], computed in float32.
     x = keras.layers.Conv2DTranspose(
         OUTPUT_CHANNELS,
         4,
