@@ -109,10 +109,12 @@ def test_jitter_crops_and_mirrors_both_halves_identically(twins):
 
 
 def test_jitter_matches_resize_then_crop_then_mirror(streets):
+    """--resize_mode squash: each half resized to 36x36 whatever its aspect (the paper's)."""
     a = tf.constant(data_factory.random_pixels(1, 30, 30))
     b = tf.constant(data_factory.random_pixels(2, 20, 24))
     key = input_pipeline.jitter_key(0, 0, tf.constant(5, tf.int64))
-    out_a, out_b = input_pipeline.preprocess_train(a, b, key, streets)
+    squash = dataclasses.replace(streets, resize_mode="squash")
+    out_a, out_b = input_pipeline.preprocess_train(a, b, key, squash)
     random = tf.random.stateless_uniform([3], seed=key).numpy()
     top, left = (np.minimum(random[:2] * 5, 4)).astype(int)
     for image, out in ((a, out_a), (b, out_b)):
@@ -120,6 +122,45 @@ def test_jitter_matches_resize_then_crop_then_mirror(streets):
             image = image[:, ::-1]
         expected = tf.image.resize(image, [36, 36])[top : top + 32, left : left + 32] / 127.5 - 1
         np.testing.assert_allclose(out, expected, atol=1e-5)
+    # A square half comes out the same in the default cover mode.
+    cover_a, _ = input_pipeline.preprocess_train(a, b, key, streets)
+    np.testing.assert_array_equal(cover_a, out_a)
+
+
+def _ramps(height: int, width: int) -> tf.Tensor:
+    """uint8 [height, width, 3]: red = column, green = row, blue 0."""
+    rows, columns = np.mgrid[0:height, 0:width]
+    return tf.constant(np.stack([columns, rows, 0 * rows], axis=-1).astype(np.uint8))
+
+
+def _slopes(image) -> tuple[float, float]:
+    """Mean change per pixel of the column ramp along columns and the row ramp along rows."""
+    image = np.asarray(image) * 127.5 + 127.5
+    return np.diff(image[..., 0], axis=1).mean(), np.diff(image[..., 1], axis=0).mean()
+
+
+@pytest.mark.parametrize("image_size, load_size", [(32, 36), ("16x32", "18x36")])
+def test_cover_keeps_the_aspect_of_pairs_that_differ_from_the_size(streets, image_size, load_size):
+    """A 2:1 pair trained at 32x32 (or a square pair at 16x32) is cropped, never squashed."""
+    shape = (40, 80) if image_size == 32 else (64, 64)
+    config = dataclasses.replace(streets, image_size=image_size, load_size=load_size)
+    height, width = config_lib.image_hw(config)
+    pair = _ramps(*shape)
+    for index in range(4):
+        key = input_pipeline.jitter_key(0, 0, tf.constant(index, tf.int64))
+        for mode, kept in (("cover", True), ("squash", False)):
+            moded = dataclasses.replace(config, resize_mode=mode, random_mirror=False)
+            train, _ = input_pipeline.preprocess_train(pair, pair, key, moded)
+            evaluated, _ = input_pipeline.preprocess_eval(pair, pair, moded)
+            for out in (train, evaluated):
+                assert out.shape == (height, width, 3)
+                along_columns, along_rows = _slopes(out)
+                assert np.isclose(along_columns, along_rows, rtol=0.05) == kept, mode
+    # Evaluation takes the centre: a 40x80 pair at 32x32 keeps columns 20..59 scaled by 0.8.
+    if image_size == 32:
+        evaluated, _ = input_pipeline.preprocess_eval(pair, pair, config)
+        centre = np.asarray(evaluated)[..., 0] * 127.5 + 127.5
+        assert abs(centre[:, 0].mean() - 20.6) < 1 and abs(centre[:, -1].mean() - 58.4) < 1
 
 
 def test_no_jitter_no_mirror_is_plain_resize(streets):

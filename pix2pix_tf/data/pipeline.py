@@ -9,6 +9,12 @@ mirroring), [-1, 1] scaling, batches of equal size, prefetching.
 Evaluation: resize to image_size only, fixed order, one pass, the last partial
 batch kept.
 
+Sizes are HEIGHTxWIDTH (config_lib.image_hw). A pair whose aspect differs from
+the size is, with `--resize_mode cover` (the default), scaled to cover it and
+cropped (at random in training, in the centre for evaluation), never squashed;
+`squash` resizes each side on its own. Pairs of the size's aspect (every square
+pair of a square run) come out the same either way.
+
 The jitter is stateless and keyed by (seed, input pipeline, element index), the
 shuffles are tf.data's seeded ones (which also follow the global TensorFlow
 seed, if one is set), so a seed gives the same batches whatever the
@@ -42,7 +48,7 @@ def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
         info = registry.dataset_info(data_config.dataset)
         data_config = dataclasses.replace(data_config, direction=info.natural_direction)
     if data_config.load_size is None:
-        load_size = choices.default_load_size(data_config.image_size)
+        load_size = choices.format_size(*config_lib.load_hw(data_config))
         data_config = dataclasses.replace(data_config, load_size=load_size)
     return data_config
 
@@ -110,8 +116,19 @@ def decode_pair(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
     return _decode(features[base.IMAGE_A]), _decode(features[base.IMAGE_B])
 
 
-def _resize(image: tf.Tensor, size: int) -> tf.Tensor:
-    return tf.image.resize(image, [size, size], method="bilinear")
+def _resize(image: tf.Tensor, size) -> tf.Tensor:
+    return tf.image.resize(image, size, method="bilinear")
+
+
+def _cover(image: tf.Tensor, size: tuple[int, int], resize_mode: str):
+    """The [height, width] `image` is resized to: `size` itself (squash, or the same
+    aspect), else the smallest size of the image's aspect that covers `size`."""
+    if resize_mode == "squash":
+        return size
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = tf.reduce_max(tf.constant(size, tf.float32) / shape)
+    # Rounded, and never below `size` (the side that sets the scale is exact).
+    return tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
 
 
 def _scale(images: tf.Tensor) -> tf.Tensor:
@@ -137,33 +154,45 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
       key: [2] int64 stateless random key (see jitter_key).
       data_config: a config with load_size set (see resolve).
     """
-    size, load_size = data_config.image_size, data_config.load_size
-    if not data_config.random_jitter:
-        load_size = size
+    size = config_lib.image_hw(data_config)
+    load_size = config_lib.load_hw(data_config) if data_config.random_jitter else size
     random = tf.random.stateless_uniform([3], seed=key)
-    offsets = tf.cast(random[:2] * (load_size - size + 1), tf.int32)
-    top, left = tf.unstack(tf.minimum(offsets, load_size - size))
     mirror = data_config.random_mirror & (random[2] < 0.5)
 
     def jitter(image):
         if data_config.random_mirror:
             image = tf.cond(mirror, lambda: tf.reverse(image, axis=[1]), lambda: image)
         # Scaled to [-1, 1] before resizing (float resizing is faster than
-        # uint8), resized to [load, load, 3], then the [size, size, 3] crop.
-        image = _resize(_scale(image), load_size)[top : top + size, left : left + size]
-        image.set_shape([size, size, 3])
+        # uint8), resized to cover [load_h, load_w, 3] (exactly that for pairs
+        # of its aspect), then the [h, w, 3] crop at the same relative offsets
+        # for both halves.
+        resized = _cover(image, load_size, data_config.resize_mode)
+        room = [resized[axis] - size[axis] for axis in (0, 1)]
+        top, left = (
+            tf.minimum(
+                tf.cast(random[axis] * tf.cast(room[axis] + 1, tf.float32), tf.int32), room[axis]
+            )
+            for axis in (0, 1)
+        )
+        image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
+        image.set_shape([*size, 3])
         return image
 
     return jitter(a), jitter(b)
 
 
 def preprocess_eval(a, b, data_config: config_lib.DataConfig):
-    """Resize only -> float32 [-1, 1] [image_size, image_size, 3] each."""
-    size = data_config.image_size
-    a, b = _resize(_scale(a), size), _resize(_scale(b), size)
-    a.set_shape([size, size, 3])
-    b.set_shape([size, size, 3])
-    return a, b
+    """Resize (to cover, then the centre crop) -> float32 [-1, 1] [height, width, 3] each."""
+    size = config_lib.image_hw(data_config)
+
+    def fit(image):
+        resized = _cover(image, size, data_config.resize_mode)
+        top, left = ((resized[axis] - size[axis]) // 2 for axis in (0, 1))
+        image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
+        image.set_shape([*size, 3])
+        return image
+
+    return fit(a), fit(b)
 
 
 def select_direction(a, b, direction: str):
@@ -223,7 +252,7 @@ def build_dataset(
 ) -> tf.data.Dataset:
     """Batches of (input, target[, key]) from the prepared split.
 
-    input/target are float32 [batch, image_size, image_size, 3] in [-1, 1],
+    input/target are float32 [batch, height, width, 3] in [-1, 1] (image_hw),
     chosen by data_config.direction; keys are the source file names. With an
     input_context, each input pipeline reads its own shards (or, with fewer
     shards than pipelines, every n-th record) and batches per replica.
