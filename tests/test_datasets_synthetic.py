@@ -63,3 +63,35 @@ def test_each_size_and_seed_is_its_own_config():
     assert len(names) == 3
     config = synthetic.SyntheticStreets.get_builder_config(synthetic.config_name(16, 4, 1))
     assert config.name == "train16_val4_seed1"
+
+
+def test_wide_scenes_render_at_the_aspect_of_a_non_square_image_size():
+    """--image_size 64x128 renders 256x512 halves: the same street seen through a 2:1 frame."""
+    assert synthetic.half_size(64) == synthetic.half_size("128x128") == (256, 256)
+    assert synthetic.half_size("64x128") == synthetic.half_size("256x512") == (256, 512)
+    assert synthetic.half_size("96x64") == (384, 256)
+    wide = streets.render_pair([0, 0, 3], size=64, width=128)
+    assert wide.shape == (64, 256, 3)
+    np.testing.assert_array_equal(wide, streets.render_pair([0, 0, 3], size=64, width=128))
+    labels = wide[:, 128:].reshape(-1, 3)
+    palette = {tuple(color) for color in streets.PALETTE.tolist()}
+    assert {tuple(color) for color in np.unique(labels, axis=0).tolist()} <= palette
+    ids = cityscapes_labels.colors_to_labels(wide[None, :, 128:]).numpy()[0]
+    assert cityscapes_labels.CLASS_NAMES[ids[1, 64]] in ("sky", "building", "vegetation")
+    assert "road" in {cityscapes_labels.CLASS_NAMES[i] for i in ids[50] if i != 255}
+    # Square scenes keep their pixels: the default width is the height.
+    np.testing.assert_array_equal(
+        streets.render_pair([0, 0, 5], size=64), streets.render_pair([0, 0, 5], 64, 64)
+    )
+    image = Image.open(io.BytesIO(synthetic.encode_pair(3, "train", 7, (256, 512))))
+    assert image.size == (1024, 256)
+
+
+def test_a_non_square_size_is_its_own_config_and_square_keeps_its_name():
+    assert synthetic.config_name(16, 4, 0, (256, 256)) == "train16_val4_seed0"
+    wide = synthetic.config_name(16, 4, 0, (256, 512))
+    assert wide == "train16_val4_seed0_256x512"
+    builder = synthetic.SyntheticStreets(config=wide, data_dir="/nonexistent")
+    assert builder.sizes == (16, 4, 0) and builder.half == (256, 512)
+    square = synthetic.SyntheticStreets(config="train16_val4_seed0", data_dir="/nonexistent")
+    assert square.half == (256, 256)

@@ -48,6 +48,7 @@ def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
             data_config.synthetic_train_examples,
             data_config.synthetic_val_examples,
             data_config.synthetic_seed,
+            synthetic.half_size(data_config.image_size),
         )
     if info.builder == registry.FOLDER:
         from pix2pix_tf.data.datasets import folder

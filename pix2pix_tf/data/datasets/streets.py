@@ -8,7 +8,9 @@ projected with a pinhole camera, so sizes, perspective, shadows and haze agree
 between the label map and the photo. The label map uses the official Cityscapes
 colours; the photo shades every class with its own material, texture and light.
 
-`render_pair(seed)` is deterministic: the same seed gives the same pixels.
+`render_pair(seed)` is deterministic: the same seed gives the same pixels. Halves
+are square by default, squeezed like Berkeley's Cityscapes pairs; `width` renders
+other aspects (2:1 like the Cityscapes frames) with the same street, wider.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ _FAR = 400.0  # Metres; segments repeat beyond this.
 _FACADE_TYPES = ("building", "building", "building", "building", "vegetation", "wall", "fence")
 
 
-def render_pair(seed, size: int = 256) -> np.ndarray:
-    """Returns a [size, 2 * size, 3] uint8 pair: photo left, label map right."""
+def render_pair(seed, size: int = 256, width: int | None = None) -> np.ndarray:
+    """Returns a [size, 2 * width, 3] uint8 pair (width: size): photo left, label map right."""
     rng = np.random.default_rng(seed)
-    scene = _Scene(rng, size)
+    scene = _Scene(rng, size, size if width is None else width)
     labels, photo = scene.background()
     for thing in sorted(scene.objects(), key=lambda item: -item[0]):
         scene.draw(labels, photo, *thing)
@@ -43,21 +45,23 @@ def render_pair(seed, size: int = 256) -> np.ndarray:
     return np.concatenate([photo, PALETTE[labels]], axis=1)
 
 
-def _smooth_noise(rng, size: int, cells: int) -> np.ndarray:
-    """Value noise in [0, 1]: a random grid of `cells` upsampled bicubically."""
-    grid = Image.fromarray(rng.random((cells, cells), dtype=np.float32), mode="F")
-    return np.asarray(grid.resize((size, size), Image.BICUBIC), np.float32).clip(0.0, 1.0)
+def _smooth_noise(rng, height: int, width: int, cells: int) -> np.ndarray:
+    """Value noise in [0, 1]: a random grid of `cells` rows (square cells) upsampled bicubically."""
+    columns = max(1, round(cells * width / height))
+    grid = Image.fromarray(rng.random((cells, columns), dtype=np.float32), mode="F")
+    return np.asarray(grid.resize((width, height), Image.BICUBIC), np.float32).clip(0.0, 1.0)
 
 
 class _Scene:
-    def __init__(self, rng, size: int):
-        self.rng, self.size = rng, size
+    def __init__(self, rng, height: int, width: int):
+        self.rng, self.height, self.width = rng, height, width
         # Berkeley's Cityscapes squeezes 2:1 frames into squares: half the
-        # horizontal focal length gives the same wide look.
-        self.focal_y = _FOCAL * size
-        self.focal_x = self.focal_y / 2
-        self.vx = size * rng.uniform(0.4, 0.6)
-        self.vy = size * rng.uniform(0.36, 0.48)
+        # horizontal focal length gives the same wide look. A 2:1 frame has
+        # square pixels: the full focal length.
+        self.focal_y = _FOCAL * height
+        self.focal_x = self.focal_y / 2 * (width / height)
+        self.vx = width * rng.uniform(0.4, 0.6)
+        self.vy = height * rng.uniform(0.36, 0.48)
         self.road = (rng.uniform(2.5, 6.0), rng.uniform(2.5, 6.0))  # Left and right.
         self.walk = (rng.uniform(1.5, 4.0), rng.uniform(1.5, 4.0))
         self.grass = tuple(rng.uniform(0, 2.5) if rng.random() < 0.3 else 0.0 for _ in "lr")
@@ -66,7 +70,7 @@ class _Scene:
         self.sun = rng.uniform(0.25, 0.7) * rng.choice((-1, 1))  # Shadow length per metre.
         self.light = rng.uniform(0.8, 1.15)
         self.haze = np.array(rng.uniform((175, 190, 200), (215, 225, 235)), np.float32)
-        ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + 0.5
         self.ys, self.xs = ys, xs
 
     def _segments(self):
@@ -105,11 +109,11 @@ class _Scene:
         )
 
     def background(self):
-        size, rng, h = self.size, self.rng, _CAMERA_HEIGHT
+        size, rng, h = (self.height, self.width), self.rng, _CAMERA_HEIGHT
         fx, fy = self.focal_x, self.focal_y
         ys, xs, vx, vy = self.ys, self.xs, self.vx, self.vy
         # The facades are vertical planes, so everything about them but the
-        # height above the road depends on the column only: [1, size] arrays.
+        # height above the road depends on the column only: [1, width] arrays.
         columns = xs[:1]
         left = columns < vx
         plane = np.where(left, self.facade[0], self.facade[1])
@@ -126,9 +130,9 @@ class _Scene:
         facade_depth = np.broadcast_to(facade_depth, full)
         # Rows of each facade: from its roof down to where it meets the ground.
         wall_height = h - (ys - vy) * facade_depth / fy  # Metres above the road.
-        noise = _smooth_noise(rng, size, 64)
-        leaves = _smooth_noise(rng, size, 96)
-        top = height + np.where(kind == _ID["vegetation"], 1.5 * _smooth_noise(rng, size, 24), 0)
+        noise = _smooth_noise(rng, *size, 64)
+        leaves = _smooth_noise(rng, *size, 96)
+        top = height + np.where(kind == _ID["vegetation"], 1.5 * _smooth_noise(rng, *size, 24), 0)
         on_facade = (wall_height <= top) & (wall_height >= 0)
         ground = (wall_height < 0) & (ys > vy)
         depth = np.where(ground, fy * h / np.maximum(ys - vy, 1e-3), facade_depth)
@@ -161,7 +165,7 @@ class _Scene:
             light = np.where(lf == (self.sun > 0), 0.7, 1.05) * self.light
             value = c * (light * (0.9 + 0.2 * n))[:, None] + 3 * e[:, None]
             value[np.mod(floor, 1) < 0.06] *= 0.8  # Ledges between floors.
-            glass = np.array([60, 75, 95], np.float32) + (50 * (1 - y / size) * n)[:, None]
+            glass = np.array([60, 75, 95], np.float32) + (50 * (1 - y / self.height) * n)[:, None]
             value[window | shop] = glass[window | shop]
             photo[mask] = value
         mask = labels == _ID["vegetation"]
@@ -211,11 +215,13 @@ class _Scene:
         return dashed | edges
 
     def _sky(self):
-        rng, size = self.rng, self.size
+        rng = self.rng
         top = np.array(rng.uniform((60, 110, 170), (120, 160, 215)), np.float32)
         t = np.clip(self.ys / max(self.vy, 1.0), 0, 1)[..., None]
         sky = top * (1 - t) + self.haze * t
-        clouds = np.clip((_smooth_noise(rng, size, 6) - rng.uniform(0.45, 0.7)) * 3, 0, 1)
+        clouds = np.clip(
+            (_smooth_noise(rng, self.height, self.width, 6) - rng.uniform(0.45, 0.7)) * 3, 0, 1
+        )
         return sky * (1 - clouds[..., None]) + 240 * clouds[..., None]
 
     def objects(self):
@@ -251,8 +257,9 @@ class _Scene:
         fx, fy, h = self.focal_x, self.focal_y, _CAMERA_HEIGHT
         left, right = self.vx + fx * x0 / depth, self.vx + fx * x1 / depth
         top, bottom = self.vy + fy * (h - y1) / depth, self.vy + fy * (h - y0) / depth
-        clip = lambda v: min(max(round(v), 0), self.size)  # noqa: E731
-        return slice(clip(top), clip(bottom)), slice(clip(left), clip(right))
+        clip = lambda v, end: min(max(round(v), 0), end)  # noqa: E731
+        rows = slice(clip(top, self.height), clip(bottom, self.height))
+        return rows, slice(clip(left, self.width), clip(right, self.width))
 
     def draw(self, labels, photo, depth, kind, x, params):
         rng, noise = self.rng, None
@@ -320,11 +327,11 @@ class _Scene:
         """The camera car's hood at the bottom of some frames (void, black label)."""
         if self.rng.random() < 0.4:
             return
-        size = self.size
-        bulge = 1 - ((self.xs - size / 2) / (0.9 * size)) ** 2 * 0.7
-        hood = self.ys > size - self.rng.uniform(0.06, 0.12) * size * bulge
+        height, width = self.height, self.width
+        bulge = 1 - ((self.xs - width / 2) / (0.9 * width)) ** 2 * 0.7
+        hood = self.ys > height - self.rng.uniform(0.06, 0.12) * height * bulge
         labels[hood] = _ID["ego vehicle"]
-        shine = np.clip(1 - np.abs(self.xs - size / 2) / (0.25 * size), 0, 1) * 60
+        shine = np.clip(1 - np.abs(self.xs - width / 2) / (0.25 * width), 0, 1) * 60
         photo[hood] = (np.array([35, 38, 42], np.float32) + shine[..., None])[hood]
 
     def finish(self, photo):
