@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.models import build_generator
 from pix2pix_tf.training import controller, distribute, precision, run_dir, summaries
 from pix2pix_tf.training import step as step_lib
@@ -282,6 +283,36 @@ def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
     assert decoded.shape == (rows * 64 + (rows - 1) * gap, 3 * 64 + 2 * gap, 3)
     assert (width, height) == (decoded.shape[1], decoded.shape[0])
     assert "losses/gen_l1" in eval_events.Tags()["tensors"]
+
+
+def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(tmp_path, capsys):
+    """`train.py --preset tiny --image_size 64x128`: 2:1 scenes, 2 steps, a 2:1 sample grid."""
+    from pix2pix_tf.data import datasets
+
+    workdir = tmp_path / "run"
+    config = _tiny(
+        data_dir=str(tmp_path / "tfrecords"),
+        workdir=str(workdir),
+        image_size="64x128",
+        eval_every=2,
+        eval_examples=2,
+    )
+    assert datasets.prepared_dir(config.data).endswith("train16_val4_seed0_256x512/1.1.0")
+    result = training.train(config)
+    assert result["step"] == 2 and all(np.isfinite(result[name]) for name in LOSS_NAMES)
+    saved = config_lib.Config.from_json(str(workdir / "config.json"))
+    assert saved.data.image_size == "64x128" and saved.data.load_size == "72x143"
+    # The prepared pairs are 2:1 scenes (1024x256: two 512x256 halves).
+    files, _ = input_pipeline.split_files(config.data, "train")
+    record = next(iter(tf.data.TFRecordDataset(files)))
+    pair = tf.io.decode_jpeg(input_pipeline.parse(record, side_by_side=True)["image"])
+    assert pair.shape == (256, 1024, 3)
+    grid = tf.io.decode_png(tf.io.read_file(str(workdir / "samples" / "step_000002.png")))
+    rows, gap = 4, summaries.GRID_GAP
+    assert grid.shape == (rows * 64 + (rows - 1) * gap, 3 * 128 + 2 * gap, 3)
+    eval_events = _events(str(workdir / "eval"))
+    assert {"val/l1", "val/psnr", "val/ssim"} <= set(eval_events.Tags()["tensors"])
+    assert "FCN-score skipped: the FCN-score's segmenter is square" in capsys.readouterr().out
 
 
 def _variables(path):

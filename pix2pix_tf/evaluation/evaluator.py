@@ -49,6 +49,14 @@ def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mo
                 f"run is {config.data.dataset} {config.data.direction}."
             )
         return None
+    height, width = config_lib.image_hw(config.data)
+    if height != width:
+        # The segmenter is trained and applied at square sizes only (issue #12, open).
+        message = f"the FCN-score's segmenter is square; this run is {height}x{width}."
+        if options.fcn == "on":
+            raise ValueError(f"--fcn on: {message} Use --fcn off or auto.")
+        print(f"FCN-score skipped: {message}")
+        return None
     try:
         return segmentation.load_segmenter(
             config.data.dataset, config.data.image_size, options.segmenter_root
