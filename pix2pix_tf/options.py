@@ -32,6 +32,10 @@ class RunOptions:
 # -- serving and export ---------------------------------------------------------
 
 
+# The default bound of --max_pixels (see ServingOptions).
+DEFAULT_MAX_PIXELS = 2048 * 2048
+
+
 @dataclasses.dataclass(frozen=True)
 class ServingOptions:
     resize_method: str = setting(
@@ -52,9 +56,25 @@ class ServingOptions:
         choices.TEST_TIME_MODES,
     )
     seed: int = setting(0, "Seed for paper mode.")
+    serving_size: str = setting(
+        "native",
+        "native: run the fully convolutional generator at each input's own size (padded "
+        "by reflection to a multiple of 2^unet_depth, cropped back; `generate` takes any "
+        "such size). training: resize every input to the training size and the output "
+        "back, as exports did before (`generate` takes only the training size).",
+        choices.SERVING_SIZES,
+    )
+    # 2048x2048: a full 1024x2048 Cityscapes frame fits twice over.
+    max_pixels: int = setting(
+        DEFAULT_MAX_PIXELS,
+        "Largest input served, in pixels per image (height x width after EXIF "
+        "orientation); larger inputs fail with InvalidArgument naming their position.",
+    )
 
     def validate(self) -> None:
         choices.check_choices(self)
+        if self.max_pixels < 1:
+            raise ValueError(f"--max_pixels must be >= 1, got {self.max_pixels}.")
         if not -1 <= self.png_compression <= 9:
             raise ValueError(f"--png_compression must be in [-1, 9], got {self.png_compression}.")
         if self.parallel_iterations < 1:

@@ -16,12 +16,20 @@ from pix2pix_tf.training import distribute, run_dir
 from pix2pix_tf.training.step import build_train_state
 
 
-def make_run(workdir: str, seed: int = 1, checkpoints: tuple[int, ...] = (1,), **overrides):
+def make_run(
+    workdir: str,
+    seed: int = 1,
+    checkpoints: tuple[int, ...] = (1,),
+    output_gain: float = 1.0,
+    **overrides,
+):
     """Writes config.json and checkpoints (ckpt-1) for the tiny preset, as train.py does.
 
     The train state, checkpoint and manager are built by the code train.py uses; the
     generator's batch-norm statistics are moved away from their initial values with
-    one training-mode call, so restoring the wrong values would show.
+    one training-mode call, so restoring the wrong values would show. `output_gain`
+    scales the output layer's kernel: a freshly initialised generator's images are
+    nearly flat grey, a gain of 20 makes them textured, so resizing shows.
     """
     config = build_config(preset="tiny", workdir=workdir, **overrides)
     config.save(workdir)
@@ -32,6 +40,9 @@ def make_run(workdir: str, seed: int = 1, checkpoints: tuple[int, ...] = (1,), *
         [2, config.data.image_size, config.data.image_size, 3], seed=[seed, 0], minval=-1.0
     )
     generator(images, training=True)
+    output_layer = generator.get_layer("output_deconv")
+    kernel, *rest = output_layer.get_weights()
+    output_layer.set_weights([kernel * output_gain, *rest])
     checkpoint = run_dir.make_checkpoint(state, iter(tf.data.Dataset.range(4)))
     manager = distribute.WorkerCheckpointManager(checkpoint, workdir, keep=3)
     for number in checkpoints:

@@ -198,6 +198,19 @@ def test_export_records_what_it_was_made_from(run, tmp_path):
     assert record["config"] == config.to_dict()
     assert record["precision"] == "float32" and record["image_size"] == 64
     assert record["serving_options"]["png_compression"] == 3
+    # Native size by default, inputs padded to multiples of 2^unet_depth, the bound.
+    assert record["serving_options"]["serving_size"] == "native"
+    assert record["serving_options"]["max_pixels"] == 2048 * 2048
+    assert record["training_size"] == [64, 64] and record["pad_multiple"] == 16
+
+
+@pytest.mark.parametrize("overrides", [{}, {"unet_depth": 3}, {"arch": "tutorial"}])
+def test_pad_multiple_is_two_to_the_unet_depth(overrides):
+    config = build_config(preset="tiny", **overrides)
+    generator = models.build_generator(config)
+    functions = serving.ServingFunctions(generator)
+    assert functions.pad_multiple == serving.sizes.downsampling_factor(generator)
+    assert functions.pad_multiple == 2 ** models.unet_depth(config)
 
 
 def test_staging_name_is_ignored_by_version_scan(tmp_path):
@@ -398,6 +411,32 @@ def test_invalid_serving_options():
         serving.ServingOptions(png_compression=10).validate()
     with pytest.raises(ValueError, match="--test_time_mode"):
         serving.ServingOptions(test_time_mode="train").validate()
+    with pytest.raises(ValueError, match="--serving_size"):
+        serving.ServingOptions(serving_size="full").validate()
+    with pytest.raises(ValueError, match="--max_pixels"):
+        serving.ServingOptions(max_pixels=0).validate()
+
+
+def test_paper_mode_at_native_sizes(run, tmp_path):
+    """Per-image statistics and content-seeded dropout at each input's own size: an odd
+    size is padded, generated and cropped like the float signature at the padded size."""
+    workdir, _, _ = run
+    options = serving.ServingOptions(test_time_mode="paper", seed=3)
+    loaded = tf.saved_model.load(
+        export_lib.export(workdir, str(tmp_path / "e"), options=options, warmup=False)
+    )
+    serve = loaded.signatures["serving_default"]
+    data = [encoded_image(37, 53, seed=1), encoded_image(48, 80, seed=2)]
+    together = serve(image_bytes=tf.constant(data))["image_bytes"].numpy()
+    outputs = [tf.io.decode_png(item).numpy().astype(np.float32) for item in together]
+    assert [output.shape for output in outputs] == [(37, 53, 3), (48, 80, 3)]
+    alone = serve(image_bytes=tf.constant(data[:1]))["image_bytes"].numpy()[0]
+    np.testing.assert_array_equal(tf.io.decode_png(alone).numpy(), outputs[0])
+    floats = tf.io.decode_png(data[0]).numpy().astype(np.float32) / 127.5 - 1.0
+    padded = np.pad(floats, ((0, 11), (0, 11), (0, 0)), mode="reflect")
+    generated = loaded.signatures["generate"](images=tf.constant(padded[None]))["images"]
+    expected = np.clip(np.round((generated[0, :37, :53].numpy() + 1.0) * 127.5), 0, 255)
+    assert np.abs(outputs[0] - expected).max() <= 1.0
 
 
 @pytest.mark.slow

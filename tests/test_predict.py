@@ -12,6 +12,7 @@ from PIL import Image, ImageOps
 
 import predict as predict_cli
 from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.serving import predict as predict_lib
 from pix2pix_tf.training import run_dir
 
@@ -63,6 +64,45 @@ def test_model_paths_agree(exported, inputs, tmp_path):
         results.append(_read(output / "second.png").astype(int))
     for result in results[1:]:
         assert np.abs(result - results[0]).max() <= 1
+
+
+def test_run_directory_and_export_write_at_native_size(tmp_path):
+    """Both serve each input at its own size: a 37x53 input is padded to 48x64 by
+    reflection, generated and cropped back, never squashed to the 64x64 training size."""
+    workdir = str(tmp_path / "run")
+    make_run(workdir, output_gain=20.0)
+    export_dir = str(tmp_path / "exported")
+    version_dir = export_lib.export(workdir, export_dir, warmup=False)
+    source = write_image(str(tmp_path / "inputs" / "odd.png"), 37, 53, seed=6)
+    floats = _read(source).astype(np.float32) / 127.5 - 1.0
+    padded = np.pad(floats, ((0, 11), (0, 11), (0, 0)), mode="reflect")
+    generate = tf.saved_model.load(version_dir).signatures["generate"]
+    generated = generate(images=tf.constant(padded[None]))["images"][0, :37, :53].numpy()
+    expected = np.clip(np.round((generated + 1.0) * 127.5), 0, 255)
+    for path in (workdir, export_dir):
+        output = tmp_path / os.path.basename(path)
+        predict_lib.predict(predict_lib.load_model(path), [source], str(output), verbose=False)
+        written = _read(output / "odd.png").astype(np.float32)
+        assert written.shape == (37, 53, 3)
+        assert np.abs(written - expected).max() <= 1.0
+
+
+def test_inputs_over_the_pixel_bound_are_skipped_with_the_bound(tmp_path, capsys):
+    workdir = str(tmp_path / "run")
+    make_run(workdir)
+    options = serving.ServingOptions(max_pixels=64 * 64)
+    export_dir = str(tmp_path / "exported")
+    export_lib.export(workdir, export_dir, options=options, warmup=False)
+    inputs = tmp_path / "inputs"
+    write_image(str(inputs / "small.png"), 48, 80)
+    write_image(str(inputs / "large.png"), 80, 96)
+    output = tmp_path / "out"
+    args = ["--model", export_dir, "--input", str(inputs), "--output", str(output)]
+    assert predict_cli.main(args) == 0
+    err = capsys.readouterr().err
+    assert "Skipped 1 inputs" in err
+    assert "large.png: image_bytes[0] is 80x96 = 7680 pixels, over the bound of 4096" in err
+    assert os.listdir(output) == ["small.png"]
 
 
 def test_unreadable_inputs_are_skipped_and_listed(exported, inputs, tmp_path, capsys):

@@ -23,19 +23,38 @@ from pix2pix_tf.serving import client as serving_client
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 
+# The contract tests' export bounds inputs to 128x128 pixels, so a refusal is cheap to test.
+MAX_PIXELS = 128 * 128
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
+    """A native-size export (the default) of a tiny run: 64x64, unet_depth 4, M = 16."""
     root = tmp_path_factory.mktemp("contract")
     workdir = str(root / "run")
-    config, generator = make_run(workdir)
-    version_dir = export_lib.export(workdir, str(root / "exported"))
+    config, generator = make_run(workdir, output_gain=20.0)
+    options = serving.ServingOptions(max_pixels=MAX_PIXELS)
+    version_dir = export_lib.export(workdir, str(root / "exported"), options=options)
     return config, generator, version_dir
 
 
 @pytest.fixture(scope="module")
 def loaded(exported):
     return tf.saved_model.load(exported[2])
+
+
+@pytest.fixture(scope="module")
+def exported_training(exported, tmp_path_factory):
+    """The same run exported with --serving_size training (the behaviour before #12)."""
+    workdir = os.path.join(os.path.dirname(os.path.dirname(exported[2])), "run")
+    root = tmp_path_factory.mktemp("contract_training")
+    options = serving.ServingOptions(serving_size="training")
+    return export_lib.export(workdir, str(root / "exported"), options=options, warmup=False)
+
+
+@pytest.fixture(scope="module")
+def loaded_training(exported_training):
+    return tf.saved_model.load(exported_training)
 
 
 def test_saved_model_cli_lists_signatures_and_alias(exported):
@@ -58,7 +77,20 @@ def test_saved_model_cli_lists_signatures_and_alias(exported):
     assert "tensorflow/serving/predict" in default
     generate = text.split("signature_def['generate']")[1].split("signature_def[")[0]
     assert "inputs['images']" in generate and "outputs['images']" in generate
-    assert "shape: (-1, 64, 64, 3)" in generate
+    # Native size: any height and width (multiples of 16, checked in the graph).
+    assert "shape: (-1, -1, -1, 3)" in generate and "64, 64" not in generate
+
+
+def test_saved_model_cli_training_size_signature(exported_training):
+    result = subprocess.run(
+        [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "show"]
+        + ["--dir", exported_training, "--tag_set", "serve", "--signature_def", "generate"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert "shape: (-1, 64, 64, 3)" in result.stdout
 
 
 def test_fresh_process_with_only_tensorflow_serves_jpeg_to_png(exported, tmp_path):
@@ -187,12 +219,24 @@ def test_undecodable_image_is_named_by_its_position(loaded):
 
 
 @pytest.mark.parametrize(
+    "shape",
+    [[1, 40, 64, 3], [2, 64, 64, 1], [1, 64, 24, 3], [1, 0, 16, 3], [64, 64, 3], [1, 1, 64, 64, 3]],
+)
+def test_generate_names_the_expected_multiple(loaded, shape):
+    generate = loaded.signatures["generate"]
+    message = _error_message(lambda: generate(images=tf.zeros(shape)))
+    expected = "images must be [N, H, W, 3] float32 in [-1, 1] with H and W positive "
+    expected += "multiples of 16, got "
+    assert expected + "[" + ", ".join(str(dim) for dim in shape) + "]" in message
+
+
+@pytest.mark.parametrize(
     "shape", [[1, 32, 32, 3], [2, 64, 64, 1], [1, 64, 32, 3], [64, 64, 3], [1, 1, 64, 64, 3]]
 )
-def test_generate_names_the_expected_shape(exported, loaded, shape):
+def test_training_size_generate_names_the_expected_shape(exported, loaded_training, shape):
     config, _, _ = exported
     size = config.data.image_size
-    generate = loaded.signatures["generate"]
+    generate = loaded_training.signatures["generate"]
     message = _error_message(lambda: generate(images=tf.zeros(shape)))
     expected = f"images must be [N, {size}, {size}, 3] float32 in [-1, 1], got "
     assert expected + "[" + ", ".join(str(dim) for dim in shape) + "]" in message
@@ -214,7 +258,7 @@ def test_fresh_process_gets_the_same_errors_and_empty_batches(exported, tmp_path
         print("EMPTY", generate(images=tf.zeros([0, 64, 64, 3]))["images"].shape[0])
         for call in (
             lambda: serve(image_bytes=tf.constant([good, b"bad"])),
-            lambda: generate(images=tf.zeros([1, 32, 32, 3])),
+            lambda: generate(images=tf.zeros([1, 40, 64, 3])),
         ):
             try:
                 call()
@@ -231,7 +275,146 @@ def test_fresh_process_gets_the_same_errors_and_empty_batches(exported, tmp_path
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("EMPTY 0") == 2
     assert "ERROR assertion failed: [image_bytes[1] (3 bytes) is not a decodable" in result.stdout
-    assert "got [1, 32, 32, 3]" in result.stdout
+    assert "got [1, 40, 64, 3]" in result.stdout
+
+
+# -- native size ---------------------------------------------------------------------
+
+
+def _serve_pixels(loaded, batch) -> list[np.ndarray]:
+    served = loaded.signatures["serving_default"](image_bytes=tf.constant(batch))
+    return [tf.io.decode_png(item).numpy() for item in served["image_bytes"].numpy()]
+
+
+def _generated_pixels(loaded, floats: np.ndarray) -> np.ndarray:
+    generated = loaded.signatures["generate"](images=tf.constant(floats[None]))["images"]
+    return np.clip(np.round((generated[0].numpy() + 1.0) * 127.5), 0, 255)
+
+
+@pytest.mark.parametrize("size", [(48, 80), (64, 128), (37, 53), (7, 9)])
+def test_inputs_are_served_at_their_own_size_like_the_float_signature(loaded, size):
+    """Padded by reflection to multiples of 16, generated, cropped back: never squashed."""
+    height, width = size
+    data = encoded_image(height, width, seed=height)
+    [output] = _serve_pixels(loaded, [data])
+    assert output.shape == (height, width, 3)
+    floats = tf.io.decode_png(data).numpy().astype(np.float32) / 127.5 - 1.0
+    padded_height, padded_width = -(-height // 16) * 16, -(-width // 16) * 16
+    if height > padded_height - height and width > padded_width - width:
+        pads = ((0, padded_height - height), (0, padded_width - width), (0, 0))
+        padded = np.pad(floats, pads, mode="reflect")
+    else:
+        # Longer padding than the image: reflected back and forth (7: 0..6, 5..0, 1, ...).
+        rows = [abs((i + height - 1) % (2 * height - 2) - height + 1) for i in range(padded_height)]
+        columns = [abs((i + width - 1) % (2 * width - 2) - width + 1) for i in range(padded_width)]
+        padded = floats[rows][:, columns]
+    expected = _generated_pixels(loaded, padded)[:height, :width]
+    assert np.abs(output.astype(np.float32) - expected).max() <= 1.0
+
+
+def test_two_sizes_in_one_request_match_each_served_alone(loaded):
+    batch = [encoded_image(48, 80), encoded_image(64, 128, seed=1), encoded_image(48, 80, seed=2)]
+    together = _serve_pixels(loaded, batch)
+    assert [image.shape for image in together] == [(48, 80, 3), (64, 128, 3), (48, 80, 3)]
+    for data, output in zip(batch, together, strict=True):
+        [alone] = _serve_pixels(loaded, [data])
+        assert np.abs(alone.astype(int) - output.astype(int)).max() <= 1
+
+
+def test_pixels_over_the_bound_are_refused_by_position(loaded):
+    serve = loaded.signatures["serving_default"]
+    big = encoded_image(130, 130)
+    message = _error_message(lambda: serve(image_bytes=tf.constant([encoded_image(64, 64), big])))
+    assert (
+        f"image_bytes[1] is 130x130 = 16900 pixels, over the bound of {MAX_PIXELS} "
+        "pixels per image set at export (export.py --max_pixels)"
+    ) in message
+    assert _serve_pixels(loaded, [encoded_image(128, 128)])[0].shape == (128, 128, 3)
+    generate = loaded.signatures["generate"]
+    message = _error_message(lambda: generate(images=tf.zeros([1, 144, 144, 3])))
+    assert f"images are 144x144 = 20736 pixels each, over the bound of {MAX_PIXELS}" in (message)
+
+
+def test_training_size_export_resizes_as_before(loaded, loaded_training):
+    """--serving_size training: resized to 64x64 and back, antialiased when shrinking."""
+    data = encoded_image(48, 80, seed=4)
+    [output] = _serve_pixels(loaded_training, [data])
+    assert output.shape == (48, 80, 3)
+    pixels = tf.cast(tf.io.decode_png(data), tf.float32)
+    floats = tf.image.resize(pixels, [64, 64], antialias=True).numpy() / 127.5 - 1.0
+    generated = loaded_training.signatures["generate"](images=tf.constant(floats[None]))
+    back = tf.image.resize((generated["images"][0] + 1.0) * 127.5, [48, 80], antialias=True)
+    expected = np.clip(np.round(back.numpy()), 0, 255)
+    assert np.abs(output.astype(np.float32) - expected).max() <= 1.0
+    # The native export does not squash this 48x80 input: its output differs.
+    [native] = _serve_pixels(loaded, [data])
+    assert np.abs(native.astype(int) - output.astype(int)).max() > 8
+
+
+def test_square_input_at_training_size_is_served_as_before(loaded, loaded_training):
+    data = encoded_image(64, 64, seed=5)
+    [native] = _serve_pixels(loaded, [data])
+    [before] = _serve_pixels(loaded_training, [data])
+    assert np.abs(native.astype(int) - before.astype(int)).max() <= 1
+
+
+def test_fresh_process_serves_native_sizes_and_refuses_over_the_bound(
+    exported, exported_training, tmp_path
+):
+    """Native sizes, two sizes in one request, the bound and the training-size export,
+    in a process with only TensorFlow."""
+    _, _, version_dir = exported
+    for name, (height, width) in {
+        "wide": (48, 80),
+        "cityscapes": (64, 128),
+        "odd": (37, 53),
+    }.items():
+        (tmp_path / f"{name}.png").write_bytes(encoded_image(height, width, seed=height))
+    (tmp_path / "big.png").write_bytes(encoded_image(130, 130))
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import numpy as np
+        import tensorflow as tf
+        def read(name):
+            return open(name + ".png", "rb").read()
+        def pixels(outputs):
+            return [tf.io.decode_png(item).numpy() for item in outputs["image_bytes"].numpy()]
+        model = tf.saved_model.load({version_dir!r})
+        serve, generate = model.signatures["serving_default"], model.signatures["generate"]
+        wide, cityscapes, odd = read("wide"), read("cityscapes"), read("odd")
+        outputs = pixels(serve(image_bytes=tf.constant([wide, cityscapes, odd, wide])))
+        print("SHAPES", *[image.shape[:2] for image in outputs])
+        floats = tf.cast(tf.io.decode_png(odd), tf.float32)[None] / 127.5 - 1.0
+        padded = tf.pad(floats, [[0, 0], [0, 11], [0, 11], [0, 0]], mode="REFLECT")
+        generated = generate(images=padded)["images"][0, :37, :53]
+        expected = np.clip(np.round((generated.numpy() + 1.0) * 127.5), 0, 255)
+        print("ODD_DIFF", np.abs(outputs[2].astype(np.float32) - expected).max())
+        [alone] = pixels(serve(image_bytes=tf.constant([odd])))
+        print("ALONE_DIFF", np.abs(alone.astype(int) - outputs[2].astype(int)).max())
+        try:
+            serve(image_bytes=tf.constant([wide, read("big")]))
+        except tf.errors.InvalidArgumentError as error:
+            print("ERROR", error.message.splitlines()[-2])
+        training = tf.saved_model.load({exported_training!r})
+        [resized] = pixels(training.signatures["serving_default"](image_bytes=tf.constant([wide])))
+        print("TRAINING", resized.shape[:2], np.abs(resized.astype(int) - outputs[0]).max() > 8)
+        assert "pix2pix_tf" not in sys.modules
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "SHAPES (48, 80) (64, 128) (37, 53) (48, 80)" in result.stdout
+    assert "ODD_DIFF 0.0" in result.stdout or "ODD_DIFF 1.0" in result.stdout
+    assert "ALONE_DIFF 0" in result.stdout or "ALONE_DIFF 1" in result.stdout
+    assert "ERROR assertion failed: [image_bytes[1] is 130x130 = 16900 pixels, over" in (
+        result.stdout
+    )
+    assert "TRAINING (48, 80) True" in result.stdout
 
 
 # -- EXIF orientation ---------------------------------------------------------------

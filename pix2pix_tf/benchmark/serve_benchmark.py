@@ -2,13 +2,19 @@
 
     python -m pix2pix_tf.benchmark serve --model exported/pix2pix
     python -m pix2pix_tf.benchmark serve --fresh_generator      # no trained run needed
+    python -m pix2pix_tf.benchmark serve --fresh_generator --input_size 512 1024
 
 For each batch size, calls `serving_default` (JPEG bytes in, PNG bytes out: decode,
-resize, generator, resize, encode in the graph) and `generate` (the generator alone on
-pre-decoded float tensors) alternately, in one process, and reports images/s and p50/p95
-latency of each, and the overhead of the in-graph pre/post-processing as the median of
-the per-round ratios, in wall-clock time and in this process's CPU time (the latter
-is robust to other load on the machine). The target is <= 20%.
+pad or resize, generator, crop or resize, encode in the graph) and `generate` (the
+generator alone on pre-decoded float tensors) alternately, in one process, and reports
+images/s and p50/p95 latency of each, and the overhead of the in-graph pre/post-processing
+as the median of the per-round ratios, in wall-clock time and in this process's CPU time
+(the latter is robust to other load on the machine). The target is <= 20%.
+
+A native-size export (the default) runs the generator at the inputs' own size, padded
+to a multiple of 2^unet_depth: `generate` then gets the same padded size, so the
+overhead compares like with like. A training-size export (`--serving_size training`)
+resizes to the training size: `generate` gets that size.
 
 `--fresh_generator` exports a freshly initialised full-size generator (paper
 architecture, 256x256) to a temporary directory. Its output layer's weights are scaled
@@ -53,6 +59,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--resize_method", default=None, help="With --fresh_generator: resize method."
     )
+    parser.add_argument(
+        "--serving_size",
+        default=None,
+        choices=("native", "training"),
+        help="With --fresh_generator: native (default) or training.",
+    )
     parser.add_argument("--batch_sizes", type=int, nargs="+", default=[1, 8])
     parser.add_argument("--repeats", type=int, default=20, help="Timed rounds per batch size.")
     parser.add_argument("--warmup", type=int, default=2, help="Untimed rounds first.")
@@ -94,7 +106,7 @@ def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     image_size = args.image_size
     overrides = {
         name: getattr(args, name)
-        for name in ("png_compression", "resize_method")
+        for name in ("png_compression", "resize_method", "serving_size")
         if getattr(args, name) is not None
     }
     options = dataclasses.replace(serving.ServingOptions(), **overrides)
@@ -107,9 +119,10 @@ def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     return export_lib.write_model(generator, directory, 1, options, warmup=False)
 
 
-def make_inputs(batch_size: int, height: int, width: int, image_size: int, seed: int = 0):
+def make_inputs(batch_size: int, height: int, width: int, network_size, seed: int = 0):
     """JPEG bytes [batch] (smooth colour fields with edges, like label maps and photos)
-    and the same images decoded and resized to float32 [batch, S, S, 3] in [-1, 1]."""
+    and the same images decoded and resized to float32 [batch, h, w, 3] in [-1, 1],
+    (h, w) = `network_size`, the size the generator runs at."""
     rng = np.random.default_rng(seed)
     encoded, floats = [], []
     for _ in range(batch_size):
@@ -119,7 +132,7 @@ def make_inputs(batch_size: int, height: int, width: int, image_size: int, seed:
         pixels = tf.cast(tf.clip_by_value(pixels, 0, 255), tf.uint8)
         data = tf.io.encode_jpeg(pixels, quality=90)
         decoded = tf.cast(tf.io.decode_jpeg(data), tf.float32)
-        floats.append(tf.image.resize(decoded, [image_size, image_size]) / 127.5 - 1.0)
+        floats.append(tf.image.resize(decoded, network_size) / 127.5 - 1.0)
         encoded.append(data)
     return tf.stack(encoded), tf.stack(floats)
 
@@ -146,18 +159,35 @@ def measure(version_dir: str, args: argparse.Namespace) -> dict:
     loaded = tf.saved_model.load(version_dir)
     serve_bytes = loaded.signatures["serving_default"]
     generate = loaded.signatures["generate"]
-    image_size = int(generate.structured_input_signature[1]["images"].shape[1])
-    height, width = args.input_size or (image_size, image_size)
+    metadata = _export_metadata(version_dir)
+    signature_shape = generate.structured_input_signature[1]["images"].shape
+    native = signature_shape[1] is None
+    if native:
+        if "pad_multiple" not in metadata:
+            raise ValueError(f"--model {version_dir}: no pad_multiple in its export metadata.")
+        training_size = tuple(metadata["training_size"])
+        multiple = metadata["pad_multiple"]
+    else:
+        training_size = (int(signature_shape[1]), int(signature_shape[2]))
+    height, width = args.input_size or training_size
+    # What the generator runs at: the padded input (native) or the training size.
+    if native:
+        network_size = [-(-height // multiple) * multiple, -(-width // multiple) * multiple]
+    else:
+        network_size = list(training_size)
+    image_size = training_size[0] if training_size[0] == training_size[1] else list(training_size)
     results = {
         "model": version_dir,
         "image_size": image_size,
+        "serving_size": "native" if native else "training",
+        "network_size": network_size,
         "input_size": [height, width],
         "repeats": args.repeats,
         "target_overhead": TARGET_OVERHEAD,
         "batch_sizes": {},
     }
     for batch_size in args.batch_sizes:
-        encoded, floats = make_inputs(batch_size, height, width, image_size)
+        encoded, floats = make_inputs(batch_size, height, width, network_size)
         calls = {
             "bytes": lambda encoded=encoded: serve_bytes(image_bytes=encoded),
             "generator": lambda floats=floats: generate(images=floats),
@@ -189,12 +219,23 @@ def measure(version_dir: str, args: argparse.Namespace) -> dict:
     return results
 
 
+def _export_metadata(version_dir: str) -> dict:
+    """What export.py recorded (training size, pad multiple); {} for older exports."""
+    path = os.path.join(version_dir, "assets.extra", "pix2pix_export.json")
+    try:
+        with open(path) as file:
+            return json.load(file)
+    except (OSError, ValueError):
+        return {}
+
+
 def print_table(results: dict) -> None:
     height, width = results["input_size"]
+    network_height, network_width = results["network_size"]
     print(
-        f"serve benchmark: {results['model']} (generator {results['image_size']}x"
-        f"{results['image_size']}, JPEG inputs {height}x{width}, {results['repeats']} "
-        "interleaved rounds)"
+        f"serve benchmark: {results['model']} ({results['serving_size']} size: generator "
+        f"at {network_height}x{network_width}, JPEG inputs {height}x{width}, "
+        f"{results['repeats']} interleaved rounds)"
     )
     print(f"{'batch':>5}  {'endpoint':<36} {'images/s':>9} {'p50 ms':>9} {'p95 ms':>9}")
     for batch_size, entry in results["batch_sizes"].items():
@@ -227,10 +268,10 @@ def main(argv: list[str]) -> int:
                 version_dir = export_fresh_generator(args, scratch)
             else:
                 version_dir = _version_dir(args.model)
+            results = measure(version_dir, args)
         except ValueError as error:
             sys.stderr.write(f"serve benchmark: error: {error}\n")
             return 2
-        results = measure(version_dir, args)
         results["fresh_generator"] = bool(args.fresh_generator)
     if args.json:
         print(json.dumps(results, sort_keys=True))

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pix2pix_tf import models
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import run_dir
 
@@ -55,20 +56,26 @@ def next_version(export_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def warmup_images(image_size: int, batch_size: int) -> list[bytes]:
-    """Deterministic PNG test images (colour gradients) for warmup requests."""
-    ramp = np.linspace(0, 255, image_size, dtype=np.float32)
+def warmup_images(image_size: int | tuple[int, int], batch_size: int) -> list[bytes]:
+    """Deterministic PNG test images (colour gradients) of `image_size` (S or (H, W))."""
+    height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     images = []
     for index in range(batch_size):
-        red = np.broadcast_to(ramp[None, :], (image_size, image_size))
-        green = np.broadcast_to(ramp[:, None], (image_size, image_size))
-        blue = np.full((image_size, image_size), (index * 37) % 256, np.float32)
+        red = np.broadcast_to(
+            np.linspace(0, 255, width, dtype=np.float32)[None, :], (height, width)
+        )
+        green = np.broadcast_to(
+            np.linspace(0, 255, height, dtype=np.float32)[:, None], (height, width)
+        )
+        blue = np.full((height, width), (index * 37) % 256, np.float32)
         pixels = np.stack([red, green, blue], axis=-1).astype(np.uint8)
         images.append(tf.io.encode_png(pixels).numpy())
     return images
 
 
-def write_warmup(model_dir: str, image_size: int, model_name: str = "pix2pix") -> str:
+def write_warmup(
+    model_dir: str, image_size: int | tuple[int, int], model_name: str = "pix2pix"
+) -> str:
     """Writes TF Serving's warmup file: a TFRecord of PredictionLog protos."""
     try:
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
@@ -124,11 +131,14 @@ def write_model(
     warmup: bool = True,
     model_name: str = "pix2pix",
     metadata: dict | None = None,
+    pad_multiple: int | None = None,
 ) -> str:
     """Writes `<export_dir>/<version>/` atomically and returns its path.
 
     `metadata` (e.g. the run's config and checkpoint) is saved as JSON in
-    assets.extra/pix2pix_export.json, with the serving options.
+    assets.extra/pix2pix_export.json, with the serving options, the training size and
+    the multiple `pad_multiple` (2^unet_depth; default: the generator's downsampling
+    factor) that native-size inputs are padded to.
     """
     if version is not None and version < 1:
         raise ValueError(f"--version must be >= 1, got {version}.")
@@ -137,7 +147,9 @@ def write_model(
         # Checked before the slow work, and again under the lock.
         _check_free(export_dir, version)
     archive_options = options or serving.ServingOptions()
-    archive = serving.build_export_archive(generator, archive_options)
+    functions = serving.ServingFunctions(generator, archive_options, pad_multiple)
+    archive = serving.build_export_archive(functions)
+    height, width = functions.training_size
     with _locked(export_dir):
         _remove_stale_staging(export_dir)
         version = next_version(export_dir) if version is None else version
@@ -149,10 +161,13 @@ def write_model(
         try:
             archive.write_out(staging, verbose=False)
             if warmup:
-                write_warmup(staging, serving.generator_image_size(generator), model_name)
+                write_warmup(staging, functions.training_size, model_name)
             record = {
                 **(metadata or {}),
-                "image_size": serving.generator_image_size(generator),
+                # An int for square sizes, as before non-square training sizes.
+                "image_size": height if height == width else [height, width],
+                "training_size": [height, width],
+                "pad_multiple": functions.pad_multiple,
                 "serving_options": dataclasses.asdict(archive_options),
             }
             tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
@@ -254,4 +269,7 @@ def export(
     except (FileNotFoundError, ValueError) as error:
         raise ExportError(str(error)) from None
     metadata = {"checkpoint": path, "precision": precision, "config": config.to_dict()}
-    return write_model(generator, export_dir, version, options, warmup, model_name, metadata)
+    pad_multiple = 2 ** models.unet_depth(config)
+    return write_model(
+        generator, export_dir, version, options, warmup, model_name, metadata, pad_multiple
+    )

@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
+from pix2pix_tf import models
 from pix2pix_tf.evaluation import reports
 from pix2pix_tf.files import write_atomic
 from pix2pix_tf.serving import export as export_lib
@@ -116,7 +117,8 @@ def load_model(path: str, checkpoint: str | None = None) -> Model:
             config, generator, checkpoint = run_dir.restore_generator(path, checkpoint)
         except (FileNotFoundError, ValueError) as error:
             raise PredictError(str(error)) from None
-        functions = serving.ServingFunctions(generator)
+        # Served like a default export: at each input's own size, padded to 2^unet_depth.
+        functions = serving.ServingFunctions(generator, pad_multiple=2 ** models.unet_depth(config))
         signature = tf.function(
             functions.serve_bytes,
             input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
@@ -334,7 +336,9 @@ def _reason(error: BaseException) -> str:
     lines = [line for line in lines if line and not line.startswith(noise)]
     line = lines[-1] if lines else type(error).__name__
     line = re.sub(r"\{\{[^}]*\}\}\s*", "", line)
-    return re.sub(r"\s*\[Op:[^\]]*\]", "", line).strip()
+    line = re.sub(r"\s*\[Op:[^\]]*\]", "", line).strip()
+    # The serving graph's own checks: their message without the Assert's wrapping.
+    return re.sub(r"^assertion failed: \[(.*)\]$", r"\1", line)
 
 
 def report(summary: Summary, output_dir: str, stream=None) -> None:
