@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from pix2pix_tf import config as config_lib
 from pix2pix_tf.config import build_config
 from pix2pix_tf.training import distribute, run_dir
 from pix2pix_tf.training.step import build_train_state
@@ -36,9 +37,8 @@ def make_run(
     keras.utils.set_random_seed(seed)
     state = build_train_state(config, total_steps=max(checkpoints))
     generator = state.generator
-    images = tf.random.stateless_uniform(
-        [2, config.data.image_size, config.data.image_size, 3], seed=[seed, 0], minval=-1.0
-    )
+    height, width = config_lib.image_hw(config.data)
+    images = tf.random.stateless_uniform([2, height, width, 3], seed=[seed, 0], minval=-1.0)
     generator(images, training=True)
     output_layer = generator.get_layer("output_deconv")
     kernel, *rest = output_layer.get_weights()

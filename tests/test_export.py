@@ -204,6 +204,43 @@ def test_export_records_what_it_was_made_from(run, tmp_path):
     assert record["training_size"] == [64, 64] and record["pad_multiple"] == 16
 
 
+def test_non_square_run_exports_and_serves_at_native_and_training_size(tmp_path):
+    """A 2:1 run (32x64): served at each input's own size like the float signature, or
+    with --serving_size training resized to 32x64 and back."""
+    workdir = str(tmp_path / "run")
+    config, generator = make_run(workdir, output_gain=20.0, image_size="32x64")
+    multiple = 2 ** models.unet_depth(config)
+    native_dir = export_lib.export(workdir, str(tmp_path / "native"))
+    with open(os.path.join(native_dir, export_lib.METADATA_FILE)) as file:
+        record = json.load(file)
+    assert record["image_size"] == [32, 64] and record["training_size"] == [32, 64]
+    assert record["pad_multiple"] == multiple
+    loaded = tf.saved_model.load(native_dir)
+    images = tf.random.stateless_uniform([2, 2 * multiple, 3 * multiple, 3], seed=[1, 5])
+    at_size = models.build_generator(config, input_shape=(None, None, 3))
+    at_size.set_weights(generator.get_weights())
+    np.testing.assert_allclose(
+        loaded.signatures["generate"](images=images)["images"].numpy(),
+        at_size(images, training=False).numpy(),
+        atol=1e-5,
+    )
+    data = encoded_image(32, 64, seed=2)
+    floats = tf.io.decode_png(data).numpy().astype(np.float32)[None] / 127.5 - 1.0
+    expected = generator(floats, training=False)[0].numpy()
+    expected = np.clip(np.round((expected + 1.0) * 127.5), 0, 255)
+    served = loaded.signatures["serving_default"](image_bytes=tf.constant([data]))
+    output = tf.io.decode_png(served["image_bytes"][0]).numpy().astype(np.float32)
+    assert np.abs(output - expected).max() <= 1.0
+    options = serving.ServingOptions(serving_size="training")
+    training_dir = export_lib.export(
+        workdir, str(tmp_path / "training"), options=options, warmup=False
+    )
+    generate = tf.saved_model.load(training_dir).signatures["generate"]
+    assert generate(images=tf.zeros([1, 32, 64, 3]))["images"].shape == (1, 32, 64, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[N, 32, 64, 3\]"):
+        generate(images=tf.zeros([1, 64, 64, 3]))
+
+
 @pytest.mark.parametrize("overrides", [{}, {"unet_depth": 3}, {"arch": "tutorial"}])
 def test_pad_multiple_is_two_to_the_unet_depth(overrides):
     config = build_config(preset="tiny", **overrides)
