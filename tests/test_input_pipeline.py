@@ -366,3 +366,63 @@ def test_cache_refuses_when_memory_is_short(streets, monkeypatch):
     monkeypatch.setattr(input_cache, "_available_bytes", lambda: 1000)
     with pytest.raises(ValueError, match="--cache_decoded"):
         input_pipeline.build_dataset(_cached(streets), "train", training=True, batch_size=2)
+
+
+def _readme_block(start: str, end: str) -> str:
+    """The README's lines from the one starting with `start` through the one with `end`."""
+    readme = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
+    with open(readme) as file:
+        lines = file.read().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith(start))
+    last = next(i for i in range(first, len(lines)) if lines[i].startswith(end))
+    return "\n".join(lines[first : last + 1])
+
+
+def test_full_cityscapes_recipe_on_a_fake_release(tmp_path):
+    """The README's recipe for the full release, on a small copy of its folder tree."""
+    import subprocess
+
+    road = np.array([128, 64, 128, 255], np.uint8)  # Cityscapes' road colour, RGBA.
+    release = tmp_path / "release"
+    frames = {"train": [("aachen", 19), ("aachen", 20), ("bonn", 3)], "val": [("lindau", 7)]}
+    for split, names in frames.items():
+        for index, (city, frame) in enumerate(names):
+            stem = f"{city}_000000_{frame:06d}"
+            photos = release / "leftImg8bit" / split / city
+            labels = release / "gtFine" / split / city
+            photos.mkdir(parents=True, exist_ok=True)
+            labels.mkdir(parents=True, exist_ok=True)
+            photo = data_factory.random_pixels(index, 32, 64)
+            (photos / f"{stem}_leftImg8bit.png").write_bytes(data_factory.encode(photo, "PNG"))
+            label = np.broadcast_to(road, (32, 64, 4)).copy()
+            (labels / f"{stem}_gtFine_color.png").write_bytes(data_factory.encode(label, "PNG"))
+            # Other gtFine files of the release are not linked.
+            (labels / f"{stem}_gtFine_labelIds.png").write_bytes(
+                data_factory.encode(label[..., 0], "PNG")
+            )
+    script = _readme_block("CITYSCAPES=", "done").replace("/data/cityscapes", str(release), 1)
+    subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True)
+    assert len(os.listdir(tmp_path / "cityscapes_pairs" / "train")) == 6
+    command = _readme_block("python train.py --dataset folder --source_dir cityscapes", "  --")
+    command = command.replace("\\", " ").split()
+    flags = dict(zip(command[2::2], command[3::2], strict=True))
+    assert flags["--folder_layout"] == "suffix" and flags["--image_size"] == "256x512"
+    config = config_lib.DataConfig(
+        dataset="folder",
+        source_dir=str(tmp_path / flags["--source_dir"]),
+        folder_layout=flags["--folder_layout"],
+        pair_suffixes=flags["--pair_suffixes"],
+        data_dir=str(tmp_path / "tfrecords"),
+        image_size="16x32",  # The recipe's 256x512, scaled to the fake frames.
+    )
+    prepare.prepare(config)
+    config = input_pipeline.resolve(config)
+    assert input_pipeline.num_examples(config, "train") == 3
+    (inputs, targets, keys), *_ = _batches(
+        input_pipeline.build_dataset(config, "val", training=False, batch_size=4, with_keys=True)
+    )
+    # AtoB: the colour label map (stored as A) is the input, the photo the target.
+    assert inputs.shape == targets.shape == (1, 16, 32, 3)
+    expected = np.broadcast_to(road[:3] / 127.5 - 1, (16, 32, 3))
+    np.testing.assert_allclose(inputs[0], expected, atol=1e-6)
+    assert np.std(targets) > 0.05 and b"lindau_000000_000007" in keys[0]

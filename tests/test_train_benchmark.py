@@ -71,3 +71,37 @@ def test_bad_flags_are_errors(capsys):
     with pytest.raises(SystemExit):
         train_benchmark.main(["--steps", "3", "--steps_per_execution", "2"])
     assert "(--steps_per_execution)" in capsys.readouterr().err
+
+
+def test_sizes_mode_reports_each_size_side_by_side(capsys):
+    argv = ["--preset", "tiny", "--sizes", "64x64", "64x128", "--rounds", "2", "--steps", "2"]
+    assert train_benchmark.main([*argv, "--warmup", "2", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    square, wide = summary["sizes"]["64x64"], summary["sizes"]["64x128"]
+    assert square["height_width"] == [64, 64] and wide["height_width"] == [64, 128]
+    assert square["pixels_ratio"] == 1 and wide["pixels_ratio"] == 2
+    # Twice the pixels, about twice the convolution work (the counts are analytic; the
+    # PatchGAN's valid 4x4 convolutions make it a little more: 14x30 vs 14x14 logits).
+    assert 2 < wide["gflops_per_step"] / square["gflops_per_step"] < 2.05
+    per_round = [
+        own / base
+        for base, own in zip(square["rounds_ms_per_step"], wide["rounds_ms_per_step"], strict=True)
+    ]
+    assert wide["time_ratio"] == pytest.approx(statistics.median(per_round))
+    assert wide["memory_ratio"] == pytest.approx(wide["peak_rss_mb"] / square["peak_rss_mb"])
+    assert wide["images_per_s"] == pytest.approx(1000 / wide["ms_per_step"])
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sizes", "256x250"], "nearest valid sizes: 256"),
+        (["--image_size", "64by64"], "--image_size must be SIZE or HEIGHTxWIDTH"),
+        (["--sizes", "64x64", "--levers"], "--sizes times our step alone"),
+        (["--sizes", "64x64", "64x64"], "--sizes repeats a size"),
+    ],
+)
+def test_bad_size_flags_are_errors(capsys, argv, message):
+    with pytest.raises(SystemExit):
+        train_benchmark.main(argv)
+    assert message in capsys.readouterr().err

@@ -1,6 +1,11 @@
 """Train step speed and memory: our train step vs the TensorFlow tutorial's.
 
     python -m pix2pix_tf.benchmark train --image_size 256 --batch_size 1 --arch tutorial [--json]
+    python -m pix2pix_tf.benchmark train --sizes 256x256 256x512 512x512 --arch tutorial
+
+--image_size takes SIZE or HEIGHTxWIDTH. --sizes times our step alone at each size,
+side by side in the same rounds (see train_sizes.py): images/s, peak memory and
+cost against pixels.
 
 Both steps run real optimizer updates on fixed synthetic tensors (no input
 pipeline), side by side in one run:
@@ -35,6 +40,9 @@ import statistics
 import subprocess
 import sys
 import time
+
+from pix2pix_tf import choices
+from pix2pix_tf.benchmark import train_sizes
 
 BASELINE = "tutorial"
 
@@ -103,8 +111,9 @@ def _build_runner(spec: dict):
 
     config = config_lib.build_config(**spec["config"], steps=1_000_000)
     size, batch = config.data.image_size, config.train.batch_size
-    inputs = tf.random.stateless_uniform([batch, size, size, 3], [0, 1], minval=-1, maxval=1)
-    targets = tf.random.stateless_uniform([batch, size, size, 3], [0, 2], minval=-1, maxval=1)
+    shape = [batch, *config_lib.image_hw(config.data), 3]
+    inputs = tf.random.stateless_uniform(shape, [0, 1], minval=-1, maxval=1)
+    targets = tf.random.stateless_uniform(shape, [0, 2], minval=-1, maxval=1)
 
     if spec["kind"] == BASELINE:
         generator, discriminator, train_step = _build_tutorial(config)
@@ -218,6 +227,8 @@ def variants(args) -> dict[str, dict]:
     }
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
     found["ours"] = {"kind": "ours", "config": {**model, **ours}}
+    if args.sizes:
+        found = train_sizes.variants(model, ours, args.sizes)
     if args.levers:
         # The levers added one at a time, from the tutorial-equivalent float32 step.
         plain = {
@@ -257,7 +268,14 @@ def parse_args(argv):
         prog="python -m pix2pix_tf.benchmark train", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "--image_size", type=int, default=None, help="Default: the preset's, else 256."
+        "--image_size", default=None, help="SIZE or HxW. Default: the preset's, else 256."
+    )
+    parser.add_argument(
+        "--sizes",
+        nargs="+",
+        default=None,
+        metavar="HxW",
+        help="Our step alone at each size, side by side (e.g. 256x256 256x512 512x512).",
     )
     parser.add_argument("--batch_size", type=int, default=1)
     parser.add_argument("--arch", choices=("paper", "tutorial"), default="paper")
@@ -276,7 +294,8 @@ def parse_args(argv):
     parser.add_argument("--levers", action="store_true", help="Also time one lever at a time.")
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
-    if args.image_size is None and args.preset is None:
+    train_sizes.check_args(parser, args)
+    if args.image_size is None and args.preset is None and not args.sizes:
         args.image_size = 256
     for name in ("batch_size", "rounds", "steps", "steps_per_execution"):
         if getattr(args, name) < 1:
@@ -308,6 +327,8 @@ def main(argv: list[str]) -> int:
         for worker in workers.values():
             if worker.process.poll() is None:
                 worker.process.kill()
+    if args.sizes:
+        return train_sizes.report(args, workers, peaks)
 
     results = {}
     baseline = workers[BASELINE]
@@ -344,8 +365,9 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
+    height, width = choices.parse_size(ours["image_size"])
     print(
-        f"{ours['image_size']}x{ours['image_size']}, batch {args.batch_size}, {args.rounds} rounds "
+        f"{height}x{width}, batch {args.batch_size}, {args.rounds} rounds "
         f"of {args.steps} steps; medians. FLOPs: {_convention()}."
     )
     header = f"{'variant':32s} {'policy':15s} {'images/s':>9s} {'ms/step':>8s} "
