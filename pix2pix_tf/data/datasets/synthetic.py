@@ -109,10 +109,12 @@ class SyntheticStreets(base.PairBuilder, skip_registration=True):
     def _generate_examples(self, split: str, count: int, seed: int):
         def items():
             # Rendering is numpy and Pillow work that releases the GIL; two
-            # threads keep both cores busy. `map` keeps the order.
+            # threads keep both cores busy. `map` keeps the order. Square scenes
+            # are rendered by the same call as before non-square sizes.
+            half = () if self.half == (HALF_SIZE, HALF_SIZE) else (self.half,)
             with futures.ThreadPoolExecutor(max_workers=2) as pool:
                 encoded = pool.map(
-                    lambda index: encode_pair(seed, split, index, self.half), range(count)
+                    lambda index: encode_pair(seed, split, index, *half), range(count)
                 )
                 for index, data in enumerate(encoded):
                     yield f"{split}/{index:06d}.jpg", lambda data=data: (data,)
