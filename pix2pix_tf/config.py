@@ -157,7 +157,8 @@ class TrainConfig:
     workdir: str | None = setting(
         None,
         "Where checkpoints, config.json and TensorBoard events go. None derives "
-        "`checkpoints/<dataset>[-<preset>]`, so rerunning a command resumes it.",
+        "`checkpoints/<dataset>[-<preset>][-<H>x<W> when not square]`, so rerunning a "
+        "command resumes it.",
     )
     steps: int | None = setting(
         None, "Total training steps; None derives it from `epochs` and the train split size."
@@ -306,6 +307,9 @@ class Config:
             model = dataclasses.replace(model, unet_depth=choices.unet_depth_for(data.image_size))
         if train.workdir is None:
             run = data.dataset if self.preset is None else f"{data.dataset}-{self.preset}"
+            height, width = image_hw(data)
+            if height != width:  # A 2:1 run does not resume (or refuse) the square one.
+                run += f"-{height}x{width}"
             train = dataclasses.replace(train, workdir=os.path.join("checkpoints", run))
         config = dataclasses.replace(self, data=data, model=model, train=train)
         config.validate()

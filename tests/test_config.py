@@ -48,6 +48,15 @@ def test_layering_dataset_then_preset_then_flags():
     assert config.train.workdir == "checkpoints/cityscapes-tiny"
 
 
+def test_a_non_square_run_gets_its_own_default_workdir():
+    # Otherwise the 2:1 run would refuse to start in the square run's directory.
+    config = _parse(["--preset", "tiny", "--image_size", "64x128"])
+    assert config.train.workdir == "checkpoints/synthetic-tiny-64x128"
+    assert _parse(["--preset", "tiny", "--image_size", "64"]).train.workdir == (
+        "checkpoints/synthetic-tiny"
+    )
+
+
 def test_image_size_derives_depth_and_load_size():
     config = config_lib.build_config(image_size=128)
     assert config.model.unet_depth == 7
