@@ -127,12 +127,18 @@ class PredictOptions:
 # -- the FCN-score's segmenter ----------------------------------------------------
 
 SEGMENTER_ROOT = os.path.join("checkpoints", "segmenter")
+# evaluate.py --eval_size: each pair's own size, or the run's training size.
+EVAL_SIZES = ("native", "training")
 
 
 @dataclasses.dataclass(frozen=True)
 class SegmenterConfig:
     dataset: str = setting("cityscapes", "Dataset whose real photos and label maps train it.")
-    image_size: int = setting(128, "Photo size (square); evaluate.py picks it by size.")
+    image_size: str | int = setting(
+        128,
+        "Photo size: SIZE (square) or HEIGHTxWIDTH, e.g. 64x128; evaluate.py picks the "
+        "segmenter of the run's training size.",
+    )
     filters: int = setting(
         32, "Filters of the first encoder block; doubled at each of `depth` downsamplings."
     )
@@ -171,4 +177,11 @@ class EvalOptions:
     gallery_size: int = setting(50, "Examples shown in the HTML gallery; all of them are scored.")
     max_examples: int | None = setting(
         None, "Evaluate only the first N examples; None: the whole split."
+    )
+    eval_size: str = setting(
+        "native",
+        "native: the generator runs at each pair's own size (reflect-padded to a multiple "
+        "of 2^unet_depth, cropped back), metrics and gallery at that size; training: pairs "
+        "resized to the training size first (the behaviour before native size).",
+        EVAL_SIZES,
     )

@@ -6,8 +6,8 @@ of encoded bytes), endless repetition, parallel decoding, random jitter (resize
 to load_size, the same random image_size crop of both halves, the same random
 mirroring), [-1, 1] scaling, batches of equal size, prefetching.
 
-Evaluation: resize to image_size only, fixed order, one pass, the last partial
-batch kept.
+Evaluation: resize to image_size only (or, native_size, not at all), fixed
+order, one pass, the last partial batch kept.
 
 Sizes are HEIGHTxWIDTH (config_lib.image_hw). A pair whose aspect differs from
 the size is, with `--resize_mode cover` (the default), scaled to cover it and
@@ -195,6 +195,37 @@ def preprocess_eval(a, b, data_config: config_lib.DataConfig):
     return fit(a), fit(b)
 
 
+def preprocess_native(a, b, data_config: config_lib.DataConfig):
+    """Evaluation at the pairs' own size: scaled to [-1, 1], not resized.
+
+    The target half is resized to the input half's size where the two differ, so
+    that the generated image (at the input's size) can be scored against it.
+    """
+    a, b = _scale(a), _scale(b)
+    inputs, targets = select_direction(a, b, data_config.direction)
+    size = tf.shape(inputs)[:2]
+    targets = tf.cond(
+        tf.reduce_all(tf.equal(tf.shape(targets)[:2], size)),
+        lambda: targets,
+        lambda: _resize(targets, size),
+    )
+    return select_direction(inputs, targets, data_config.direction)
+
+
+def batch_by_size(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+    """Batches of up to `batch_size` elements of the same height and width.
+
+    Elements of one size keep their order; with a single size this is .batch().
+    """
+    return dataset.group_by_window(
+        key_func=lambda inputs, *rest: (
+            tf.cast(tf.shape(inputs)[0], tf.int64) * 2**32 + tf.cast(tf.shape(inputs)[1], tf.int64)
+        ),
+        reduce_func=lambda key, window: window.batch(batch_size),
+        window_size=batch_size,
+    )
+
+
 def select_direction(a, b, direction: str):
     """(input, target): AtoB maps A (left) to B (right); BtoA the reverse."""
     choices.check_choice("direction", direction, choices.DIRECTIONS)
@@ -249,6 +280,7 @@ def build_dataset(
     seed: int = 0,
     input_context: tf.distribute.InputContext | None = None,
     with_keys: bool = False,
+    native_size: bool = False,
 ) -> tf.data.Dataset:
     """Batches of (input, target[, key]) from the prepared split.
 
@@ -256,7 +288,11 @@ def build_dataset(
     chosen by data_config.direction; keys are the source file names. With an
     input_context, each input pipeline reads its own shards (or, with fewer
     shards than pipelines, every n-th record) and batches per replica.
+    With native_size (evaluation only), the pairs keep their own size
+    (preprocess_native) and each batch holds pairs of one size (batch_by_size).
     """
+    if native_size and training:
+        raise ValueError("native_size is an evaluation mode; training crops image_size.")
     data_config = resolve(data_config)
     files, side_by_side = split_files(data_config, split)
     pipelines, pipeline = 1, 0
@@ -274,6 +310,8 @@ def build_dataset(
     def finish(index, a, b, key):
         if training:
             a, b = preprocess_train(a, b, jitter_key(seed, pipeline, index), data_config)
+        elif native_size:
+            a, b = preprocess_native(a, b, data_config)
         else:
             a, b = preprocess_eval(a, b, data_config)
         inputs, targets = select_direction(a, b, data_config.direction)
@@ -296,7 +334,10 @@ def build_dataset(
         examples = records.enumerate()
         prepare = lambda index, record: finish(index, *decode(record))  # noqa: E731
     dataset = examples.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
-    dataset = dataset.batch(batch_size, drop_remainder=training)
+    if native_size:
+        dataset = batch_by_size(dataset, batch_size)
+    else:
+        dataset = dataset.batch(batch_size, drop_remainder=training)
     dataset = dataset.prefetch(AUTOTUNE)
     if cached:
         dataset = dataset.with_options(input_cache.external_state_options())

@@ -49,14 +49,6 @@ def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mo
                 f"run is {config.data.dataset} {config.data.direction}."
             )
         return None
-    height, width = config_lib.image_hw(config.data)
-    if height != width:
-        # The segmenter is trained and applied at square sizes only (issue #12, open).
-        message = f"the FCN-score's segmenter is square; this run is {height}x{width}."
-        if options.fcn == "on":
-            raise ValueError(f"--fcn on: {message} Use --fcn off or auto.")
-        print(f"FCN-score skipped: {message}")
-        return None
     try:
         return segmentation.load_segmenter(
             config.data.dataset, config.data.image_size, options.segmenter_root
@@ -68,16 +60,56 @@ def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mo
         return None
 
 
-def make_scorer(generator: keras.Model, segmenter: keras.Model | None = None):
+def native_generator(config: config_lib.Config, generator: keras.Model) -> keras.Model:
+    """The fully convolutional copy of `generator` (its weights, inputs of any size)."""
+    from pix2pix_tf import models
+
+    copy = models.build_generator(config, input_shape=(None, None, 3))
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+def generate_padded(generator: keras.Model, inputs: tf.Tensor, multiple: int) -> tf.Tensor:
+    """[N, h, w, 3] -> [N, h, w, 3]: reflect-padded to multiples of `multiple`, cropped back."""
+    from pix2pix_tf.serving import sizes
+
+    size = tf.shape(inputs)[1:3]
+    # reflect_pad pads the two leading axes: [N, h, w, 3] -> [h, w, N, 3] and back.
+    padded = sizes.reflect_pad(tf.transpose(inputs, [1, 2, 0, 3]), multiple)
+    generated = generator(tf.transpose(padded, [2, 0, 1, 3]), training=False)
+    return tf.cast(generated[:, : size[0], : size[1]], tf.float32)
+
+
+def cover_crop(images: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """[N, h, w, C] scaled (bilinear) to cover `size`, then its centre crop: [N, H, W, C].
+
+    As the evaluation pipeline fits pairs to the training size; same aspect: a resize.
+    """
+    shape = tf.cast(tf.shape(images)[1:3], tf.float32)
+    scale = tf.reduce_max(tf.constant(size, tf.float32) / shape)
+    covered = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), size)
+    images = tf.image.resize(images, covered, method="bilinear")
+    top, left = ((covered[axis] - size[axis]) // 2 for axis in (0, 1))
+    return images[:, top : top + size[0], left : left + size[1]]
+
+
+def make_scorer(
+    generator: keras.Model, segmenter: keras.Model | None = None, pad_multiple: int | None = None
+):
     """Returns score(inputs, targets) -> (generated, per-example metrics, confusions).
 
     One tf.function per (generator, segmenter): the periodic evaluator builds it
-    once, so evaluations after the first reuse its traced graph.
+    once, so evaluations after the first reuse its traced graph. With
+    `pad_multiple`, `generator` is fully convolutional and runs at each batch's own
+    size (generate_padded); the FCN-score resizes to the segmenter's size.
     """
 
-    @tf.function
+    @tf.function(reduce_retracing=pad_multiple is not None)
     def score(inputs, targets):
-        generated = tf.cast(generator(inputs, training=False), tf.float32)
+        if pad_multiple is None:
+            generated = tf.cast(generator(inputs, training=False), tf.float32)
+        else:
+            generated = generate_padded(generator, inputs, pad_multiple)
         values = {
             "l1": losses.l1_loss(generated, targets),
             "psnr": metrics.psnr(generated, targets),
@@ -85,9 +117,14 @@ def make_scorer(generator: keras.Model, segmenter: keras.Model | None = None):
         }
         confusions = {}
         if segmenter is not None:
-            labels = cityscapes_labels.colors_to_labels(inputs)
-            for name, photos in (("generated", generated), ("real", targets)):
-                predictions = tf.argmax(segmenter(photos, training=False), axis=-1)
+            label_maps, photos = inputs, {"generated": generated, "real": targets}
+            if pad_multiple is not None:
+                size = tuple(segmenter.inputs[0].shape[1:3])
+                label_maps = cover_crop(inputs, size)
+                photos = {name: cover_crop(image, size) for name, image in photos.items()}
+            labels = cityscapes_labels.colors_to_labels(label_maps)
+            for name, photo in photos.items():
+                predictions = tf.argmax(segmenter(photo, training=False), axis=-1)
                 confusions[name] = metrics.confusion_matrix(
                     labels, predictions, cityscapes_labels.NUM_CLASSES
                 )
@@ -107,17 +144,34 @@ def evaluate_generator(
     """Scores `generator` over a split; appends (key, input, generated, target) to gallery.
 
     `score` is a make_scorer(generator, segmenter) function to reuse, if any.
+    With options.eval_size "native", `generator` is the training-size generator and
+    a fully convolutional copy of it scores the pairs at their own size.
     """
+    from pix2pix_tf import models
     from pix2pix_tf.data import pipeline as input_pipeline
 
+    check_choices(options)
+    native = options.eval_size == "native"
     split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
     dataset = input_pipeline.build_dataset(
-        config.data, split, training=False, batch_size=options.batch_size, with_keys=True
+        config.data,
+        split,
+        training=False,
+        batch_size=options.batch_size,
+        with_keys=True,
+        native_size=native,
     )
     total = input_pipeline.num_examples(config.data, split)
     if options.max_examples is not None:
         total = min(total, options.max_examples)
-        dataset = dataset.unbatch().take(total).batch(options.batch_size)
+        dataset = dataset.unbatch().take(total)
+        if native:
+            dataset = input_pipeline.batch_by_size(dataset, options.batch_size)
+        else:
+            dataset = dataset.batch(options.batch_size)
+    if score is None and native:
+        multiple = 2 ** models.unet_depth(config)
+        score = make_scorer(native_generator(config, generator), segmenter, multiple)
     score = score or make_scorer(generator, segmenter)
 
     sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
@@ -145,6 +199,7 @@ def evaluate_generator(
         raise ValueError(f"split {split!r} of {config.data.dataset} has no examples.")
     results: dict[str, float] = {name: value / count for name, value in sums.items()}
     results["examples"] = count
+    results["eval_size"] = options.eval_size
     results["seconds"] = time.perf_counter() - started
     for name, confusion in confusion_totals.items():
         scores = metrics.segmentation_scores(confusion)
@@ -165,7 +220,8 @@ def write_scalars(writer, results: dict, split: str, step: int) -> None:
 
 def periodic_evaluator(config: config_lib.Config, generator: keras.Model, writer):
     """Returns evaluate(step) for the training loop (--eval_every, --eval_examples)."""
-    options = EvalOptions(max_examples=config.train.eval_examples)
+    # At the training size: one traced graph for the whole run.
+    options = EvalOptions(max_examples=config.train.eval_examples, eval_size="training")
     split = config_lib.dataset_info(config.data.dataset).eval_split
     segmenter = _load_segmenter(config, options)
     score = make_scorer(generator, segmenter)
@@ -206,8 +262,11 @@ def evaluate(
     title = f"{config.data.dataset} {split}, step {step}"
     reports.write_gallery(output_dir, gallery, title, summary=results)
     if gallery:
-        # The first gallery rows (key dropped): input | generated | target.
-        grid = summaries.tile_rows(row[1:] for row in gallery[:8])
+        # The first gallery rows (key dropped): input | generated | target; at native
+        # size, those of the first row's size.
+        grid = summaries.tile_rows(
+            [row[1:] for row in gallery if row[1].shape == gallery[0][1].shape][:8]
+        )
         summaries.save_png(grid, os.path.join(output_dir, "grid.png"))
     train_events = os.path.join(workdir, "train")
     if os.path.isdir(train_events):
@@ -224,7 +283,8 @@ def evaluate(
 def format_report(results: dict) -> str:
     """The console table: image metrics, then the FCN-score rows."""
     lines = [
-        f"{results.get('split', '')} ({results['examples']} examples, step {results.get('step')}):",
+        f"{results.get('split', '')} ({results['examples']} examples, step {results.get('step')}, "
+        f"{results.get('eval_size', 'training')} size):",
         f"  L1 {results['l1']:.4f}   PSNR {results['psnr']:.2f} dB   SSIM {results['ssim']:.4f}",
     ]
     if "fcn_generated_per_pixel_accuracy" in results:

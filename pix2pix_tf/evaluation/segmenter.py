@@ -9,7 +9,8 @@ the real val photos too: the "ground truth" row of the paper's Table 1.
     python -m pix2pix_tf.segmentation --dataset cityscapes --image_size 128
 
 writes `checkpoints/segmenter/cityscapes-128/` (weights, its config, TensorBoard logs);
-rerunning resumes. `evaluate.py` finds it there by dataset and image size.
+rerunning resumes. `--image_size 64x128` trains on 2:1 photos into `synthetic-64x128/`.
+`evaluate.py` finds it there by dataset and image size.
 
 TensorFlow and Keras are imported inside the functions that use them, so that the
 command line answers `--help` and flag errors at once.
@@ -38,8 +39,11 @@ __all__ = ["SEGMENTER_ROOT", "SegmenterConfig", "build_segmenter", "load_segment
 WEIGHTS_FILE = "segmenter.weights.h5"
 
 
-def segmenter_dir(dataset: str, image_size: int, root: str = SEGMENTER_ROOT) -> str:
-    return os.path.join(root, f"{dataset}-{image_size}")
+def segmenter_dir(dataset: str, image_size: int | str, root: str = SEGMENTER_ROOT) -> str:
+    """`<root>/<dataset>-<N>` for a square size (as before non-square sizes), else
+    `<root>/<dataset>-<H>x<W>`."""
+    height, width = choices.parse_size(image_size)
+    return os.path.join(root, f"{dataset}-{choices.format_size(height, width)}")
 
 
 def build_segmenter(config: SegmenterConfig) -> keras.Model:
@@ -48,23 +52,28 @@ def build_segmenter(config: SegmenterConfig) -> keras.Model:
 
     from pix2pix_tf.data import cityscapes_labels
 
-    size = config.image_size
-    inputs = keras.Input(shape=(size, size, 3), name="photo")
+    height, width = choices.parse_size(config.image_size)
+    if height % 2**config.depth or width % 2**config.depth:
+        raise ValueError(
+            f"--image_size {config.image_size}: both sides must be multiples of "
+            f"2^--depth = {2**config.depth}."
+        )
+    inputs = keras.Input(shape=(height, width, 3), name="photo")
     x = inputs
     skips = []
     for level in range(config.depth):
-        # (bs, size / 2**level, size / 2**level, filters * 2**level)
+        # (bs, height / 2**level, width / 2**level, filters * 2**level)
         x = _conv_block(x, config.filters * 2**level)
         skips.append(x)
         x = keras.layers.MaxPooling2D()(x)
-    # (bs, size / 2**depth, size / 2**depth, filters * 2**depth)
+    # (bs, height / 2**depth, width / 2**depth, filters * 2**depth)
     x = _conv_block(x, config.filters * 2**config.depth)
     for level in reversed(range(config.depth)):
-        # (bs, size / 2**level, size / 2**level, filters * 2**level)
+        # (bs, height / 2**level, width / 2**level, filters * 2**level)
         x = keras.layers.Conv2DTranspose(config.filters * 2**level, 2, strides=2)(x)
         x = keras.layers.Concatenate()([x, skips[level]])
         x = _conv_block(x, config.filters * 2**level)
-    # (bs, size, size, num_classes)
+    # (bs, height, width, num_classes)
     logits = keras.layers.Conv2D(cityscapes_labels.NUM_CLASSES, 1, name="logits")(x)
     return keras.Model(inputs, logits, name="segmenter")
 
@@ -89,11 +98,12 @@ def segmenter_data_config(
     """
     if base is None:
         base = config_lib.build_config(dataset=config.dataset).data
+    image_size = choices.format_size(*choices.parse_size(config.image_size))
     return dataclasses.replace(
         base,
         dataset=config.dataset,
-        image_size=config.image_size,
-        load_size=choices.default_load_size(config.image_size),
+        image_size=image_size,
+        load_size=choices.default_load_size(image_size),
         direction="AtoB",
     )
 
@@ -193,15 +203,16 @@ def train_segmenter(
     return directory
 
 
-def load_segmenter(dataset: str, image_size: int, root: str = SEGMENTER_ROOT) -> keras.Model:
+def load_segmenter(dataset: str, image_size: int | str, root: str = SEGMENTER_ROOT) -> keras.Model:
     """Loads a trained segmenter, or says which command trains it."""
     directory = segmenter_dir(dataset, image_size, root)
     weights_path = os.path.join(directory, WEIGHTS_FILE)
     if not os.path.exists(weights_path):
+        height, width = choices.parse_size(image_size)
         raise FileNotFoundError(
             f"{weights_path}: no trained segmenter for the FCN-score of {dataset} at "
-            f"{image_size}x{image_size}. Train it with:\n  python -m pix2pix_tf.segmentation "
-            f"--dataset {dataset} --image_size {image_size}"
+            f"{height}x{width}. Train it with:\n  python -m pix2pix_tf.segmentation "
+            f"--dataset {dataset} --image_size {choices.format_size(height, width)}"
         )
     with open(os.path.join(directory, "segmenter_config.json")) as file:
         config = SegmenterConfig(**json.load(file))
@@ -220,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     config = flags.options_from_args(SegmenterConfig, args)
     paths = flags.options_from_args(SegmenterPaths, args)
     try:
+        config = dataclasses.replace(
+            config, image_size=choices.format_size(*choices.parse_size(config.image_size))
+        )
         base = config_lib.build_config(
             dataset=config.dataset, data_dir=paths.data_dir, manual_dir=paths.manual_dir
         ).data

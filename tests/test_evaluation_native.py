@@ -1,0 +1,184 @@
+"""evaluate.py at native size, and the FCN-score of non-square runs."""
+
+import json
+import os
+
+import data_factory
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import models
+from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data import prepare
+from pix2pix_tf.evaluation import evaluator as evaluation
+from pix2pix_tf.evaluation import segmenter as segmentation
+
+# Validation pairs of two sizes, neither a multiple of the tiny U-Net's 2^4.
+VAL_SIZES = ((50, 70), (50, 70), (45, 60))
+
+
+def _save_run(config):
+    """config.json and one checkpoint (step 3) of an untrained generator."""
+    keras.utils.set_random_seed(0)
+    generator = models.build_generator(config)
+    config.save(config.train.workdir)
+    prepare.prepare(config.data)
+    tf.train.Checkpoint(step=tf.Variable(3, dtype=tf.int64), generator=generator).save(
+        os.path.join(config.train.workdir, "ckpt")
+    )
+    return generator
+
+
+@pytest.fixture(scope="module")
+def folder_run(tmp_path_factory):
+    """A tiny 32x32 run on a folder dataset whose val pairs have their own sizes."""
+    root = tmp_path_factory.mktemp("native")
+    for split, sizes in (("train", ((32, 32),) * 4), ("val", VAL_SIZES)):
+        os.makedirs(root / "pairs" / split)
+        for index, (height, width) in enumerate(sizes):
+            pixels = data_factory.random_pixels(index, height, 2 * width)
+            (root / "pairs" / split / f"{index}.png").write_bytes(
+                data_factory.encode(pixels, "PNG")
+            )
+    config = config_lib.build_config(
+        "folder",
+        preset="tiny",
+        image_size=32,
+        source_dir=str(root / "pairs"),
+        data_dir=str(root / "tfrecords"),
+        workdir=str(root / "run"),
+    )
+    return config, _save_run(config)
+
+
+def _native_l1(config, generator) -> float:
+    """The mean per-image L1 of the reflect-padded, cropped generator output (numpy)."""
+    copy = models.build_generator(config, input_shape=(None, None, 3))
+    copy.set_weights(generator.get_weights())
+    multiple = 2 ** models.unet_depth(config)
+    source = os.path.join(config.data.source_dir, "val")
+    values = []
+    for name in sorted(os.listdir(source)):
+        pair = np.asarray(Image.open(os.path.join(source, name)).convert("RGB"), np.float32)
+        pair = pair / 127.5 - 1.0
+        half = pair.shape[1] // 2
+        inputs, targets = pair[:, :half], pair[:, half:]  # AtoB
+        height, width = inputs.shape[:2]
+        padded = np.pad(
+            inputs, [(0, -height % multiple), (0, -width % multiple), (0, 0)], mode="reflect"
+        )
+        generated = copy(padded[None], training=False).numpy()[0, :height, :width]
+        values.append(np.mean(np.abs(generated - targets)))
+    return float(np.mean(values))
+
+
+def test_native_size_scores_and_writes_each_pair_at_its_own_size(folder_run):
+    config, generator = folder_run
+    options = evaluation.EvalOptions(batch_size=2, fcn="off")
+    results, output_dir = evaluation.evaluate(config.train.workdir, options)
+    assert results["examples"] == len(VAL_SIZES) and results["eval_size"] == "native"
+    assert results["l1"] == pytest.approx(_native_l1(config, generator), rel=1e-5, abs=1e-6)
+    with open(os.path.join(output_dir, "metrics.json")) as file:
+        assert json.load(file)["eval_size"] == "native"
+    images = os.path.join(output_dir, "images")
+    sizes = sorted(Image.open(os.path.join(images, name)).size for name in os.listdir(images))
+    # PIL sizes are (width, height): input, generated and target of each pair.
+    assert sizes == sorted((width, height) for height, width in VAL_SIZES for _ in range(3))
+
+
+def test_training_size_reproduces_the_resized_scores(folder_run):
+    config, generator = folder_run
+    options = evaluation.EvalOptions(batch_size=2, fcn="off", eval_size="training")
+    results, output_dir = evaluation.evaluate(config.train.workdir, options)
+    assert results["eval_size"] == "training"
+    dataset = input_pipeline.build_dataset(config.data, "val", training=False, batch_size=2)
+    l1 = [
+        np.mean(np.abs(generator(inputs, training=False).numpy() - targets.numpy()), axis=(1, 2, 3))
+        for inputs, targets in dataset
+    ]
+    assert results["l1"] == pytest.approx(float(np.mean(np.concatenate(l1))), rel=1e-5)
+    images = os.path.join(output_dir, "images")
+    assert {Image.open(os.path.join(images, name)).size for name in os.listdir(images)} == {
+        (32, 32)
+    }
+
+
+def test_max_examples_at_native_size(folder_run):
+    config, _ = folder_run
+    options = evaluation.EvalOptions(batch_size=2, fcn="off", max_examples=2)
+    results, _ = evaluation.evaluate(config.train.workdir, options)
+    assert results["examples"] == 2
+
+
+@pytest.fixture(scope="module")
+def wide_run(tmp_path_factory):
+    """A tiny 64x128 run on the 2:1 synthetic streets, and a tiny 64x128 segmenter."""
+    root = tmp_path_factory.mktemp("wide")
+    config = config_lib.build_config(
+        preset="tiny",
+        image_size="64x128",
+        data_dir=str(root / "tfrecords"),
+        workdir=str(root / "run"),
+    )
+    generator = _save_run(config)
+    segmenters = root / "checkpoints" / "segmenter"
+    seg_config = segmentation.SegmenterConfig(
+        dataset="synthetic",
+        image_size="64x128",
+        filters=4,
+        depth=2,
+        batch_size=4,
+        steps=10,
+        steps_per_epoch=10,
+    )
+    directory = segmentation.train_segmenter(seg_config, str(segmenters), config.data)
+    assert os.path.basename(directory) == "synthetic-64x128"
+    return config, generator, root
+
+
+def test_non_square_run_gets_an_fcn_score_at_native_size(wide_run):
+    config, _, root = wide_run
+    options = evaluation.EvalOptions(
+        fcn="on", segmenter_root=str(root / "checkpoints" / "segmenter"), max_examples=2
+    )
+    results, output_dir = evaluation.evaluate(config.train.workdir, options)
+    for row in ("real", "generated"):
+        assert 0.0 <= results[f"fcn_{row}_class_iou"] <= 1.0
+    images = os.path.join(output_dir, "images")
+    # The 2:1 synthetic streets are 256x512 per half: the gallery keeps that size.
+    assert {Image.open(os.path.join(images, name)).size for name in os.listdir(images)} == {
+        (512, 256)
+    }
+
+
+def test_non_square_periodic_evaluation_has_the_fcn_score(wide_run, monkeypatch, tmp_path):
+    config, generator, root = wide_run
+    monkeypatch.chdir(root)  # Where the default checkpoints/segmenter is.
+    writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
+    evaluate = evaluation.periodic_evaluator(config.replace(eval_examples=2), generator, writer)
+    results = evaluate(1)
+    assert results["eval_size"] == "training"
+    assert 0.0 <= results["fcn_generated_per_pixel_accuracy"] <= 1.0
+
+
+def test_fcn_on_without_a_non_square_segmenter_names_the_command(wide_run, tmp_path):
+    config, _, _ = wide_run
+    options = evaluation.EvalOptions(fcn="on", segmenter_root=str(tmp_path))
+    with pytest.raises(
+        FileNotFoundError, match="segmentation --dataset synthetic --image_size 64x128"
+    ):
+        evaluation.evaluate(config.train.workdir, options)
+
+
+def test_square_segmenters_keep_their_folder(tmp_path):
+    assert segmentation.segmenter_dir("cityscapes", 128, "r") == os.path.join("r", "cityscapes-128")
+    assert segmentation.segmenter_dir("cityscapes", "128x128", "r") == os.path.join(
+        "r", "cityscapes-128"
+    )
+    assert segmentation.segmenter_dir("cityscapes", "128x256", "r") == os.path.join(
+        "r", "cityscapes-128x256"
+    )
