@@ -1,6 +1,10 @@
 """Evaluates a training run over a whole split: L1, PSNR, SSIM and the FCN-score.
 
-    python evaluate.py --workdir checkpoints/cityscapes [--split val]
+    python evaluate.py --workdir checkpoints/cityscapes [--split val] [--eval_size training]
+
+Scores each pair at its own size (the fully convolutional generator, inputs
+reflect-padded to a multiple of 2^unet_depth), or with --eval_size training at the
+run's training size.
 
 Prints the report, and writes metrics.json, an HTML gallery, an image grid and
 loss curves to <workdir>/evaluation/<split>_step<N>/, and the metrics to

@@ -46,3 +46,21 @@ def test_segmenter_learns_colour_to_class_mapping():
 def test_missing_segmenter_names_the_training_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="python -m pix2pix_tf.segmentation"):
         segmentation.load_segmenter("cityscapes", 128, root=str(tmp_path))
+
+
+def test_non_square_segmenter_output_shape():
+    model = segmentation.build_segmenter(_tiny_config(image_size="32x64"))
+    logits = model(tf.zeros([2, 32, 64, 3]))
+    assert logits.shape == (2, 32, 64, cityscapes_labels.NUM_CLASSES)
+
+
+def test_segmenter_size_not_divisible_by_its_depth_is_a_clear_error():
+    with pytest.raises(ValueError, match="--image_size 30x64"):
+        segmentation.build_segmenter(_tiny_config(image_size="30x64"))
+
+
+def test_segmenter_cli_refuses_a_bad_size_as_a_flag_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        segmentation.main(["--image_size", "64y128"])
+    assert exit_info.value.code == 2
+    assert "--image_size" in capsys.readouterr().err
