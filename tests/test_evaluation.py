@@ -67,7 +67,9 @@ def test_evaluation_scores_the_whole_split(run_dir, segmenter_root):
     assert len(os.listdir(os.path.join(output_dir, "images"))) == 3 * results["examples"]
     assert os.path.exists(os.path.join(output_dir, "grid.png"))
     series = reports.read_scalars(os.path.join(run_dir.train.workdir, "eval"))
-    assert "val/fcn_generated_class_iou" in series and "val/psnr" in series
+    # At native size (the default): a series of its own beside the periodic `val/`.
+    assert "val_native/fcn_generated_class_iou" in series and "val_native/psnr" in series
+    assert not any(name.startswith("val/") for name in series)
     report = evaluation.format_report(results)
     assert "ground truth" in report and "this model" in report
 

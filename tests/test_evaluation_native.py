@@ -15,6 +15,7 @@ from pix2pix_tf import models
 from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.data import prepare
 from pix2pix_tf.evaluation import evaluator as evaluation
+from pix2pix_tf.evaluation import reports
 from pix2pix_tf.evaluation import segmenter as segmentation
 
 # Validation pairs of two sizes, neither a multiple of the tiny U-Net's 2^4.
@@ -92,6 +93,7 @@ def test_native_size_scores_and_writes_each_pair_at_its_own_size(folder_run):
 
 def test_training_size_reproduces_the_resized_scores(folder_run):
     config, generator = folder_run
+    evaluation.evaluate(config.train.workdir, evaluation.EvalOptions(fcn="off", max_examples=1))
     options = evaluation.EvalOptions(batch_size=2, fcn="off", eval_size="training")
     results, output_dir = evaluation.evaluate(config.train.workdir, options)
     assert results["eval_size"] == "training"
@@ -105,6 +107,8 @@ def test_training_size_reproduces_the_resized_scores(folder_run):
     assert {Image.open(os.path.join(images, name)).size for name in os.listdir(images)} == {
         (32, 32)
     }
+    series = reports.read_scalars(os.path.join(config.train.workdir, "eval"))
+    assert "val/l1" in series and "val_native/l1" in series  # Each mode its own series.
 
 
 def test_max_examples_at_native_size(folder_run):

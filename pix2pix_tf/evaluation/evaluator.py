@@ -274,9 +274,10 @@ def evaluate(
             reports.plot_loss_curves(train_events, os.path.join(output_dir, "loss_curves.png"))
         except ValueError as error:
             print(f"Loss curves skipped: {error}")
-    write_scalars(
-        tf.summary.create_file_writer(os.path.join(workdir, "eval")), results, split, step
-    )
+    # Training-size metrics continue the periodic evaluation's `<split>/` series;
+    # native-size ones (other pixels, other numbers) get their own `<split>_native/`.
+    tag = split if options.eval_size == "training" else f"{split}_native"
+    write_scalars(tf.summary.create_file_writer(os.path.join(workdir, "eval")), results, tag, step)
     return results, output_dir
 
 
