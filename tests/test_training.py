@@ -285,9 +285,14 @@ def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
     assert "losses/gen_l1" in eval_events.Tags()["tensors"]
 
 
-def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(tmp_path, capsys):
+def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(
+    tmp_path, capsys, monkeypatch
+):
     """`train.py --preset tiny --image_size 64x128`: 2:1 scenes, 2 steps, a 2:1 sample grid."""
     from pix2pix_tf.data import datasets
+
+    # The default segmenter root (checkpoints/segmenter) is relative: none is found here.
+    monkeypatch.chdir(tmp_path)
 
     workdir = tmp_path / "run"
     config = _tiny(
