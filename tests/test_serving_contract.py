@@ -113,12 +113,7 @@ def test_fresh_process_with_only_tensorflow_serves_jpeg_to_png(exported, tmp_pat
         """
     )
     # Run from an empty directory with no PYTHONPATH, so the project is not importable.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run_tensorflow_only(script, tmp_path)
     assert "SHAPE 48 80 3 N 2" in result.stdout
 
 
@@ -267,12 +262,7 @@ def test_fresh_process_gets_the_same_errors_and_empty_batches(exported, tmp_path
         assert "pix2pix_tf" not in sys.modules
         """
     )
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run_tensorflow_only(script, tmp_path)
     assert result.stdout.count("EMPTY 0") == 2
     assert "ERROR assertion failed: [image_bytes[1] (3 bytes) is not a decodable" in result.stdout
     assert "got [1, 40, 64, 3]" in result.stdout
@@ -402,12 +392,7 @@ def test_fresh_process_serves_native_sizes_and_refuses_over_the_bound(
         assert "pix2pix_tf" not in sys.modules
         """
     )
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _run_tensorflow_only(script, tmp_path)
     assert "SHAPES (48, 80) (64, 128) (37, 53) (48, 80)" in result.stdout
     assert "ODD_DIFF 0.0" in result.stdout or "ODD_DIFF 1.0" in result.stdout
     assert "ALONE_DIFF 0" in result.stdout or "ALONE_DIFF 1" in result.stdout
@@ -624,3 +609,15 @@ def test_client_command_line(rest_url, tmp_path, capsys):
     written = tmp_path / "out" / "label.png"
     assert str(written) in capsys.readouterr().out
     assert tuple(tf.io.decode_png(written.read_bytes()).shape) == (24, 40, 3)
+
+
+def _run_tensorflow_only(script: str, directory) -> subprocess.CompletedProcess:
+    """Runs `script` in a fresh Python that cannot import this project (no PYTHONPATH,
+    another working directory), as a TF Serving host would load the export."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=directory, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
