@@ -10,6 +10,7 @@ file is left behind by a failure this process sees.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterator
 
@@ -42,3 +43,11 @@ def write_atomic(path: str, data: bytes | str) -> str:
         with open(temporary, "wb") as file:
             file.write(data.encode() if isinstance(data, str) else data)
     return path
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether a failed write ran out of space: an OSError with ENOSPC, or an error whose
+    message says so (TensorFlow's file writes raise OpErrors carrying the OS message)."""
+    if getattr(error, "errno", None) == errno.ENOSPC:
+        return True
+    return os.strerror(errno.ENOSPC).lower() in str(error).lower()

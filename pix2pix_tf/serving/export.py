@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import fcntl
 import json
 import os
@@ -30,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import models
+from pix2pix_tf import files, models
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import run_dir
 
@@ -227,12 +226,7 @@ def _write_error(export_dir: str, version: int, error: BaseException) -> ExportE
         reason = error.message.strip().splitlines()[0] if error.message.strip() else ""
     else:
         reason = error.strerror or str(error)
-    full = (
-        getattr(error, "errno", None) == errno.ENOSPC
-        or isinstance(error, tf.errors.ResourceExhaustedError)
-        or "no space left" in str(error).lower()
-    )
-    if full:
+    if files.is_disk_full(error) or isinstance(error, tf.errors.ResourceExhaustedError):
         return ExportError(
             f"--export_dir {export_dir}: no space left on the device while writing version "
             f"{version}; nothing was written. Free some space (or pass another --export_dir) "
@@ -245,9 +239,9 @@ def _write_error(export_dir: str, version: int, error: BaseException) -> ExportE
 
 
 def _make_readable(root: str) -> None:
-    for directory, _, files in os.walk(root):
+    for directory, _, names in os.walk(root):
         os.chmod(directory, 0o755)
-        for name in files:
+        for name in names:
             os.chmod(os.path.join(directory, name), 0o644)
 
 

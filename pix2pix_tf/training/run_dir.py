@@ -27,6 +27,7 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf import files
 from pix2pix_tf.choices import EXPORT_PRECISIONS, check_choice
 from pix2pix_tf.training import precision as precision_lib
 
@@ -180,7 +181,7 @@ def remove_partial_save(directory: str, checkpoint_name: str, number: int) -> No
 def save_error(workdir: str, what: str, error: BaseException, latest: str | None) -> SaveError:
     """The one-line error of a failed write into the run directory."""
     reason = getattr(error, "strerror", None) or _first_line(error)
-    if "No space left" in str(error) or isinstance(error, tf.errors.ResourceExhaustedError):
+    if files.is_disk_full(error) or isinstance(error, tf.errors.ResourceExhaustedError):
         reason = "no space left on device"
     resume = (
         f"the latest complete checkpoint is {latest}; free space in {workdir} and rerun the "
