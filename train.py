@@ -27,8 +27,8 @@ def parse_config(argv: list[str] | None) -> config_lib.Config:
         description=(
             "Train pix2pix. Settings resolve as: paper defaults <- the dataset's settings\n"
             "<- --preset <- flags. Checkpoints, config.json, TensorBoard events and sample\n"
-            "grids go to --workdir (default checkpoints/<dataset>[-<preset>]); rerunning\n"
-            "the same command resumes from the latest checkpoint."
+            "grids go to --workdir (default checkpoints/<dataset>[-<preset>][-<H>x<W>]);\n"
+            "rerunning the same command resumes from the latest checkpoint."
         ),
         epilog=f"datasets:\n{flags.datasets_help()}\n\npresets:\n{flags.preset_help()}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
