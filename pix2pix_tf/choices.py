@@ -32,6 +32,12 @@ STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 # side on its own (the behaviour before non-square sizes, which distorts the aspect).
 RESIZE_MODES = ("cover", "squash")
 
+# Channels of the generator's input and output: grayscale or RGB.
+CHANNELS = (1, 3)
+# Bits per sample of one side's images (None in a config: that of the prepared data,
+# 16 when the side holds 16-bit images, else 8).
+BIT_DEPTHS = (8, 16)
+
 # How serving resizes inputs to the generator's size and outputs back.
 RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3")
 # `inference`: moving batch-norm statistics, no dropout; `paper`: the paper's test time.

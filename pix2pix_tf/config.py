@@ -50,6 +50,15 @@ def load_hw(data_config: DataConfig) -> tuple[int, int]:
     return choices.parse_size(data_config.load_size, "load_size")
 
 
+def bit_depths(data_config: DataConfig) -> tuple[int, int]:
+    """(input bits, output bits) of a resolved run: 8 where the config leaves it open.
+
+    train.py records the bit depths it found in the prepared data in config.json;
+    runs of earlier versions, which read every image as 8-bit RGB, have None.
+    """
+    return data_config.input_bits or 8, data_config.output_bits or 8
+
+
 def parse_pair_suffixes(text: str) -> tuple[str, str]:
     """`_input,_target` -> ("_input", "_target"); raises ValueError naming the flag."""
     parts = [part.strip() for part in text.split(",")]
@@ -111,6 +120,30 @@ class DataConfig:
         "A pair whose aspect differs from image_size: cover (scale to cover, then crop; "
         "centre crop for evaluation) | squash (resize each side, distorting the aspect).",
         choices.RESIZE_MODES,
+    )
+    input_channels: int = setting(
+        3,
+        "Channels of the generator's input: 3 (RGB) or 1 (grayscale, e.g. colourisation or "
+        "edges). Grayscale images are read as RGB for 3 (R=G=B); colour images for 1 are "
+        "an error naming the file.",
+        choices.CHANNELS,
+    )
+    output_channels: int = setting(
+        3,
+        "Channels of the generated image: 3 (RGB) or 1 (e.g. depth maps, masks).",
+        choices.CHANNELS,
+    )
+    input_bits: int | None = setting(
+        None,
+        "Bits per sample the input images are read and served with: 8 or 16. None: 16 "
+        "when the prepared inputs include 16-bit PNGs, else 8.",
+        choices.BIT_DEPTHS,
+    )
+    output_bits: int | None = setting(
+        None,
+        "Bits per sample of the targets and of the exported PNGs: 8 or 16. None: 16 when "
+        "the prepared targets include 16-bit PNGs (single-channel), else 8.",
+        choices.BIT_DEPTHS,
     )
     random_jitter: bool = setting(True, "The paper's resize-and-crop jitter.")
     random_mirror: bool = setting(True, "Random left-right flips.")

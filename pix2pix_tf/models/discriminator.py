@@ -46,7 +46,8 @@ def output_hw(image_size: int | str, layers: int) -> tuple[int, int]:
 def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:
     """Builds the PatchGAN for `config` (a pix2pix_tf.config.Config).
 
-    Inputs `input_image` and `target_image`, both [batch, H, W, 3] in [-1, 1];
+    Inputs `input_image` [batch, H, W, input_channels] and `target_image` [batch, H,
+    W, output_channels], in [-1, 1];
     output float32 logits [batch, P_h, P_w, 1] with (P_h, P_w) = output_hw(HxW, n).
     """
     model_config = config.model
@@ -79,10 +80,12 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
             dtype=dtype,
         )
 
-    input_image = keras.Input(shape=(height, width, 3), name="input_image")
-    target_image = keras.Input(shape=(height, width, 3), name="target_image")
+    input_image = keras.Input(shape=(height, width, config.data.input_channels), name="input_image")
+    target_image = keras.Input(
+        shape=(height, width, config.data.output_channels), name="target_image"
+    )
     x = keras.layers.Concatenate(name="pair", dtype=dtype)([input_image, target_image])
-    # (batch, H, W, 6)
+    # (batch, H, W, C_in + C_out)
 
     if layers == 0:
         # PixelGAN: 1x1 convolutions, (batch, H, W, ndf) -> (batch, H, W, 2 ndf).

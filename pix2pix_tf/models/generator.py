@@ -3,7 +3,7 @@
 Encoder C64-C128-C256-C512-...-C512 (4x4 convolutions, stride 2), decoder
 CD512-CD512-CD512-C512-C256-C128-C64 (4x4 transposed convolutions, stride 2,
 dropout D on the first three blocks), skip connections between mirrored
-layers, and a final transposed convolution to 3 channels with tanh. At 256x256
+layers, and a final transposed convolution to --output_channels (3) channels with tanh. At 256x256
 the encoder has 8 layers and ends at a 1x1 bottleneck.
 """
 
@@ -13,8 +13,6 @@ import keras
 
 from pix2pix_tf import choices
 from pix2pix_tf.models import blocks, conv
-
-OUTPUT_CHANNELS = 3
 
 
 def unet_depth(config) -> int:
@@ -36,8 +34,9 @@ def build_generator(
 ) -> keras.Model:
     """Builds the U-Net generator for `config` (a pix2pix_tf.config.Config).
 
-    The model maps `input_image` [batch, H, W, 3] in [-1, 1] (H x W the config's
-    --image_size) to an image of the same shape in [-1, 1]. `dtype_policy` sets
+    The model maps `input_image` [batch, H, W, input_channels] in [-1, 1] (H x W
+    the config's --image_size) to an image [batch, H, W, output_channels] in
+    [-1, 1]. `dtype_policy` sets
     the compute precision of the hidden layers (e.g. "mixed_bfloat16"); the
     output is always float32.
     `input_shape` (height, width, channels), where height and width may be
@@ -60,8 +59,8 @@ def build_generator(
     initializer = blocks.kernel_initializer
 
     if input_shape is None:
-        input_shape = (height, width, 3)
-    inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, 3)
+        input_shape = (height, width, config.data.input_channels)
+    inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, C_in)
     x = inputs
 
     # Encoder: level i maps (batch, H/2^i, W/2^i, .) to (batch, H/2^(i+1), W/2^(i+1), f_i).
@@ -105,9 +104,9 @@ def build_generator(
         x = keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
         x = keras.layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skips[level]])
 
-    # Output: (batch, H, W, 3) in [-1, 1], computed in float32.
+    # Output: (batch, H, W, C_out) in [-1, 1], computed in float32.
     x = keras.layers.Conv2DTranspose(
-        OUTPUT_CHANNELS,
+        config.data.output_channels,
         4,
         strides=2,
         padding="same",

@@ -69,14 +69,26 @@ RESUMABLE_FIELDS = frozenset(
 )
 
 
+# Fields train.py fills in from the prepared data when the flags leave them None;
+# runs of earlier versions saved None, which meant 8.
+BIT_FIELDS = ("input_bits", "output_bits")
+
+
 def _flatten(config: config_lib.Config) -> dict:
     values = config.to_dict()
     return {name: values[section][name] for name, section in config_lib.FIELD_SECTION.items()}
 
 
 def incompatible_fields(saved: config_lib.Config, current: config_lib.Config) -> dict:
-    """Returns {field: (saved, current)} for fields a resumed run may not change."""
+    """Returns {field: (saved, current)} for fields a resumed run may not change.
+
+    A bit depth the current config leaves None (not resolved from the data yet)
+    matches any saved one; a saved None is 8.
+    """
     old, new = _flatten(saved), _flatten(current)
+    for name in BIT_FIELDS:
+        old[name] = old[name] or 8
+        new[name] = old[name] if new[name] is None else new[name]
     return {
         name: (old[name], new[name])
         for name in config_lib.FIELD_SECTION
