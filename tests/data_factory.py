@@ -44,16 +44,27 @@ def bad_files(seed: int = 0) -> dict[str, bytes]:
 
 
 def convertible_files(seed: int = 0) -> dict[str, bytes]:
-    """Decodable files that must be converted to RGB PNG, by name."""
+    """Decodable files that must be converted to PNG, by name: the colour ones to RGB,
+    the gray ones (names starting with "gray") to 8-bit gray."""
     pixels = random_pixels(seed)
     alpha = np.full(pixels.shape[:2] + (1,), 255, np.uint8)
     return {
-        "gray.jpg": encode(pixels[..., 0], "JPEG"),
         "cmyk.jpg": encode(Image.fromarray(pixels).convert("CMYK"), "JPEG"),
         "rgba.png": encode(np.concatenate([pixels, alpha], axis=-1), "PNG"),
         "palette.png": encode(Image.fromarray(pixels).convert("P"), "PNG"),
-        "gray16.png": encode(Image.fromarray(pixels[..., 0].astype(np.uint16) * 257), "PNG"),
         "bitmap.bmp": encode(pixels, "BMP"),
+        "gray.bmp": encode(pixels[..., 0], "BMP"),
+        "gray_alpha.png": encode(Image.fromarray(pixels[..., :2]).convert("LA"), "PNG"),
+    }
+
+
+def gray_files(seed: int = 0) -> dict[str, bytes]:
+    """Single-channel files whose bytes are kept: 8-bit gray JPEG and PNG, 16-bit PNG."""
+    gray = random_pixels(seed)[..., 0]
+    return {
+        "gray.jpg": encode(gray, "JPEG"),
+        "gray.png": encode(gray, "PNG"),
+        "gray16.png": encode(Image.fromarray(gray.astype(np.uint16) * 256 + 7), "PNG"),
     }
 
 

@@ -295,7 +295,7 @@ def test_exif_rotated_pair_is_split_upright(tmp_path):
     _write(str(source / "val" / "rotated.jpg"), data_factory.encode(stored, "JPEG", exif=exif))
     report = prepare.prepare(_config(tmp_path, source))
     assert report.converted["val"] == {"val/rotated.jpg": "EXIF orientation 6 applied"}
-    assert "1 images converted to RGB PNG (1 EXIF orientation 6 applied)" in report.summary()
+    assert "1 images converted to PNG (1 EXIF orientation 6 applied)" in report.summary()
     (png,) = _records(report, "val", features=("image",))["val/rotated.jpg"]
     assert Image.open(io.BytesIO(png)).size == (64, 32)
 

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pix2pix_tf.data import formats
 from pix2pix_tf.data.datasets import images
 
 
-def _decoded(data: bytes) -> np.ndarray:
+def _decoded(data: bytes, mode: str = "RGB") -> np.ndarray:
     image = Image.open(io.BytesIO(data))
-    assert image.mode == "RGB"
+    assert image.mode == mode
     return np.asarray(image)
 
 
@@ -23,15 +24,38 @@ def test_rgb_jpeg_and_png_keep_their_bytes(fmt):
     assert checked.data == data
     assert not checked.converted
     assert (checked.width, checked.height) == (64, 32)
+    assert checked.kinds == (formats.RGB, formats.RGB)
 
 
 @pytest.mark.parametrize("name", sorted(data_factory.convertible_files()))
-def test_other_modes_and_formats_become_rgb_png(name):
+def test_other_modes_and_formats_become_png(name):
     data = data_factory.convertible_files()[name]
     checked = images.check_image(data, side_by_side=True)
     assert checked.converted
     assert checked.data.startswith(b"\x89PNG")
-    assert _decoded(checked.data).shape == (32, 64, 3)
+    gray = name.startswith("gray")
+    shape = (32, 64) if gray else (32, 64, 3)
+    assert _decoded(checked.data, "L" if gray else "RGB").shape == shape
+    kind = formats.GRAY if gray else formats.RGB
+    assert checked.kinds == (kind, kind)
+
+
+@pytest.mark.parametrize("name", sorted(data_factory.gray_files()))
+def test_gray_jpeg_and_png_keep_their_bytes_and_bits(name):
+    import tensorflow as tf
+
+    data = data_factory.gray_files()[name]
+    checked = images.check_image(data, side_by_side=False)
+    assert checked.data == data and not checked.converted
+    deep = name == "gray16.png"
+    assert checked.kinds == ((formats.GRAY16,) if deep else (formats.GRAY,))
+    # TensorFlow reads the pixels Pillow does, all 16 bits of them (JPEG decoders
+    # round their inverse DCT differently, as for RGB JPEGs).
+    dtype = tf.uint16 if deep else tf.uint8
+    decoded = tf.io.decode_image(data, channels=1, dtype=dtype).numpy()[..., 0]
+    expected = np.asarray(Image.open(io.BytesIO(data)))
+    atol = 2 if name.endswith(".jpg") else 0
+    np.testing.assert_allclose(decoded.astype(int), expected.astype(int), atol=atol, rtol=0)
 
 
 def test_sixteen_bit_rgb_png_is_converted_and_scaled():
@@ -40,16 +64,39 @@ def test_sixteen_bit_rgb_png_is_converted_and_scaled():
     pixels = data_factory.random_pixels(2).astype(np.uint16) * 257
     data = tf.io.encode_png(tf.constant(pixels)).numpy()
     checked = images.check_image(data, side_by_side=True)
-    assert checked.converted
+    assert checked.converted and checked.reason == "16-bit RGB PNG reduced to 8 bits"
     np.testing.assert_array_equal(_decoded(checked.data), (pixels // 257).astype(np.uint8))
 
 
-def test_gray16_scales_to_eight_bits():
-    gray = np.array([[0, 257 * 100, 65535] * 11] * 16, np.uint16)[:, :32]
-    data = data_factory.encode(Image.fromarray(gray), "PNG")
-    rgb = _decoded(images.check_image(data, side_by_side=True).data)
-    np.testing.assert_array_equal(rgb[0, :3, 0], [0, 100, 255])
-    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+def test_deep_single_channel_images_become_16_bit_png():
+    # A floating-point depth map (TIFF mode F): the deepest point becomes 65535.
+    depth = np.linspace(0.0, 12.5, 16 * 32, dtype=np.float32).reshape(16, 32)
+    checked = images.check_image(data_factory.encode(depth, "TIFF"), side_by_side=False)
+    assert checked.converted and checked.reason == "F TIFF scaled to 16 bits"
+    assert checked.kinds == (formats.GRAY16,)
+    stored = _decoded(checked.data, "I;16")
+    expected = np.round(depth.astype(np.float64) * (65535.0 / float(depth.max())))
+    np.testing.assert_array_equal(stored, expected.astype(np.uint16))
+    # 32-bit integers within 16 bits keep their values.
+    values = (np.arange(16 * 32, dtype=np.int32).reshape(16, 32) * 97) % 60000
+    checked = images.check_image(data_factory.encode(values, "TIFF"), side_by_side=False)
+    np.testing.assert_array_equal(_decoded(checked.data, "I;16"), values)
+
+
+def test_gray_content_in_rgb_files_is_recognised_per_half():
+    color = data_factory.random_pixels(5, 64, 128)
+    gray = np.repeat(color[..., :1], 3, axis=-1)
+    # Colourisation pairs: gray left, colour right; exact in PNG, near in JPEG (whose
+    # chroma subsampling mixes colour into the gray half next to the seam).
+    pair = np.concatenate([gray[:, :64], color[:, 64:]], axis=1)
+    for fmt in ("PNG", "JPEG"):
+        checked = images.check_image(data_factory.encode(pair, fmt), side_by_side=True)
+        assert checked.kinds == (formats.RGB_GRAY, formats.RGB), fmt
+    # One channel off by one in a PNG is colour: lossless files must be exact.
+    almost = gray.copy()
+    almost[3, 5, 1] += 1
+    checked = images.check_image(data_factory.encode(almost, "PNG"), side_by_side=False)
+    assert checked.kinds == (formats.RGB,)
 
 
 def test_transparency_is_composited_over_white():

@@ -2,15 +2,16 @@
 
 Decoding the JPEGs is about a third of the training input pipeline's CPU time.
 With this option each input pipeline decodes its share of the split once, keeps
-the uint8 pixels in an in-memory lookup table (serialized tensors keyed by
+the decoded pixels in an in-memory lookup table (serialized tensors keyed by
 example number), and from then on only jitters. The preprocessing is the same
 as without the cache; the order differs because whole epochs are shuffled by
 example number instead of through a buffer of records.
 
 Memory: width x height x 3 bytes per example (about 1.2 GB for Cityscapes
-train), checked against the available memory first. Iterator checkpoints stay
-small: they hold the shuffled example numbers, not the table, which is rebuilt
-identically from the TFRecords when the pipeline is built again.
+train; one channel for gray sides, 4 bytes per value for 16-bit ones), checked
+against the available memory first. Iterator checkpoints stay small: they hold
+the shuffled example numbers, not the table, which is rebuilt identically from
+the TFRecords when the pipeline is built again.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class DecodedTable:
             a, b, key = decode_fn(record)
             return tf.io.serialize_tensor(a), tf.io.serialize_tensor(b), key
 
+        # dtype (uint8, or float32 for 16-bit sides) and shape [None, None, channels].
+        self._specs = records.map(decode_fn).element_spec[:2]
         decoded = records.map(serialize, num_parallel_calls=AUTOTUNE, deterministic=True)
         first = next(iter(decoded), None)
         if first is None:
@@ -74,9 +77,12 @@ class DecodedTable:
 
     def lookup(self, number: tf.Tensor):
         """(A, B, key) of example `number`."""
-        a, b = (tf.io.parse_tensor(table.lookup(number), tf.uint8) for table in self._tables)
-        a.set_shape([None, None, 3])
-        b.set_shape([None, None, 3])
+        a, b = (
+            tf.io.parse_tensor(table.lookup(number), spec.dtype)
+            for table, spec in zip(self._tables, self._specs, strict=True)
+        )
+        a.set_shape(self._specs[0].shape)
+        b.set_shape(self._specs[1].shape)
         return a, b, tf.gather(self._keys, number)
 
 

@@ -6,6 +6,12 @@ of encoded bytes), endless repetition, parallel decoding, random jitter (resize
 to load_size, the same random image_size crop of both halves, the same random
 mirroring), [-1, 1] scaling, batches of equal size, prefetching.
 
+Channels and bits: each side is read with --input_channels / --output_channels
+(gray to RGB by replication, gray stored as RGB to one channel by the channel
+mean: both exact) and at --input_bits / --output_bits: 8-bit sides as uint8 (v /
+127.5 - 1), 16-bit sides as float32 from the PNG's 16 bits (v / 65535 * 2 - 1;
+8-bit images in them as v / 255 * 2 - 1). data/formats.py checks the data first.
+
 Evaluation: resize to image_size only (or, native_size, not at all), fixed
 order, one pass, the last partial batch kept.
 
@@ -34,7 +40,7 @@ import tensorflow as tf
 from pix2pix_tf import choices
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.data import cache as input_cache
-from pix2pix_tf.data import datasets, registry
+from pix2pix_tf.data import datasets, formats, registry
 from pix2pix_tf.data.datasets import base
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -42,15 +48,37 @@ AUTOTUNE = tf.data.AUTOTUNE
 _CYCLE_LENGTH = 4
 
 
+@dataclasses.dataclass(frozen=True)
+class SideFormat:
+    """How one side (A or B) is read: 1 or 3 channels; 8 bits (uint8 pixels) or
+    16 (float32 in [0, 1] from the PNG's 16 bits)."""
+
+    channels: int = 3
+    bits: int = 8
+
+
 def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
-    """Fills in the direction and load size if the config leaves them to defaults."""
+    """Fills in the direction, load size and bit depths if the config leaves them to
+    defaults (the bit depths from the prepared data, see data/formats.py)."""
     if data_config.direction is None:
         info = registry.dataset_info(data_config.dataset)
         data_config = dataclasses.replace(data_config, direction=info.natural_direction)
     if data_config.load_size is None:
         load_size = choices.format_size(*config_lib.load_hw(data_config))
         data_config = dataclasses.replace(data_config, load_size=load_size)
+    if data_config.input_bits is None or data_config.output_bits is None:
+        kinds = formats.read_kinds(datasets.prepared_dir(data_config))
+        data_config, _ = formats.resolve(data_config, kinds)
     return data_config
+
+
+def side_formats(data_config: config_lib.DataConfig) -> tuple[SideFormat, SideFormat]:
+    """(A, B) formats of a resolved data config."""
+    input_bits, output_bits = config_lib.bit_depths(data_config)
+    inputs = SideFormat(data_config.input_channels, input_bits)
+    targets = SideFormat(data_config.output_channels, output_bits)
+    # (input, target) -> (A, B) is the same swap as (A, B) -> (input, target).
+    return select_direction(inputs, targets, data_config.direction)
 
 
 def _read_only_builder(data_config: config_lib.DataConfig):
@@ -97,23 +125,44 @@ def parse(serialized: tf.Tensor, side_by_side: bool) -> dict[str, tf.Tensor]:
     return tf.io.parse_single_example(serialized, spec)
 
 
-def _decode(data: tf.Tensor) -> tf.Tensor:
-    # JPEG or PNG (converted sources), always 3 channels.
-    return tf.io.decode_image(data, channels=3, expand_animations=False)
+_DEFAULT_FORMATS = (SideFormat(), SideFormat())
 
 
-def decode_pair(features: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-    """Parsed features -> (A, B) uint8 [height, width, 3].
+def _decode(data: tf.Tensor, bits: int) -> tf.Tensor:
+    """A JPEG or PNG (1 or 3 channels, 8 or 16 bits) -> [height, width, 3]: uint8, or
+    float32 in [0, 1] for 16 bits (exact v / 65535 and v / 255; decoding a JPEG to
+    uint16 would scale by 256)."""
+    dtype = tf.float32 if bits == 16 else tf.uint8
+    return tf.io.decode_image(data, channels=3, dtype=dtype, expand_animations=False)
+
+
+def _to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """[h, w, 3] -> [h, w, channels]: one channel is the mean (exact for R = G = B)."""
+    if channels == 3:
+        return image
+    gray = tf.reduce_mean(tf.cast(image, tf.float32), axis=-1, keepdims=True)
+    return tf.cast(tf.round(gray), tf.uint8) if image.dtype == tf.uint8 else gray
+
+
+def decode_pair(
+    features: dict[str, tf.Tensor], side_formats: tuple[SideFormat, SideFormat] = _DEFAULT_FORMATS
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Parsed features -> (A, B) [height, width, channels] as `side_formats` say:
+    uint8 (8 bits) or float32 in [0, 1] (16 bits).
 
     A side-by-side image of odd width loses its middle column, so both halves
     have the same width.
     """
+    format_a, format_b = side_formats
     if base.IMAGE in features:
-        image = _decode(features[base.IMAGE])
+        image = _decode(features[base.IMAGE], max(format_a.bits, format_b.bits))
         width = tf.shape(image)[1]
         half = width // 2
-        return image[:, :half], image[:, width - half :]
-    return _decode(features[base.IMAGE_A]), _decode(features[base.IMAGE_B])
+        a, b = image[:, :half], image[:, width - half :]
+    else:
+        a = _decode(features[base.IMAGE_A], format_a.bits)
+        b = _decode(features[base.IMAGE_B], format_b.bits)
+    return _to_channels(a, format_a.channels), _to_channels(b, format_b.channels)
 
 
 def _resize(image: tf.Tensor, size) -> tf.Tensor:
@@ -132,7 +181,10 @@ def _cover(image: tf.Tensor, size: tuple[int, int], resize_mode: str):
 
 
 def _scale(images: tf.Tensor) -> tf.Tensor:
-    return tf.cast(images, tf.float32) / 127.5 - 1.0
+    """uint8 pixels, or float32 in [0, 1] (16-bit sides) -> float32 [-1, 1]."""
+    if images.dtype == tf.uint8:
+        return tf.cast(images, tf.float32) / 127.5 - 1.0
+    return images * 2.0 - 1.0
 
 
 def jitter_key(seed: int, pipeline: int, index: tf.Tensor) -> tf.Tensor:
@@ -150,7 +202,7 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
     distribution of crops.
 
     Args:
-      a, b: uint8 [height, width, 3] halves (their sizes may differ).
+      a, b: the decoded halves (decode_pair; their sizes may differ).
       key: [2] int64 stateless random key (see jitter_key).
       data_config: a config with load_size set (see resolve).
     """
@@ -174,22 +226,24 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
             )
             for axis in (0, 1)
         )
+        channels = image.shape[-1]
         image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
-        image.set_shape([*size, 3])
+        image.set_shape([*size, channels])
         return image
 
     return jitter(a), jitter(b)
 
 
 def preprocess_eval(a, b, data_config: config_lib.DataConfig):
-    """Resize (to cover, then the centre crop) -> float32 [-1, 1] [height, width, 3] each."""
+    """Resize (to cover, then the centre crop) -> float32 [-1, 1] [height, width, C] each."""
     size = config_lib.image_hw(data_config)
 
     def fit(image):
         resized = _cover(image, size, data_config.resize_mode)
         top, left = ((resized[axis] - size[axis]) // 2 for axis in (0, 1))
+        channels = image.shape[-1]
         image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
-        image.set_shape([*size, 3])
+        image.set_shape([*size, channels])
         return image
 
     return fit(a), fit(b)
@@ -284,11 +338,11 @@ def build_dataset(
 ) -> tf.data.Dataset:
     """Batches of (input, target[, key]) from the prepared split.
 
-    input/target are float32 [batch, height, width, 3] in [-1, 1] (image_hw),
-    chosen by data_config.direction; keys are the source file names. With an
-    input_context, each input pipeline reads its own shards (or, with fewer
-    shards than pipelines, every n-th record) and batches per replica.
-    With native_size (evaluation only), the pairs keep their own size
+    input/target are float32 [batch, height, width, channels] in [-1, 1] (image_hw;
+    input_channels / output_channels), chosen by data_config.direction; keys are
+    the source file names. With an input_context, each input pipeline reads its
+    own shards (or, with fewer shards than pipelines, every n-th record) and
+    batches per replica. With native_size (evaluation only), the pairs keep their own size
     (preprocess_native) and each batch holds pairs of one size (batch_by_size).
     """
     if native_size and training:
@@ -302,10 +356,11 @@ def build_dataset(
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1 per replica, got {batch_size}.")
     shuffle_seed = derive_seed(seed, pipeline)
+    read_as = side_formats(data_config)
 
     def decode(serialized):
         features = parse(serialized, side_by_side)
-        return (*decode_pair(features), features[base.KEY])
+        return (*decode_pair(features, read_as), features[base.KEY])
 
     def finish(index, a, b, key):
         if training:

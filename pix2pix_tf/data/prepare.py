@@ -35,7 +35,7 @@ import time
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf import flags
-from pix2pix_tf.data import registry
+from pix2pix_tf.data import formats, registry
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
 STAGING_DIR = ".staging"
@@ -54,7 +54,7 @@ class PrepareReport:
     shards: dict[str, int]
     # Split -> {source file: why it was skipped}.
     skipped: dict[str, dict[str, str]]
-    # Split -> {source file: why it was converted to RGB PNG} (all others keep
+    # Split -> {source file: why it was converted to PNG} (all others keep
     # their bytes).
     converted: dict[str, dict[str, str]]
     # True when the dataset was already complete and nothing was written.
@@ -65,6 +65,9 @@ class PrepareReport:
     # "train/val" -> {"count": N, "examples": [[train key, val key], ...]}:
     # examples whose source bytes are identical across two splits.
     duplicates: dict[str, dict] = dataclasses.field(default_factory=dict)
+    # What the A and B images hold (data/formats.py), None for copies prepared
+    # before it was recorded.
+    image_kinds: dict | None = None
 
     @property
     def num_skipped(self) -> int:
@@ -82,7 +85,10 @@ class PrepareReport:
         )
         if reasons:
             why = ", ".join(f"{count} {reason or 'other'}" for reason, count in reasons.items())
-            lines.append(f"  {sum(reasons.values())} images converted to RGB PNG ({why})")
+            lines.append(f"  {sum(reasons.values())} images converted to PNG ({why})")
+        kinds = formats.describe(self.image_kinds)
+        if kinds:
+            lines.append(f"  images: {kinds}")
         for splits, found in self.duplicates.items():
             first, second = splits.split("/")
             example = " = ".join(found["examples"][0]) if found["examples"] else ""
@@ -127,6 +133,7 @@ def read_report(directory: str, dataset: str, reused: bool, seconds: float) -> P
         seconds=seconds,
         layout=metadata.get("source", {}).get("layout_description"),
         duplicates=metadata.get("duplicates", {}),
+        image_kinds=metadata.get(formats.KINDS_KEY),
     )
 
 
@@ -142,13 +149,17 @@ def _lock(path: str):
 
 
 def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
-    """A folder dataset whose source files or layout options changed since it was prepared."""
+    """A folder dataset whose source files or layout options changed since it was
+    prepared, or that was prepared before gray and 16-bit images were kept."""
     if registry.dataset_info(data_config.dataset).builder != registry.FOLDER:
         return False
     from pix2pix_tf.data.datasets import folder
 
     with open(os.path.join(directory, "metadata.json")) as file:
-        source = json.load(file).get("source", {})
+        metadata = json.load(file)
+    source = metadata.get("source", {})
+    if formats.KINDS_KEY not in metadata and os.path.isdir(data_config.source_dir):
+        return True
     # Copies prepared before the options existed were prepared with the defaults.
     options = source.get("options", {"folder_layout": "auto", "pair_suffixes": None})
     if options != folder.layout_options(data_config):
@@ -195,8 +206,9 @@ def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
                         directory, name, reused=True, seconds=time.perf_counter() - start
                     )
                 print(
-                    f"The files in {data_config.source_dir} or the layout options changed; "
-                    "preparing them again (the prepared copy is kept until this succeeds)."
+                    f"The files in {data_config.source_dir}, the layout options or the record "
+                    "format changed; preparing them again (the prepared copy is kept until this "
+                    "succeeds)."
                 )
                 _rebuild(data_config, directory, f"{builder_name}-{config_name}")
             else:

@@ -33,9 +33,18 @@ def to_uint8(images) -> np.ndarray:
     return np.clip(np.rint((images + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def to_display(images) -> np.ndarray:
+    """[..., H, W, 1 or 3] floats in [-1, 1] to RGB bytes [..., H, W, 3] for viewing
+    (gray repeated; 16-bit images are shown at 8 bits)."""
+    pixels = to_uint8(images)
+    return np.repeat(pixels, 3, axis=-1) if pixels.shape[-1] == 1 else pixels
+
+
 def sample_grid(inputs, generated, targets) -> np.ndarray:
     """One row per example: input | generated | target, as an [H, W, 3] uint8 image."""
-    return tile_rows(zip(to_uint8(inputs), to_uint8(generated), to_uint8(targets), strict=True))
+    return tile_rows(
+        zip(to_display(inputs), to_display(generated), to_display(targets), strict=True)
+    )
 
 
 def tile_rows(rows) -> np.ndarray:

@@ -80,8 +80,8 @@ class _Run:
 
 def _start(config: config_lib.Config) -> _Run:
     """Prepares the data, builds the state and restores the newest intact checkpoint."""
+    from pix2pix_tf.data import formats, prepare
     from pix2pix_tf.data import pipeline as input_pipeline
-    from pix2pix_tf.data import prepare
 
     workdir = config.train.workdir
     saved = run_dir.check_resume(workdir, config)
@@ -92,6 +92,13 @@ def _start(config: config_lib.Config) -> _Run:
     report = prepare.prepare(config.data)
     if not report.reused:
         log(report.summary())
+    # Channels checked against the prepared images, bit depths taken from them.
+    data, notes = formats.resolve(config.data, report.image_kinds)
+    for note in notes:
+        log(note)
+    config = dataclasses.replace(config, data=data)
+    if saved is not None:
+        run_dir.check_resume(workdir, config)  # Now with the bit depths.
     steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
 
     _seed_everything(config)

@@ -2,8 +2,10 @@
 
 The record format (original encoded bytes plus a stable key), shard sizes that
 suit parallel reads and multi-worker sharding, and the bookkeeping of files that
-were skipped or converted and of exact duplicates across splits, which ends up
-in the prepared dataset's `metadata.json` and in the prepare report.
+were skipped or converted, of what the A and B images hold (colour or gray, 8 or
+16 bits: "image_kinds", read by data/formats.py) and of exact duplicates across
+splits, which ends up in the prepared dataset's `metadata.json` and in the
+prepare report.
 """
 
 from __future__ import annotations
@@ -52,19 +54,23 @@ class BadDatasetError(PrepareError):
     """The source data is unusable as a whole (e.g. mostly bad files)."""
 
 
+# Side names in metadata.json's "image_kinds": A is the left half (or A/ image).
+SIDES = ("A", "B")
+
+
+def _image() -> tfds.features.Image:
+    # JPEG or PNG with 3 channels or 1 (8 or 16 bits); the input pipeline decodes
+    # them itself (data/pipeline.py), tfds.load would read them as uint8.
+    return tfds.features.Image(shape=(None, None, None))
+
+
 def pair_features() -> tfds.features.FeaturesDict:
-    return tfds.features.FeaturesDict(
-        {IMAGE: tfds.features.Image(shape=(None, None, 3)), KEY: tfds.features.Text()}
-    )
+    return tfds.features.FeaturesDict({IMAGE: _image(), KEY: tfds.features.Text()})
 
 
 def ab_features() -> tfds.features.FeaturesDict:
     return tfds.features.FeaturesDict(
-        {
-            IMAGE_A: tfds.features.Image(shape=(None, None, 3)),
-            IMAGE_B: tfds.features.Image(shape=(None, None, 3)),
-            KEY: tfds.features.Text(),
-        }
+        {IMAGE_A: _image(), IMAGE_B: _image(), KEY: tfds.features.Text()}
     )
 
 
@@ -92,13 +98,21 @@ class SplitLog:
         self.used = 0
         # Files found unusable before generation (e.g. while holding out `val`).
         self.skipped: dict[str, str] = dict(skipped or {})
-        # Source file -> why it was converted to RGB PNG.
+        # Source file -> why it was converted to PNG.
         self.converted: dict[str, str] = {}
+        # Side -> {kind: {"count": N, "example": first source file}} (formats.KINDS).
+        self.kinds: dict[str, dict[str, dict]] = {side: {} for side in SIDES}
 
     def skip(self, name: str, reason: str) -> None:
         if len(self.skipped) < 10:
             logger.warning("Skipping %s: %s", name, reason)
         self.skipped[name] = reason
+
+    def count_kinds(self, names: tuple[str, str], kinds: tuple[str, str]) -> None:
+        """Counts what the A and B images hold; `names` name their files."""
+        for side, name, kind in zip(SIDES, names, kinds, strict=True):
+            found = self.kinds[side].setdefault(kind, {"count": 0, "example": name})
+            found["count"] += 1
 
     def check(self, source: str) -> None:
         """Raises BadDatasetError if the split is empty or mostly unusable."""
@@ -167,7 +181,7 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
           source: what the files come from, for error messages.
           items: (key, read) pairs; `read()` returns the file's bytes (one
             for a side-by-side pair, two for A and B) or raises OSError or
-            BadImageError.
+            BadImageError; a `read.files` attribute may name the A and B files.
           skipped: files of this split already found unusable, by key.
         """
         log = SplitLog(split, skipped)
@@ -187,6 +201,11 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
             hashes.setdefault(digest.digest(), key)
             log.used += 1
             if self.SIDE_BY_SIDE:
+                log.count_kinds((key, key), checked[0].kinds)
+            else:
+                files = getattr(read, "files", (key, key))
+                log.count_kinds(files, (checked[0].kinds[0], checked[1].kinds[0]))
+            if self.SIDE_BY_SIDE:
                 yield key, {IMAGE: checked[0].data, KEY: key}
             else:
                 yield key, {IMAGE_A: checked[0].data, IMAGE_B: checked[1].data, KEY: key}
@@ -194,6 +213,7 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         metadata = self.info.metadata
         metadata.setdefault("skipped", {})[split] = log.skipped
         metadata.setdefault("converted", {})[split] = log.converted
+        _merge_kinds(metadata.setdefault("image_kinds", {}), log.kinds)
         self._record_duplicates(split, hashes)
 
     def _record_duplicates(self, split: str, hashes: dict[bytes, str]) -> None:
@@ -220,6 +240,14 @@ class PairBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
                 "examples": [list(pair) for pair in sorted(pairs)[:MAX_DUPLICATE_EXAMPLES]],
             }
         finished[split] = hashes
+
+
+def _merge_kinds(total: dict, split_kinds: dict) -> None:
+    """Adds one split's counts to metadata["image_kinds"] (all splits together)."""
+    for side, kinds in split_kinds.items():
+        for kind, found in kinds.items():
+            merged = total.setdefault(side, {}).setdefault(kind, {**found, "count": 0})
+            merged["count"] += found["count"]
 
 
 def _split_order(split: str) -> tuple[int, str]:

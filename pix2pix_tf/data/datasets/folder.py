@@ -326,7 +326,9 @@ class Folder(base.PairBuilder, skip_registration=True):
                 yield key, _unpaired(stem, a, b, self._layout)
                 continue
             path_a, path_b = os.path.join(root, a[0]), os.path.join(root, b[0])
-            yield key, lambda path_a=path_a, path_b=path_b: (_read(path_a), _read(path_b))
+            read = lambda path_a=path_a, path_b=path_b: (_read(path_a), _read(path_b))  # noqa: E731
+            read.files = (prefix + a[0], prefix + b[0])  # Named in channel errors.
+            yield key, read
 
 
 def _read(path: str) -> bytes:

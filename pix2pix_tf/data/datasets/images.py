@@ -1,15 +1,22 @@
 """Checks one source image and decides what goes into the TFRecords.
 
 Records keep the original encoded bytes whenever TensorFlow decodes them to the
-same 8-bit RGB pixels Pillow sees: baseline or progressive RGB JPEGs and 8-bit RGB
-PNGs. Everything else that Pillow can decode (grayscale, CMYK, RGBA, palette,
-16-bit, BMP, GIF, TIFF, WebP, ...) is converted to 3-channel RGB and stored as a
-lossless PNG, and so is a photo whose EXIF orientation tag says it is stored
-rotated or mirrored (TensorFlow ignores the tag; the stored PNG is upright, so a
-side-by-side pair is split along the right axis). Files that cannot be decoded
-completely (empty, truncated, corrupt, not an image) or are larger than
-MAX_IMAGE_BYTES raise BadImageError with the reason, so that the caller can skip
-and list them.
+same pixels Pillow sees: baseline or progressive RGB or grayscale JPEGs and 8-bit
+RGB, 8-bit gray and 16-bit gray PNGs. Everything else that Pillow can decode is
+converted losslessly where it can be and stored as a PNG: grayscale sources
+(1-, 2-, 4-bit, BMP, TIFF, gray with alpha over white, ...) as 8-bit gray, 16-bit
+and 32-bit integer or floating-point single-channel sources (depth maps) as
+16-bit gray, everything else (CMYK, RGBA over white, palette, 16-bit RGB reduced
+to 8 bits, BMP, GIF, TIFF, WebP, ...) as 8-bit RGB; so is a photo whose EXIF
+orientation tag says it is stored rotated or mirrored (TensorFlow ignores the
+tag; the stored PNG is upright, so a side-by-side pair is split along the right
+axis). Files that cannot be decoded completely (empty, truncated, corrupt, not an
+image) or are larger than MAX_IMAGE_BYTES raise BadImageError with the reason, so
+that the caller can skip and list them.
+
+Each image (each half of a side-by-side pair) is also classified, for the
+channel and bit-depth checks of training (data/formats.py): RGB (colour), RGB_GRAY
+(three channels holding a gray image), GRAY (8-bit, one channel) or GRAY16.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import warnings
 
 import numpy as np
 from PIL import Image, ImageOps
+
+from pix2pix_tf.data.formats import GRAY, GRAY16, RGB, RGB_GRAY
 
 # The smallest side a usable image (or each half of a side-by-side pair) may
 # have: the smallest --image_size the config accepts. Smaller pairs are skipped.
@@ -37,8 +46,19 @@ _EXIF_ORIENTATION = 0x0112
 # Files with these extensions are considered images when listing folders.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
+# A JPEG's three channels hold a gray image when no pixel's channels differ by
+# more than this: chroma quantisation leaves small differences in gray content.
+# Lossless formats need R = G = B exactly.
+JPEG_GRAY_TOLERANCE = 8
+# Columns beside the seam of a side-by-side JPEG left out of that check: chroma
+# subsampling blurs colour across up to one 16-pixel block.
+JPEG_SEAM_MARGIN = 16
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_PNG_COLOR_TYPE_RGB = 2
+_PNG_COLOR_TYPE_GRAY, _PNG_COLOR_TYPE_RGB = 0, 2
+# Pillow modes of single-channel images with up to 8 bits, and with more.
+_GRAY_MODES = ("1", "L", "LA", "La")
+_DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 class BadImageError(ValueError):
@@ -52,14 +72,17 @@ class CheckedImage:
     data: bytes
     width: int
     height: int
-    # True when the source was converted to an RGB PNG (otherwise `data` is
-    # the source file's bytes, unchanged).
+    # True when the source was converted to a PNG (otherwise `data` is the
+    # source file's bytes, unchanged).
     converted: bool
     # Pillow's name for the source format and mode, e.g. "JPEG", "CMYK".
     source_format: str
     source_mode: str
     # Why it was converted, e.g. "CMYK JPEG" or "EXIF orientation 6"; "" if not.
     reason: str = ""
+    # What it holds (RGB, RGB_GRAY, GRAY or GRAY16): one per half of a
+    # side-by-side pair (left, right), else one.
+    kinds: tuple[str, ...] = (RGB,)
 
 
 def is_image_name(name: str) -> bool:
@@ -115,15 +138,20 @@ def check_image(data: bytes, *, side_by_side: bool) -> CheckedImage:
         raise BadImageError(
             f"too small ({width}x{height}); {what} must be at least {MIN_SIDE}x{MIN_SIDE}"
         )
+    pixels = _pixels(image)
+    tolerance = JPEG_GRAY_TOLERANCE if source_format == "JPEG" else 0
+    kinds = _kinds(pixels, side_by_side, tolerance)
     if orientation in (0, 1) and _keeps_original_bytes(image, data):
-        return CheckedImage(data, width, height, False, source_format, source_mode)
+        return CheckedImage(data, width, height, False, source_format, source_mode, kinds=kinds)
     if orientation not in (0, 1):
         reason = f"EXIF orientation {orientation} applied"
     else:
-        reason = f"{source_mode} {source_format}"
+        reason = _conversion(image, data, source_format, source_mode)
     png = io.BytesIO()
-    Image.fromarray(to_rgb(image)).save(png, format="PNG")
-    return CheckedImage(png.getvalue(), width, height, True, source_format, source_mode, reason)
+    Image.fromarray(pixels).save(png, format="PNG")
+    return CheckedImage(
+        png.getvalue(), width, height, True, source_format, source_mode, reason, kinds
+    )
 
 
 def _orientation(image: Image.Image) -> int:
@@ -136,39 +164,87 @@ def _orientation(image: Image.Image) -> int:
 
 
 def _keeps_original_bytes(image: Image.Image, data: bytes) -> bool:
-    if image.mode != "RGB" or getattr(image, "n_frames", 1) != 1:
+    """Whether TensorFlow decodes `data` to the pixels Pillow read: RGB and gray
+    JPEGs, 8-bit RGB and gray PNGs, 16-bit gray PNGs."""
+    if getattr(image, "n_frames", 1) != 1:
         return False
     if image.format == "JPEG":
-        return True
-    if image.format == "PNG":
+        return image.mode in ("RGB", "L")
+    if image.format == "PNG" and data.startswith(_PNG_SIGNATURE) and image.mode != "P":
         # Pillow reads 16-bit RGB PNGs as 8-bit "RGB" too; the header tells.
         bit_depth, color_type = data[24], data[25]
-        return (
-            data.startswith(_PNG_SIGNATURE) and bit_depth == 8 and color_type == _PNG_COLOR_TYPE_RGB
-        )
+        if color_type == _PNG_COLOR_TYPE_RGB:
+            return bit_depth == 8 and image.mode == "RGB"
+        if color_type == _PNG_COLOR_TYPE_GRAY:
+            return bit_depth in (8, 16) and "transparency" not in image.info
     return False
 
 
-def to_rgb(image: Image.Image) -> np.ndarray:
-    """Converts any Pillow image to uint8 RGB [height, width, 3].
+def _conversion(image: Image.Image, data: bytes, source_format: str, source_mode: str) -> str:
+    """Why a source whose bytes are not kept is converted, for the report."""
+    if source_format == "PNG" and data.startswith(_PNG_SIGNATURE) and data[24] == 16:
+        if source_mode in ("RGB", "RGBA"):
+            return f"16-bit {source_mode} PNG reduced to 8 bits"
+    if source_mode == "F" or (source_mode == "I" and image.getextrema()[1] > 65535):
+        return f"{source_mode} {source_format} scaled to 16 bits"
+    return f"{source_mode} {source_format}"
 
-    Transparent pixels are composited over white (a sketch on a transparent
-    background stays a sketch on white), 16- and 32-bit images are scaled to
-    8 bits, and CMYK uses Pillow's conversion.
-    """
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    """The pixels to store: uint8 [H, W, 3] for colour sources, uint8 [H, W] for
+    gray ones with up to 8 bits, uint16 [H, W] for deeper single-channel ones."""
+    if image.mode in _DEEP_MODES:
+        if image.mode.startswith("I;16"):
+            return np.asarray(image).astype(np.uint16)
         values = np.asarray(image, dtype=np.float64)
         peak = float(values.max(initial=0.0))
-        if image.mode.startswith("I;16"):
-            top = 65535.0
-        elif image.mode == "I":
-            # 32-bit integer images usually hold 16-bit data.
-            top = 65535.0 if peak > 255 else 255.0
-        else:
-            top = max(1.0, peak)  # Floating point: scale the brightest pixel to white.
-        gray = np.clip(np.round(values * (255.0 / top)), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=-1)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        if image.mode == "I" and peak <= 255:
+            return np.clip(values, 0, 255).astype(np.uint8)  # 8-bit data in 32 bits.
+        if image.mode == "I" and peak <= 65535:
+            return np.clip(values, 0, 65535).astype(np.uint16)
+        # Floating point, or integers over 16 bits: the brightest pixel is white.
+        return np.clip(np.round(values * (65535.0 / max(1.0, peak))), 0, 65535).astype(np.uint16)
+    if image.mode in _GRAY_MODES:
+        if image.mode == "1":
+            return np.asarray(image.convert("L"), dtype=np.uint8)
+        if image.mode in ("LA", "La"):
+            gray = np.asarray(image.convert("LA"), dtype=np.float32)
+            alpha = gray[..., 1] / 255.0  # Over white, as to_rgb does.
+            return np.round(gray[..., 0] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        return np.asarray(image, dtype=np.uint8)
+    return to_rgb(image)
+
+
+def _kinds(pixels: np.ndarray, side_by_side: bool, tolerance: int) -> tuple[str, ...]:
+    """RGB, RGB_GRAY, GRAY or GRAY16 for the image, or for each half of a pair."""
+    if pixels.ndim == 2:
+        kind = GRAY16 if pixels.dtype == np.uint16 else GRAY
+        return (kind, kind) if side_by_side else (kind,)
+    width = pixels.shape[1]
+    half = width // 2
+    # The halves as the input pipeline splits them (an odd middle column is dropped),
+    # for JPEGs without the columns that chroma subsampling mixes across the seam.
+    margin = JPEG_SEAM_MARGIN if tolerance and half > 2 * JPEG_SEAM_MARGIN else 0
+    parts = (
+        (pixels[:, : half - margin], pixels[:, width - half + margin :])
+        if side_by_side
+        else (pixels,)
+    )
+    return tuple(RGB_GRAY if _is_gray(part, tolerance) else RGB for part in parts)
+
+
+def _is_gray(rgb: np.ndarray, tolerance: int) -> bool:
+    spread = rgb.max(axis=-1) - rgb.min(axis=-1)
+    return int(spread.max(initial=0)) <= tolerance
+
+
+def to_rgb(image: Image.Image) -> np.ndarray:
+    """Converts a Pillow image of a colour mode (or palette) to uint8 RGB [height, width, 3].
+
+    Transparent pixels are composited over white (a sketch on a transparent
+    background stays a sketch on white), and CMYK uses Pillow's conversion.
+    """
+    if image.mode in ("RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = np.asarray(image.convert("RGBA"), dtype=np.float32)
         alpha = rgba[..., 3:] / 255.0
         rgb = rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)
