@@ -31,8 +31,10 @@ DEFAULT_OPTIONS = EvalOptions()
 
 
 def fcn_applies(config: config_lib.Config) -> bool:
+    """Colour label maps of the Cityscapes palette in, RGB photos out."""
     info = registry.dataset_info(config.data.dataset)
-    return info.cityscapes_palette and config.data.direction == info.natural_direction
+    rgb = config.data.input_channels == 3 and config.data.output_channels == 3
+    return info.cityscapes_palette and config.data.direction == info.natural_direction and rgb
 
 
 def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Model | None:
@@ -44,9 +46,11 @@ def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mo
     if not fcn_applies(config):
         if options.fcn == "on":
             raise ValueError(
-                f"--fcn on: the FCN-score needs Cityscapes-palette label maps as input "
-                f"({', '.join(registry.palette_datasets())} in their natural direction); this "
-                f"run is {config.data.dataset} {config.data.direction}."
+                f"--fcn on: the FCN-score needs Cityscapes-palette label maps as input and RGB "
+                f"photos as output ({', '.join(registry.palette_datasets())} in their natural "
+                f"direction, 3 channels each); this run is {config.data.dataset} "
+                f"{config.data.direction}, {config.data.input_channels} -> "
+                f"{config.data.output_channels} channels."
             )
         return None
     try:
@@ -64,17 +68,18 @@ def native_generator(config: config_lib.Config, generator: keras.Model) -> keras
     """The fully convolutional copy of `generator` (its weights, inputs of any size)."""
     from pix2pix_tf import models
 
-    copy = models.build_generator(config, input_shape=(None, None, 3))
+    copy = models.build_generator(config, input_shape=(None, None, config.data.input_channels))
     copy.set_weights(generator.get_weights())
     return copy
 
 
 def generate_padded(generator: keras.Model, inputs: tf.Tensor, multiple: int) -> tf.Tensor:
-    """[N, h, w, 3] -> [N, h, w, 3]: reflect-padded to multiples of `multiple`, cropped back."""
+    """[N, h, w, C_in] -> [N, h, w, C_out]: reflect-padded to multiples of `multiple`,
+    cropped back."""
     from pix2pix_tf.serving import sizes
 
     size = tf.shape(inputs)[1:3]
-    # reflect_pad pads the two leading axes: [N, h, w, 3] -> [h, w, N, 3] and back.
+    # reflect_pad pads the two leading axes: [N, h, w, C] -> [h, w, N, C] and back.
     padded = sizes.reflect_pad(tf.transpose(inputs, [1, 2, 0, 3]), multiple)
     generated = generator(tf.transpose(padded, [2, 0, 1, 3]), training=False)
     return tf.cast(generated[:, : size[0], : size[1]], tf.float32)
@@ -189,7 +194,7 @@ def evaluate_generator(
             room = options.gallery_size - len(gallery)
             for key, images in zip(
                 keys.numpy()[:room],
-                zip(*(summaries.to_uint8(x) for x in (inputs, generated, targets)), strict=True),
+                zip(*(summaries.to_display(x) for x in (inputs, generated, targets)), strict=True),
                 strict=False,
             ):
                 gallery.append((key.decode(), *images))

@@ -1,7 +1,9 @@
 """Image-quality and segmentation metrics, accumulated over a whole split.
 
-PSNR and SSIM per image here; the L1 distance is the training loss's own
-per-image L1 (models/losses.py `l1_loss`), so the two always agree.
+PSNR and SSIM per image here, on float images (1 or 3 channels; 16-bit targets
+keep their 16 bits, nothing is rounded to 8 bits first); the L1 distance is the
+training loss's own per-image L1 (models/losses.py `l1_loss`), so the two always
+agree.
 
 The FCN-score follows the paper's evaluation code: a confusion matrix over the
 evaluation classes, then per-pixel accuracy, mean per-class accuracy and mean class
