@@ -259,7 +259,8 @@ def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
         assert (workdir / name).exists(), name
     assert (workdir / "samples" / "step_000002.png").exists()
     saved = config_lib.Config.from_json(str(workdir / "config.json"))
-    assert saved == config.replace(steps=2, precision="float32")
+    # The bit depths come from the prepared images (8-bit RGB photos and label maps).
+    assert saved == config.replace(steps=2, precision="float32", input_bits=8, output_bits=8)
 
     train_events = _events(str(workdir / "train"))
     scalars = {f"losses/{name}" for name in LOSS_NAMES}

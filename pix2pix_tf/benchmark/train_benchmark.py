@@ -111,9 +111,13 @@ def _build_runner(spec: dict):
 
     config = config_lib.build_config(**spec["config"], steps=1_000_000)
     size, batch = config.data.image_size, config.train.batch_size
-    shape = [batch, *config_lib.image_hw(config.data), 3]
-    inputs = tf.random.stateless_uniform(shape, [0, 1], minval=-1, maxval=1)
-    targets = tf.random.stateless_uniform(shape, [0, 2], minval=-1, maxval=1)
+    shape = [batch, *config_lib.image_hw(config.data)]
+    inputs = tf.random.stateless_uniform(
+        [*shape, config.data.input_channels], [0, 1], minval=-1, maxval=1
+    )
+    targets = tf.random.stateless_uniform(
+        [*shape, config.data.output_channels], [0, 2], minval=-1, maxval=1
+    )
 
     if spec["kind"] == BASELINE:
         generator, discriminator, train_step = _build_tutorial(config)
