@@ -38,7 +38,8 @@ def make_run(
     state = build_train_state(config, total_steps=max(checkpoints))
     generator = state.generator
     height, width = config_lib.image_hw(config.data)
-    images = tf.random.stateless_uniform([2, height, width, 3], seed=[seed, 0], minval=-1.0)
+    channels = config.data.input_channels
+    images = tf.random.stateless_uniform([2, height, width, channels], seed=[seed, 0], minval=-1.0)
     generator(images, training=True)
     output_layer = generator.get_layer("output_deconv")
     kernel, *rest = output_layer.get_weights()

@@ -29,6 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pix2pix_tf import config as config_lib
 from pix2pix_tf import files, models
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import run_dir
@@ -55,8 +56,11 @@ def next_version(export_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-def warmup_images(image_size: int | tuple[int, int], batch_size: int) -> list[bytes]:
-    """Deterministic PNG test images (colour gradients) of `image_size` (S or (H, W))."""
+def warmup_images(
+    image_size: int | tuple[int, int], batch_size: int, channels: int = 3
+) -> list[bytes]:
+    """Deterministic 8-bit PNG test images (colour gradients) of `image_size` (S or
+    (H, W)) with `channels` 3 (RGB) or 1 (the red gradient, gray)."""
     height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
     images = []
     for index in range(batch_size):
@@ -67,15 +71,19 @@ def warmup_images(image_size: int | tuple[int, int], batch_size: int) -> list[by
             np.linspace(0, 255, height, dtype=np.float32)[:, None], (height, width)
         )
         blue = np.full((height, width), (index * 37) % 256, np.float32)
-        pixels = np.stack([red, green, blue], axis=-1).astype(np.uint8)
+        pixels = np.stack([red, green, blue][:channels], axis=-1).astype(np.uint8)
         images.append(tf.io.encode_png(pixels).numpy())
     return images
 
 
 def write_warmup(
-    model_dir: str, image_size: int | tuple[int, int], model_name: str = "pix2pix"
+    model_dir: str,
+    image_size: int | tuple[int, int],
+    model_name: str = "pix2pix",
+    channels: int = 3,
 ) -> str:
-    """Writes TF Serving's warmup file: a TFRecord of PredictionLog protos."""
+    """Writes TF Serving's warmup file: a TFRecord of PredictionLog protos, with images
+    of the model's input `channels` (the float request must have exactly them)."""
     try:
         from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
     except ImportError:
@@ -89,11 +97,11 @@ def write_warmup(
     with tf.io.TFRecordWriter(path) as writer:
         requests = []
         for batch_size in WARMUP_BATCH_SIZES:
-            images = warmup_images(image_size, batch_size)
+            images = warmup_images(image_size, batch_size, channels)
             requests.append(
                 (serving.DEFAULT_SIGNATURE, "image_bytes", tf.make_tensor_proto(images))
             )
-        pixels = tf.io.decode_png(warmup_images(image_size, 1)[0]).numpy()
+        pixels = tf.io.decode_png(warmup_images(image_size, 1, channels)[0]).numpy()
         floats = pixels[None].astype(np.float32) / 127.5 - 1.0
         requests.append((serving.FLOAT_SIGNATURE, "images", tf.make_tensor_proto(floats)))
         for signature, key, tensor in requests:
@@ -131,13 +139,17 @@ def write_model(
     model_name: str = "pix2pix",
     metadata: dict | None = None,
     pad_multiple: int | None = None,
+    input_bits: int = 8,
+    output_bits: int = 8,
 ) -> str:
     """Writes `<export_dir>/<version>/` atomically and returns its path.
 
     `metadata` (e.g. the run's config and checkpoint) is saved as JSON in
-    assets.extra/pix2pix_export.json, with the serving options, the training size and
+    assets.extra/pix2pix_export.json, with the serving options, the training size,
     the multiple `pad_multiple` (2^unet_depth; default: the generator's downsampling
-    factor) that native-size inputs are padded to.
+    factor) that native-size inputs are padded to, the generator's input and output
+    channels and the bit depths `input_bits` / `output_bits` it serves with (exports
+    from before these fields were recorded are 3-channel and 8-bit).
     """
     if version is not None and version < 1:
         raise ValueError(f"--version must be >= 1, got {version}.")
@@ -146,7 +158,9 @@ def write_model(
         # Checked before the slow work, and again under the lock.
         _check_free(export_dir, version)
     archive_options = options or serving.ServingOptions()
-    functions = serving.ServingFunctions(generator, archive_options, pad_multiple)
+    functions = serving.ServingFunctions(
+        generator, archive_options, pad_multiple, input_bits, output_bits
+    )
     archive = serving.build_export_archive(functions)
     height, width = functions.training_size
     with _locked(export_dir):
@@ -160,13 +174,17 @@ def write_model(
         try:
             archive.write_out(staging, verbose=False)
             if warmup:
-                write_warmup(staging, functions.training_size, model_name)
+                write_warmup(staging, functions.training_size, model_name, functions.input_channels)
             record = {
                 **(metadata or {}),
                 # An int for square sizes, as before non-square training sizes.
                 "image_size": height if height == width else [height, width],
                 "training_size": [height, width],
                 "pad_multiple": functions.pad_multiple,
+                "input_channels": functions.input_channels,
+                "output_channels": functions.output_channels,
+                "input_bits": functions.input_bits,
+                "output_bits": functions.output_bits,
                 "serving_options": dataclasses.asdict(archive_options),
             }
             tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
@@ -264,6 +282,16 @@ def export(
         raise ExportError(str(error)) from None
     metadata = {"checkpoint": path, "precision": precision, "config": config.to_dict()}
     pad_multiple = 2 ** models.unet_depth(config)
+    input_bits, output_bits = config_lib.bit_depths(config.data)
     return write_model(
-        generator, export_dir, version, options, warmup, model_name, metadata, pad_multiple
+        generator,
+        export_dir,
+        version,
+        options,
+        warmup,
+        model_name,
+        metadata,
+        pad_multiple,
+        input_bits,
+        output_bits,
     )

@@ -5,12 +5,23 @@ Two signatures, both stateless (they never update a variable):
 
     serving_default (alias serve_bytes)
         inputs:  image_bytes  tf.string [N]  encoded JPEG/PNG/BMP/GIF images of the
-                 input domain, any size; grayscale and RGBA are converted to RGB.
+                 input domain, any size, gray, RGB or RGBA, 8- or 16-bit; converted
+                 to the generator's input channels and the run's input bits.
         outputs: image_bytes  tf.string [N]  PNG-encoded generated images, each at the
-                 size of its input (upright, see below).
+                 size of its input (upright, see below), with the generator's output
+                 channels (1: grayscale, 3: RGB) and the run's output bits (8 or 16).
     generate
-        inputs:  images  float32 [N, H, W, 3]  in [-1, 1] (pixel / 127.5 - 1).
-        outputs: images  float32 [N, H, W, 3]  in [-1, 1] (tanh); pixel = (x + 1) * 127.5.
+        inputs:  images  float32 [N, H, W, C_in]  in [-1, 1] (pixel / 127.5 - 1; 16-bit:
+                 pixel / 65535 * 2 - 1).
+        outputs: images  float32 [N, H, W, C_out]  in [-1, 1] (tanh); pixel =
+                 (x + 1) * 127.5 (16-bit: (x + 1) * 32767.5).
+
+C_in and C_out (1 or 3) are the generator's; the bit depths are the run's
+(`config.bit_depths`: 8 for runs from before 16-bit support), passed by export.py.
+How images are converted to C_in and the input bits (gray replicated into RGB,
+colour to gray by luma except where R = G = B, alpha dropped, a 16-bit PNG kept at 16
+bits or read at its high byte by an 8-bit model) is in serving/codec.py. An 8-bit RGB
+model decodes and encodes exactly as exports before channels and bit depths did.
 
 What size the generator runs at is an export option (`ServingOptions.serving_size`):
 
@@ -22,7 +33,7 @@ What size the generator runs at is an export option (`ServingOptions.serving_siz
   run one image at a time. `generate` takes any H and W that are positive multiples
   of M, with the same numbers as the Keras generator at that size.
 - `training`: every input is resized to the training size (H, W) and the output back
-  to the input's size, as exports before #12 did; `generate` takes only [N, H, W, 3].
+  to the input's size, as exports before #12 did; `generate` takes only [N, H, W, C_in].
 
 Either way, `ServingOptions.max_pixels` bounds the pixels per image (memory grows with
 them): a larger input fails with InvalidArgument naming its position and the bound.
@@ -33,7 +44,7 @@ as it is.
 
 What the graph does with unusual requests:
 
-- An empty batch (N = 0) returns an empty batch: string [0] or float32 [0, H, W, 3].
+- An empty batch (N = 0) returns an empty batch: string [0] or float32 [0, H, W, C_out].
 - Images that cannot be decoded fail the call with InvalidArgument naming the first of
   them by its position in the batch, counted from 0: `image_bytes[1] (22 bytes) is not a
   decodable JPEG, PNG, GIF or BMP image; 1 of 3 images in this request failed.` They
@@ -42,9 +53,12 @@ What the graph does with unusual requests:
 - An image over the pixel bound: `image_bytes[2] is 3000x3000 = 9000000 pixels, over
   the bound of 4194304 pixels per image set at export (export.py --max_pixels) ...`.
   It is not converted or padded, and the generator does not run.
-- `generate` checks its input's shape before the generator runs: `images must be
-  [N, H, W, 3] float32 in [-1, 1] with H and W positive multiples of 16, got
-  [1, 40, 64, 3]` (native), or `images must be [N, 64, 64, 3] ...` (training).
+- `generate` checks its input's shape, channels included, before the generator runs:
+  `images must be [N, H, W, 3] float32 in [-1, 1] with H and W positive multiples of
+  16, got [1, 40, 64, 3]` (native), or `images must be [N, 64, 64, 3] ...` (training);
+  the 3 is C_in (a gray-input model says `[N, H, W, 1]`).
+- Any channel count a JPEG, PNG, GIF or BMP decodes to (1 to 4) and either bit depth
+  is converted as serving/codec.py documents; nothing is refused for its channels.
 - EXIF orientation: a JPEG whose Exif Orientation tag is not 1 is turned upright after
   decoding, as Pillow's `ImageOps.exif_transpose` does, and its output is generated
   and returned at the upright size (serving/exif.py).
@@ -56,8 +70,8 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf.options import ServingOptions
+from pix2pix_tf.serving import codec, sizes
 from pix2pix_tf.serving import paper_mode as test_time
-from pix2pix_tf.serving import sizes
 from pix2pix_tf.serving.exif import exif_orientation, orient
 
 __all__ = ["ServingFunctions", "ServingOptions", "exif_orientation", "orient"]
@@ -80,6 +94,8 @@ class ServingFunctions:
         generator: keras.Model,
         options: ServingOptions | None = None,
         pad_multiple: int | None = None,
+        input_bits: int = 8,
+        output_bits: int = 8,
     ):
         options = options or ServingOptions()
         options.validate()
@@ -88,7 +104,16 @@ class ServingFunctions:
         self.training_size = sizes.generator_input_size(generator)
         self.native = options.serving_size == "native"
         self.pad_multiple = pad_multiple or sizes.downsampling_factor(generator)
+        self.input_channels = int(generator.inputs[0].shape[-1])
         self.output_channels = int(generator.outputs[0].shape[-1])
+        if self.output_channels not in (1, 3):
+            raise ValueError(
+                f"expected a generator with 1 or 3 output channels, got {self.output_channels}."
+            )
+        for name, bits in (("input_bits", input_bits), ("output_bits", output_bits)):
+            if bits not in (8, 16):
+                raise ValueError(f"{name} must be 8 or 16, got {bits}.")
+        self.input_bits, self.output_bits = input_bits, output_bits
         network = sizes.fully_convolutional(generator) if self.native else generator
         if options.test_time_mode == "paper":
             network = test_time.paper_test_time_model(network, seed=options.seed)
@@ -97,16 +122,19 @@ class ServingFunctions:
     def float_spec(self) -> tf.TensorSpec:
         """The `generate` signature's input: any multiple of M (native) or the training size."""
         height, width = (None, None) if self.native else self.training_size
-        return tf.TensorSpec([None, height, width, 3], tf.float32, name="images")
+        return tf.TensorSpec([None, height, width, self.input_channels], tf.float32, name="images")
 
     # -- the float endpoint ---------------------------------------------------
 
     def generate(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        """float32 [N, H, W, 3] in [-1, 1] -> {"images": float32 [N, H, W, 3] in [-1, 1]}."""
+        """float32 [N, H, W, C_in] in [-1, 1] -> {"images": float32 [N, H, W, C_out] in [-1, 1]}."""
         shape = tf.shape(images)
         # Padded to rank 4 so that a wrong rank compares unequal instead of failing.
         padded = tf.concat([shape, tf.fill([4], -1)], axis=0)[:4]
-        rank_and_channels = tf.logical_and(tf.equal(tf.size(shape), 4), tf.equal(padded[3], 3))
+        channels = self.input_channels
+        rank_and_channels = tf.logical_and(
+            tf.equal(tf.size(shape), 4), tf.equal(padded[3], channels)
+        )
         got = tf.strings.reduce_join(tf.strings.as_string(shape), separator=", ")
         height, width = padded[1], padded[2]
         if self.native:
@@ -114,7 +142,7 @@ class ServingFunctions:
             sides = [height > 0, width > 0, height % multiple == 0, width % multiple == 0]
             fits = tf.reduce_all(tf.stack([rank_and_channels, *sides]))
             expected = (
-                f"images must be [N, H, W, 3] float32 in [-1, 1] with H and W positive "
+                f"images must be [N, H, W, {channels}] float32 in [-1, 1] with H and W positive "
                 f"multiples of {multiple}, got ["
             )
         else:
@@ -122,7 +150,7 @@ class ServingFunctions:
             sides = [tf.equal(height, expected_height), tf.equal(width, expected_width)]
             fits = tf.reduce_all(tf.stack([rank_and_channels, *sides]))
             expected = (
-                f"images must be [N, {expected_height}, {expected_width}, 3] float32 in "
+                f"images must be [N, {expected_height}, {expected_width}, {channels}] float32 in "
                 "[-1, 1], got ["
             )
         message = tf.strings.join([expected, got, "]"])
@@ -149,7 +177,7 @@ class ServingFunctions:
         return {"images": self._forward(images)}
 
     def _forward(self, images: tf.Tensor) -> tf.Tensor:
-        """The network over [N, H, W, 3], also for N = 0 (convolutions reject empty batches)."""
+        """The network over [N, H, W, C_in], also for N = 0 (convolutions reject empty batches)."""
         if self.native:
             empty_shape = tf.concat([tf.shape(images)[:3], [self.output_channels]], axis=0)
         else:
@@ -184,7 +212,7 @@ class ServingFunctions:
         )
 
     def _serve_together(self, images: tf.Tensor, sizes: tf.Tensor) -> tf.Tensor:
-        """One batched forward pass over [N, H, W, 3], then each image cropped or
+        """One batched forward pass over [N, H, W, C_in], then each image cropped or
         resized back to its size and encoded: [N] PNG strings."""
         generated = self._forward(images)
         return tf.map_fn(
@@ -212,7 +240,7 @@ class ServingFunctions:
         )
 
     def _decode_batch(self, image_bytes: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        """string [N] -> float32 [N, H, W, 3] in [-1, 1] (the network's inputs, zero-filled
+        """string [N] -> float32 [N, H, W, C_in] in [-1, 1] (the network's inputs, zero-filled
         to the largest), the upright sizes int32 [N, 2] and the network sizes int32 [N, 2].
 
         Fails with InvalidArgument naming the first image that could not be decoded,
@@ -232,7 +260,7 @@ class ServingFunctions:
         nothing = tf.data.Dataset.from_tensors(
             (
                 tf.zeros([0], tf.int64),
-                tf.zeros([0, height, width, 3], tf.float32),
+                tf.zeros([0, height, width, self.input_channels], tf.float32),
                 tf.zeros([0, 2], tf.int32),
                 tf.zeros([0, 2], tf.int32),
             )
@@ -285,23 +313,24 @@ class ServingFunctions:
         return tf.debugging.Assert(tf.reduce_all(pixels <= bound), [message], summarize=1)
 
     def _decode(self, position: tf.Tensor, encoded: tf.Tensor):
-        image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
+        image = codec.decode(encoded, self.input_channels, self.input_bits)
         image = orient(image, exif_orientation(encoded))
         original_size = tf.shape(image)[:2]
         pixels = tf.cast(original_size[0], tf.int64) * tf.cast(original_size[1], tf.int64)
         # An image over the bound is named after batching; it is not converted or padded.
         if self.native:
-            placeholder = [self.pad_multiple, self.pad_multiple, 3]
+            placeholder = [self.pad_multiple, self.pad_multiple, self.input_channels]
         else:
-            placeholder = [*self.training_size, 3]
+            placeholder = [*self.training_size, self.input_channels]
+
+        bits = self.input_bits
 
         def prepared():
             values = tf.cast(image, tf.float32)
             if self.native:
-                return sizes.reflect_pad(values / 127.5 - 1.0, self.pad_multiple)
-            method = self.options.resize_method
-            return sizes.resize(values, self.training_size, method) / 127.5 - 1.0
+                return sizes.reflect_pad(codec.normalise(values, bits), self.pad_multiple)
+            values = sizes.resize(values, self.training_size, self.options.resize_method)
+            return codec.normalise(values, bits)
 
         network_input = tf.cond(
             pixels > self.options.max_pixels, lambda: tf.zeros(placeholder), prepared
@@ -312,13 +341,12 @@ class ServingFunctions:
 
     def _encode(self, inputs: tuple[tf.Tensor, tf.Tensor]) -> tf.Tensor:
         generated, original_size = inputs
-        pixels = (generated + 1.0) * 127.5
+        pixels = codec.to_pixels(generated, self.output_bits)
         if self.native:
             pixels = pixels[: original_size[0], : original_size[1]]
         else:
             pixels = sizes.resize(pixels, original_size, self.options.resize_method)
-        pixels = tf.cast(tf.clip_by_value(tf.round(pixels), 0.0, 255.0), tf.uint8)
-        return tf.io.encode_png(pixels, compression=self.options.png_compression)
+        return codec.encode_png(pixels, self.output_bits, self.options.png_compression)
 
 
 def build_export_archive(functions: ServingFunctions) -> keras.export.ExportArchive:

@@ -8,6 +8,11 @@ cannot be read or decoded are skipped and listed; the rest are still processed.
 A JPEG (or other image) whose EXIF Orientation is not 1 is turned upright with
 Pillow's `ImageOps.exif_transpose` before it is sent or split into a pair, and sent
 as PNG: outputs, strips and pair halves are all upright, whatever model is used.
+
+Gray and RGB inputs of 8 or 16 bits are sent as they are (pair halves of a 16-bit PNG
+keep its channels and bit depth) and converted in the graph (serving/codec.py); each output is
+written as the model encodes it: 1-channel and 16-bit PNGs when the run's
+--output_channels / --output_bits say so. Strips are 8-bit RGB, for viewing.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
+from pix2pix_tf import config as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.evaluation import reports
 from pix2pix_tf.files import write_atomic
@@ -32,6 +38,10 @@ from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import run_dir, summaries
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The IHDR chunk's bit-depth byte: after the signature, the chunk length and type,
+# the width and the height.
+PNG_BIT_DEPTH_OFFSET = 24
 ORIENTATION_TAG = 0x0112
 STRIP_DIR = "strips"
 
@@ -117,8 +127,15 @@ def load_model(path: str, checkpoint: str | None = None) -> Model:
             config, generator, checkpoint = run_dir.restore_generator(path, checkpoint)
         except (FileNotFoundError, ValueError) as error:
             raise PredictError(str(error)) from None
-        # Served like a default export: at each input's own size, padded to 2^unet_depth.
-        functions = serving.ServingFunctions(generator, pad_multiple=2 ** models.unet_depth(config))
+        # Served like a default export: at each input's own size, padded to 2^unet_depth,
+        # with the run's bit depths.
+        input_bits, output_bits = config_lib.bit_depths(config.data)
+        functions = serving.ServingFunctions(
+            generator,
+            pad_multiple=2 ** models.unet_depth(config),
+            input_bits=input_bits,
+            output_bits=output_bits,
+        )
         signature = tf.function(
             functions.serve_bytes,
             input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
@@ -181,7 +198,22 @@ class Example:
 
 
 def _decode(data: bytes) -> np.ndarray:
+    """[H, W, 3] uint8 (gray replicated, which a gray model reads back exactly), or for
+    a 16-bit PNG its own channels as uint16, so that its low byte is kept."""
+    depth = data[PNG_BIT_DEPTH_OFFSET : PNG_BIT_DEPTH_OFFSET + 1]
+    if data.startswith(PNG_SIGNATURE) and depth == b"\x10":
+        return tf.io.decode_png(data, channels=0, dtype=tf.uint16).numpy()
     return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+
+
+def _viewable(pixels: np.ndarray) -> np.ndarray:
+    """[H, W, 1-4] uint8 or uint16 -> [H, W, 3] uint8: gray replicated, alpha dropped,
+    16 bits scaled to 8."""
+    if pixels.dtype == np.uint16:
+        pixels = np.round(pixels / 257.0).astype(np.uint8)
+    if pixels.shape[-1] < 3:
+        return np.repeat(pixels[..., :1], 3, axis=-1)
+    return pixels[..., :3]
 
 
 def upright(data: bytes) -> bytes:
@@ -194,7 +226,7 @@ def upright(data: bytes) -> bytes:
             if image.getexif().get(ORIENTATION_TAG, 1) not in range(2, 9):
                 return data
             turned = ImageOps.exif_transpose(image)
-            if turned.mode not in ("L", "RGB", "RGBA"):
+            if turned.mode not in ("L", "LA", "I;16", "RGB", "RGBA"):
                 turned = turned.convert("RGB")
             buffer = io.BytesIO()
             turned.save(buffer, format="PNG", compress_level=1)
@@ -235,10 +267,11 @@ def _serve_batch(model: Model, batch: list[Example]) -> list[bytes | Exception]:
 
 
 def write_strip(example: Example, generated: bytes, path: str) -> None:
-    """input | output [| target], side by side at the input's size."""
+    """input | output [| target], side by side at the input's size, as 8-bit RGB."""
     panels = [_decode(example.encoded), _decode(generated)]
     if example.target is not None:
         panels.append(example.target)
+    panels = [_viewable(panel) for panel in panels]
     height = max(panel.shape[0] for panel in panels)
     padded = [np.pad(panel, ((0, height - panel.shape[0]), (0, 0), (0, 0))) for panel in panels]
     write_atomic(path, tf.io.encode_png(np.concatenate(padded, axis=1)).numpy())

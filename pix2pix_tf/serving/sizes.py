@@ -9,10 +9,10 @@ import tensorflow as tf
 
 
 def generator_input_size(generator: keras.Model) -> tuple[int, int]:
-    """The training size (H, W) of a generator built for [None, H, W, 3]."""
+    """The training size (H, W) of a generator built for [None, H, W, C], C 1 or 3."""
     shape = tuple(generator.inputs[0].shape)
-    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] != 3:
-        raise ValueError(f"expected a generator with input [None, H, W, 3], got {shape}.")
+    if len(shape) != 4 or shape[1] is None or shape[2] is None or shape[3] not in (1, 3):
+        raise ValueError(f"expected a generator with input [None, H, W, C], C 1 or 3, got {shape}.")
     return int(shape[1]), int(shape[2])
 
 
@@ -61,7 +61,7 @@ def _mirrored_indices(length: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 def resize(image: tf.Tensor, size, method: str) -> tf.Tensor:
-    """Resizes [H, W, 3] float32 to `size` ((height, width) or an int32 [2] tensor).
+    """Resizes [H, W, C] float32 to `size` ((height, width) or an int32 [2] tensor).
 
     Skips the work when the image already has that size (the common case), and
     antialiases only when shrinking, where it matters; enlarging without it gives the
