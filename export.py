@@ -4,7 +4,8 @@
 
 writes exported/pix2pix/<version>/ (one above the highest version already there)
 with the `serving_default` (PNG/JPEG bytes in, PNG bytes out) and `generate`
-(float images in [-1, 1]) signatures, and a TF Serving warmup file.
+(float images in [-1, 1]) signatures, and a TF Serving warmup file. Channels and bit
+depths (1 or 3, 8 or 16) are the run's; inputs are converted to them in the graph.
 """
 
 import argparse

@@ -7,7 +7,8 @@ whose highest version is used) or a run directory (its latest checkpoint, or
 --checkpoint). Writes <output>/<stem>.png per input, and with --strip / --gallery
 side-by-side strips in <output>/strips/ and an <output>/index.html. Unreadable inputs
 are skipped and listed; the exit status is non-zero only if nothing could be processed.
-JPEGs are turned upright by their EXIF orientation first.
+JPEGs are turned upright by their EXIF orientation first. Outputs are 1-channel or
+16-bit PNGs when the run's --output_channels / --output_bits say so.
 """
 
 import argparse
