@@ -57,7 +57,8 @@ def check_choice(flag: str, value: object, choices: tuple, allow_none: bool = Fa
     if value is None and allow_none:
         return
     if value not in choices:
-        raise ValueError(f"--{flag} must be one of {', '.join(choices)}; got {value!r}.")
+        listed = ", ".join(str(choice) for choice in choices)
+        raise ValueError(f"--{flag} must be one of {listed}; got {value!r}.")
 
 
 def parse_size(value: int | str | tuple | list, flag: str = "image_size") -> tuple[int, int]:

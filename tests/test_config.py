@@ -325,6 +325,10 @@ def test_choice_fields_validate_against_the_choice_lists():
         "folder_layout": choices.FOLDER_LAYOUTS,
         "direction": choices.DIRECTIONS,
         "resize_mode": choices.RESIZE_MODES,
+        "input_channels": choices.CHANNELS,
+        "output_channels": choices.CHANNELS,
+        "input_bits": choices.BIT_DEPTHS,
+        "output_bits": choices.BIT_DEPTHS,
         "arch": choices.ARCHS,
         "norm": choices.NORMS,
         "gan_mode": choices.GAN_MODES,
@@ -332,7 +336,8 @@ def test_choice_fields_validate_against_the_choice_lists():
         "strategy": choices.STRATEGIES,
     }
     for name, allowed in checked.items():
-        with pytest.raises(ValueError, match=f"--{name} must be one of {', '.join(allowed)}"):
+        listed = ", ".join(str(choice) for choice in allowed)
+        with pytest.raises(ValueError, match=f"--{name} must be one of {listed}"):
             config_lib.build_config(**{name: "nope"})
 
 
