@@ -9,6 +9,9 @@ by test_serving_contract.py, test_export.py, test_predict.py and test_compatibil
 import io
 import json
 import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -116,6 +119,14 @@ def test_colour_to_gray_keeps_gray_pixels_exactly_and_takes_luma_elsewhere():
     assert np.abs(decoded16[:3] * 255.0 - rgb[:3, :, :1]).max() < 1e-4
     luma = (rgb.astype(np.float32) @ BT601)[..., None] / 255.0
     assert np.abs(decoded16 - luma).max() <= 0.6 / 65535
+
+
+def test_gray_with_alpha_keeps_its_gray_for_either_channel_count():
+    rng = np.random.default_rng(1)
+    gray_alpha = rng.integers(0, 256, (5, 7, 2), dtype=np.uint8)
+    data = tf.io.encode_png(gray_alpha)
+    assert np.array_equal(codec.decode(data, 1, 8).numpy(), gray_alpha[..., :1])
+    assert np.array_equal(codec.decode(data, 3, 8).numpy(), np.repeat(gray_alpha[..., :1], 3, -1))
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "BMP", "GIF", "JPEG"])
@@ -287,3 +298,45 @@ def test_predict_splits_a_sixteen_bit_pair_without_losing_bits(depth, tmp_path):
     # The run's direction is BtoA: the right half is the input.
     [alone] = _serve(loaded, [_encode(pair[:, 32:], "PNG")])
     assert np.abs(written - np.asarray(Image.open(io.BytesIO(alone))).astype(int)).max() <= 1
+
+
+def test_fresh_process_with_only_tensorflow_serves_sixteen_bit_gray(depth, tmp_path):
+    """The conversions are TensorFlow ops: TF Serving runs them without this project."""
+    _, _, version_dir, loaded = depth
+    source = tmp_path / "depth.png"
+    source.write_bytes(_encode(_gray16(32, 48, seed=8), "PNG"))
+    [reference] = _serve(loaded, [source.read_bytes()])
+    script = textwrap.dedent(
+        f"""
+        import sys
+        import tensorflow as tf
+        model = tf.saved_model.load({version_dir!r})
+        data = open({str(source)!r}, "rb").read()
+        [png] = model.signatures["serving_default"](image_bytes=tf.constant([data]))[
+            "image_bytes"
+        ].numpy()
+        open("served.png", "wb").write(png)
+        assert "pix2pix_tf" not in sys.modules
+        """
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = Image.open(tmp_path / "served.png")
+    assert served.mode == "I;16" and served.size == (48, 32)
+    expected = np.asarray(Image.open(io.BytesIO(reference))).astype(int)
+    assert np.abs(np.asarray(served).astype(int) - expected).max() <= 1
+
+
+def test_paper_mode_serves_a_gray_input_model(colourise, tmp_path):
+    workdir, _, _ = colourise
+    options = serving.ServingOptions(test_time_mode="paper", seed=3)
+    version_dir = export_lib.export(workdir, str(tmp_path / "e"), options=options, warmup=False)
+    loaded = tf.saved_model.load(version_dir)
+    data = encoded_image(37, 53, channels=1, seed=9)
+    first, second = _serve(loaded, [data, data])
+    assert first == second  # Seeded by the content: repeatable, batch-independent.
+    assert tf.io.decode_png(first).shape == (37, 53, 3)
