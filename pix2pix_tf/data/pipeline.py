@@ -66,9 +66,9 @@ def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
     if data_config.load_size is None:
         load_size = choices.format_size(*config_lib.load_hw(data_config))
         data_config = dataclasses.replace(data_config, load_size=load_size)
-    if data_config.input_bits is None or data_config.output_bits is None:
-        kinds = formats.read_kinds(datasets.prepared_dir(data_config))
-        data_config, _ = formats.resolve(data_config, kinds)
+    # Also checks the channels, should the data have changed since training.
+    kinds = formats.read_kinds(datasets.prepared_dir(data_config))
+    data_config, _ = formats.resolve(data_config, kinds)
     return data_config
 
 
