@@ -47,6 +47,8 @@ TEST_TIME_MODES = ("inference", "paper")
 SERVING_SIZES = ("native", "training")
 # The FCN-score: when a segmenter is trained (auto), required (on), or skipped (off).
 FCN_CHOICES = ("auto", "on", "off")
+# FID/KID with InceptionV3: when its weights are found (auto), required (on), or skipped (off).
+FID_CHOICES = ("auto", "on", "off")
 
 # The paper's jitter resizes 256x256 images to 286x286 before cropping 256x256.
 _JITTER_RATIO = 286 / 256

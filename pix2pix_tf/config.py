@@ -228,6 +228,12 @@ class TrainConfig:
         "the FCN-score when a segmenter is trained) into TensorBoard; 0: never.",
     )
     eval_examples: int | None = setting(None, "Examples per periodic evaluation; None: all.")
+    eval_fid: str = setting(
+        "auto",
+        "FID and KID (InceptionV3, generated vs real targets) in the periodic evaluation: "
+        "auto (when the weights are in the Keras cache), on (required), off.",
+        choices.FID_CHOICES,
+    )
     strategy: str = setting(
         "auto",
         "auto (TPU with --tpu, Mirrored with several GPUs, else default) | default | "

@@ -185,3 +185,14 @@ class EvalOptions:
         "resized to the training size first (the behaviour before native size).",
         EVAL_SIZES,
     )
+    fid: str = setting(
+        "auto",
+        "FID and KID of the generated against the real target images (InceptionV3): auto "
+        "(when the weights are found), on (required; Keras downloads them when online), off.",
+        choices.FID_CHOICES,
+    )
+    inception_weights: str | None = setting(
+        None,
+        "InceptionV3 weights without the top (inception_v3_weights_tf_dim_ordering_tf_"
+        "kernels_notop.h5); None: the Keras cache, $KERAS_HOME or ~/.keras, under models/.",
+    )

@@ -1,9 +1,10 @@
-"""Evaluates a generator over a whole split: L1, PSNR, SSIM and the FCN-score.
+"""Evaluates a generator over a whole split: L1, PSNR, SSIM, the FCN-score, FID and KID.
 
 The FCN-score (the paper's section 4.2) applies a segmentation network trained on
 real photos to the generated photos and scores its labels against the input label
 maps. Scoring the real photos the same way gives the "ground truth" row, the
-ceiling that the segmenter itself allows.
+ceiling that the segmenter itself allows. FID and KID (fid.py) compare InceptionV3's
+features of the generated images with those of the real target images of the split.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pix2pix_tf import config as config_lib
 from pix2pix_tf import files
 from pix2pix_tf.choices import check_choices
 from pix2pix_tf.data import cityscapes_labels, registry
-from pix2pix_tf.evaluation import metrics, reports
+from pix2pix_tf.evaluation import fid, metrics, reports
 from pix2pix_tf.models import losses
 from pix2pix_tf.options import EvalOptions
 from pix2pix_tf.training import summaries
@@ -145,10 +146,12 @@ def evaluate_generator(
     segmenter: keras.Model | None = None,
     gallery: list | None = None,
     score=None,
+    features: fid.InceptionFeatures | None = None,
 ) -> dict[str, float]:
     """Scores `generator` over a split; appends (key, input, generated, target) to gallery.
 
-    `score` is a make_scorer(generator, segmenter) function to reuse, if any.
+    `score` is a make_scorer(generator, segmenter) function to reuse, if any; with
+    `features`, FID and KID of the generated against the target images too.
     With options.eval_size "native", `generator` is the training-size generator and
     a fully convolutional copy of it scores the pairs at their own size.
     """
@@ -181,6 +184,7 @@ def evaluate_generator(
 
     sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
     confusion_totals: dict[str, np.ndarray] = {}
+    distance = features.distance() if features is not None else None
     count = 0
     progress = summaries.Progbar(total, unit_name="image")
     started = time.perf_counter()
@@ -190,6 +194,8 @@ def evaluate_generator(
             sums[name] += float(tf.reduce_sum(values[name]))
         for name, confusion in confusions.items():
             confusion_totals[name] = confusion_totals.get(name, 0) + confusion.numpy()
+        if distance is not None:
+            distance.update(generated, targets)
         if gallery is not None and len(gallery) < options.gallery_size:
             room = options.gallery_size - len(gallery)
             for key, images in zip(
@@ -205,6 +211,8 @@ def evaluate_generator(
     results: dict[str, float] = {name: value / count for name, value in sums.items()}
     results["examples"] = count
     results["eval_size"] = options.eval_size
+    if distance is not None:
+        results.update(distance.result())
     results["seconds"] = time.perf_counter() - started
     for name, confusion in confusion_totals.items():
         scores = metrics.segmentation_scores(confusion)
@@ -223,16 +231,32 @@ def write_scalars(writer, results: dict, split: str, step: int) -> None:
     writer.flush()
 
 
-def periodic_evaluator(config: config_lib.Config, generator: keras.Model, writer):
-    """Returns evaluate(step) for the training loop (--eval_every, --eval_examples)."""
+def _load_features(mode: str, weights: str | None, flag: str, feature_model):
+    """InceptionFeatures of `feature_model` (a stand-in) or of InceptionV3; None if off/skipped."""
+    if mode == "off":
+        return None
+    model = feature_model or fid.load_inception(mode, weights, flag)
+    return fid.InceptionFeatures(model) if model is not None else None
+
+
+def periodic_evaluator(
+    config: config_lib.Config, generator: keras.Model, writer, feature_model=None
+):
+    """Returns evaluate(step) for the training loop (--eval_every, --eval_examples, --eval_fid).
+
+    `feature_model` stands in for InceptionV3 (tests); None: InceptionV3 per --eval_fid.
+    """
     # At the training size: one traced graph for the whole run.
     options = EvalOptions(max_examples=config.train.eval_examples, eval_size="training")
     split = config_lib.dataset_info(config.data.dataset).eval_split
     segmenter = _load_segmenter(config, options)
     score = make_scorer(generator, segmenter)
+    features = _load_features(config.train.eval_fid, None, "--eval_fid", feature_model)
 
     def evaluate(step: int) -> dict[str, float]:
-        results = evaluate_generator(config, generator, options, segmenter, score=score)
+        results = evaluate_generator(
+            config, generator, options, segmenter, score=score, features=features
+        )
         write_scalars(writer, results, split, step)
         print(f"eval at step {step}: " + format_report({**results, "split": split, "step": step}))
         return results
@@ -241,11 +265,14 @@ def periodic_evaluator(config: config_lib.Config, generator: keras.Model, writer
 
 
 def evaluate(
-    workdir: str, options: EvalOptions = DEFAULT_OPTIONS, checkpoint_path: str | None = None
+    workdir: str,
+    options: EvalOptions = DEFAULT_OPTIONS,
+    checkpoint_path: str | None = None,
+    feature_model=None,
 ) -> tuple[dict[str, float], str]:
     """Evaluates a run's checkpoint; writes metrics.json, a gallery and TensorBoard scalars.
 
-    Returns (metrics, output directory).
+    `feature_model` stands in for InceptionV3 (tests). Returns (metrics, output directory).
     """
     from pix2pix_tf.data import prepare
     from pix2pix_tf.training import run_dir
@@ -255,8 +282,9 @@ def evaluate(
     prepare.prepare(config.data)
     split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
     segmenter = _load_segmenter(config, options)
+    features = _load_features(options.fid, options.inception_weights, "--fid", feature_model)
     gallery: list = []
-    results = evaluate_generator(config, generator, options, segmenter, gallery)
+    results = evaluate_generator(config, generator, options, segmenter, gallery, features=features)
     results.update(step=step, split=split, checkpoint=os.path.basename(checkpoint_path))
 
     output_dir = os.path.join(workdir, EVAL_DIR, f"{split}_step{step:07d}")
@@ -301,4 +329,9 @@ def format_report(results: dict) -> str:
                 f"{results[f'fcn_{name}_per_class_accuracy']:14.3f}  "
                 f"{results[f'fcn_{name}_class_iou']:9.3f}"
             )
+    if "fid" in results:
+        lines.append(
+            f"  FID {results['fid']:.2f}   KID {results['kid']:.4f} ± {results['kid_std']:.4f}"
+            "   (InceptionV3: generated vs real targets)"
+        )
     return "\n".join(lines)

@@ -54,6 +54,7 @@ RESUMABLE_FIELDS = frozenset(
         "keep_checkpoints",
         "eval_every",
         "eval_examples",
+        "eval_fid",
         "num_sample_images",
         "precision",
         "deterministic",
