@@ -334,6 +334,7 @@ def test_choice_fields_validate_against_the_choice_lists():
         "gan_mode": choices.GAN_MODES,
         "precision": choices.TRAINING_PRECISIONS,
         "strategy": choices.STRATEGIES,
+        "eval_fid": choices.FID_CHOICES,
     }
     for name, allowed in checked.items():
         listed = ", ".join(str(choice) for choice in allowed)

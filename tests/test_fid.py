@@ -180,6 +180,7 @@ def test_missing_cache_offline_is_one_line_naming_the_file(tmp_path, monkeypatch
     assert fid.load_inception("auto") is None
 
 
+@pytest.mark.slow
 def test_inception_weights_from_a_path_load_into_inception_v3(tmp_path):
     keras.utils.set_random_seed(0)
     path = str(tmp_path / "inception.weights.h5")
@@ -238,6 +239,7 @@ def test_evaluate_writes_fid_and_kid_to_metrics_json(run_dir):
     assert "FID" not in evaluation.format_report(off)
 
 
+@pytest.mark.slow
 def test_cli_offline_error_is_one_line_and_auto_skips(run_dir, tmp_path, monkeypatch, capsys):
     missing = str(tmp_path / "nowhere" / fid.WEIGHTS_FILE)
     command = [sys.executable, os.path.join(REPO_ROOT, "evaluate.py")]
