@@ -1,10 +1,12 @@
-"""Evaluates a training run over a whole split: L1, PSNR, SSIM and the FCN-score.
+"""Evaluates a training run over a whole split: L1, PSNR, SSIM, the FCN-score, FID and KID.
 
     python evaluate.py --workdir checkpoints/cityscapes [--split val] [--eval_size training]
 
 Scores each pair at its own size (the fully convolutional generator, inputs
 reflect-padded to a multiple of 2^unet_depth), or with --eval_size training at the
-run's training size.
+run's training size. FID and KID compare the generated with the real target images in
+InceptionV3's features (--fid auto|on|off; weights from the Keras cache or
+--inception_weights).
 
 Prints the report, and writes metrics.json, an HTML gallery, an image grid and
 loss curves to <workdir>/evaluation/<split>_step<N>/, and the metrics to
