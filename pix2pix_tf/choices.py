@@ -155,21 +155,33 @@ def check_image_size(image_size: int | str, depth: int | None, flag: str = "imag
     )
 
 
-def check_patchgan_size(image_size: int | str, layers: int, unet_depth: int = 0) -> None:
+def check_patchgan_size(
+    image_size: int | str, layers: int, unet_depth: int = 0, num_discriminators: int = 1
+) -> None:
     """Raises ValueError naming the flags if the PatchGAN does not fit the size.
 
     The PatchGAN halves the image per strided layer, then needs a 4x4 map for its
-    two stride-1 4x4 convolutions. The sizes it suggests also fit a U-Net of
+    two stride-1 4x4 convolutions. With `num_discriminators` N the smallest scale,
+    1/2^(N-1), must fit it too. The sizes it suggests also fit a U-Net of
     `unet_depth`.
     """
     height, width = parse_size(image_size)
-    if layers and (min(height, width) < 4 * 2**layers or height % 2**layers or width % 2**layers):
-        multiple = 2 ** max(layers, unet_depth)
-        nearest = ", ".join(nearest_valid_sizes(height, width, multiple, minimum=4 * 2**layers))
+    levels = layers + num_discriminators - 1  # Each further discriminator halves once more.
+    if layers and (min(height, width) < 4 * 2**levels or height % 2**levels or width % 2**levels):
+        multiple = 2 ** max(levels, unet_depth)
+        nearest = ", ".join(nearest_valid_sizes(height, width, multiple, minimum=4 * 2**levels))
+        needs = f"--discriminator_layers {layers}"
+        fewer = "fewer --discriminator_layers"
+        if num_discriminators > 1:
+            needs += (
+                f" with --num_discriminators {num_discriminators} (the smallest at "
+                f"1/{2 ** (num_discriminators - 1)} scale)"
+            )
+            fewer += " or --num_discriminators"
         raise ValueError(
-            f"--discriminator_layers {layers} needs --image_size >= {4 * 2**layers} on each "
-            f"side, each a multiple of {2**layers}; got {format_size(height, width)} (nearest "
-            f"valid sizes: {nearest}, or fewer --discriminator_layers)."
+            f"{needs} needs --image_size >= {4 * 2**levels} on each side, each a multiple of "
+            f"{2**levels}; got {format_size(height, width)} (nearest valid sizes: {nearest}, or "
+            f"{fewer})."
         )
 
 

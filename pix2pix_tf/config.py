@@ -183,6 +183,11 @@ class ModelConfig:
     dropout: float = setting(
         0.5, "Dropout on the first three decoder blocks, the generator's only noise."
     )
+    num_discriminators: int = setting(
+        1,
+        "PatchGANs at 1, 1/2, 1/4 ... scale (pix2pixHD: 3), each with --discriminator_layers, "
+        "--ndf and --norm; GAN losses averaged over them.",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,6 +211,11 @@ class TrainConfig:
         "the steps (the paper's code: 100 + 100 epochs).",
     )
     lambda_l1: float = setting(100.0, "Weight of the L1 term in the generator loss.")
+    lambda_feature_matching: float = setting(
+        0.0,
+        "Weight of pix2pixHD's feature matching (L1 between the discriminators' features of "
+        "real and generated pairs; pix2pixHD: 10); 0: off.",
+    )
     gan_mode: str = setting("vanilla", "vanilla (sigmoid cross-entropy) | lsgan", choices.GAN_MODES)
     precision: str = setting(
         "float32",
@@ -376,7 +386,7 @@ class Config:
         _check_at_least_one(data, "shuffle_buffer", "synthetic_train_examples")
         _check_at_least_one(data, "synthetic_val_examples")
         choices.check_choices(model)
-        _check_at_least_one(model, "ngf", "ndf")
+        _check_at_least_one(model, "ngf", "ndf", "num_discriminators")
         max_depth = choices.unet_depth_for(data.image_size)
         if model.unet_depth is not None and not 1 <= model.unet_depth <= max_depth:
             raise ValueError(
@@ -388,7 +398,13 @@ class Config:
             raise ValueError(
                 f"--discriminator_layers must be between 0 and 5, got {model.discriminator_layers}."
             )
-        choices.check_patchgan_size(data.image_size, model.discriminator_layers, depth)
+        choices.check_patchgan_size(
+            data.image_size, model.discriminator_layers, depth, model.num_discriminators
+        )
+        if train.lambda_feature_matching < 0:
+            raise ValueError(
+                f"--lambda_feature_matching must be >= 0, got {train.lambda_feature_matching}."
+            )
         if not 0.0 <= model.dropout < 1.0:
             raise ValueError(f"--dropout must be in [0, 1), got {model.dropout}.")
         if train.steps is not None and train.steps < 1:

@@ -70,7 +70,56 @@ def quick(config: Config) -> Config:
     )
 
 
-PRESETS: dict[str, Callable[[Config], Config]] = {"tiny": tiny, "cpu128": cpu128, "quick": quick}
+def _pix2pixhd(config: Config, image_size: str, name: str) -> Config:
+    """pix2pixHD's training settings (Wang et al. 2018; NVIDIA/pix2pixHD's options).
+
+    Instance norm, LSGAN, 3 discriminators at 1, 1/2, 1/4 scale (each the 70x70
+    PatchGAN, 64 filters), feature matching weighted 10, Adam 2e-4 with beta_1 0.5,
+    batch 1, the dataset's --epochs (Cityscapes: 200, pix2pixHD's 100 + 100) with the
+    second half decaying linearly to zero, and no random crop (its `scale_width`
+    loading only resizes and flips). pix2pixHD has no L1 term; its
+    optional VGG perceptual loss needs pretrained weights this project does not
+    have, so the objective is its GAN + feature matching (paper eq. 4) alone.
+    """
+    return config.replace(
+        image_size=image_size,
+        load_size=image_size,
+        random_jitter=False,
+        random_mirror=True,
+        norm="instance",
+        ndf=64,
+        discriminator_layers=3,
+        num_discriminators=3,
+        dropout=0.0,
+        gan_mode="lsgan",
+        lambda_feature_matching=10.0,
+        lambda_l1=0.0,
+        learning_rate=2e-4,
+        beta_1=0.5,
+        lr_decay_fraction=0.5,
+        batch_size=1,
+        steps=None,
+        preset=name,
+    )
+
+
+def hd512(config: Config) -> Config:
+    """pix2pixHD at 512x1024 (its `label2city_512p`), e.g. Cityscapes."""
+    return _pix2pixhd(config, "512x1024", "hd512")
+
+
+def hd1024(config: Config) -> Config:
+    """pix2pixHD at 1024x2048 (its `label2city_1024p`), e.g. Cityscapes at full size."""
+    return _pix2pixhd(config, "1024x2048", "hd1024")
+
+
+PRESETS: dict[str, Callable[[Config], Config]] = {
+    "tiny": tiny,
+    "cpu128": cpu128,
+    "quick": quick,
+    "hd512": hd512,
+    "hd1024": hd1024,
+}
 
 
 def apply(name: str, config: Config) -> Config:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pix2pix_tf import files
-from pix2pix_tf.training.step import LOSS_NAMES
+from pix2pix_tf.training.step import ALL_LOSS_NAMES
 from pix2pix_tf.training.summaries import save_png
 
 
@@ -53,7 +53,7 @@ def _tensor_value(tensor_proto):
     return tf.make_ndarray(tensor_proto)
 
 
-def plot_loss_curves(event_dir: str, output_path: str, tags=LOSS_NAMES) -> str:
+def plot_loss_curves(event_dir: str, output_path: str, tags=ALL_LOSS_NAMES) -> str:
     """Plots the training losses found in `event_dir` into a PNG; returns its path."""
     import matplotlib
 

@@ -9,6 +9,8 @@ PatchGAN (C64-C128-C256-C512), and n = 0 is the 1x1 PixelGAN.
 
 from __future__ import annotations
 
+import re
+
 import keras
 
 from pix2pix_tf import choices
@@ -16,6 +18,8 @@ from pix2pix_tf.models import blocks
 
 # Stride-1 layers end the PatchGAN: one C(ndf * 2^n) layer and the 1-channel output.
 _KERNEL = 4
+# The names of the activations feature matching compares (see `feature_layers`).
+_FEATURE_LAYER = re.compile(r"layer_\d+_lrelu")
 
 
 def receptive_field(layers: int) -> int:
@@ -37,32 +41,37 @@ def output_size(image_size: int, layers: int) -> int:
     return image_size // 2**layers - 2
 
 
-def output_hw(image_size: int | str, layers: int) -> tuple[int, int]:
-    """(P_h, P_w) of the logit grid for a square (int) or "HxW" --image_size."""
+def output_hw(image_size: int | str | tuple, layers: int) -> tuple[int, int]:
+    """(P_h, P_w) of the logit grid for a square (int), "HxW" or (H, W) --image_size."""
     height, width = choices.parse_size(image_size)
     return output_size(height, layers), output_size(width, layers)
 
 
-def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:
+def build_discriminator(
+    config,
+    *,
+    dtype_policy: str = "float32",
+    image_hw: tuple[int, int] | None = None,
+    name: str = "discriminator",
+) -> keras.Model:
     """Builds the PatchGAN for `config` (a pix2pix_tf.config.Config).
 
     Inputs `input_image` [batch, H, W, input_channels] and `target_image` [batch, H,
-    W, output_channels], in [-1, 1];
+    W, output_channels], in [-1, 1], where (H, W) is `image_hw` (default: the
+    config's --image_size; models/multiscale.py builds the coarser scales);
     output float32 logits [batch, P_h, P_w, 1] with (P_h, P_w) = output_hw(HxW, n).
+    `features(model)` lists its intermediate activations.
     """
+    model_name = name  # `name` below names each layer.
     model_config = config.model
     spec = blocks.arch_spec(model_config.arch)
-    height, width = choices.parse_size(config.data.image_size)
+    height, width = image_hw or choices.parse_size(config.data.image_size)
     layers = model_config.discriminator_layers
-    if (
-        min(output_hw(config.data.image_size, layers)) < 1
-        or height % 2**layers
-        or width % 2**layers
-    ):
+    if min(output_hw((height, width), layers)) < 1 or height % 2**layers or width % 2**layers:
         raise ValueError(
             f"--discriminator_layers {layers} ({receptive_field(layers)}x{receptive_field(layers)} "
             f"patches) needs --image_size >= {4 * 2**layers} on each side, each a multiple of "
-            f"{2**layers}; got {config.data.image_size}."
+            f"{2**layers}; got {choices.format_size(height, width)}."
         )
     norm, ndf, dtype = model_config.norm, model_config.ndf, dtype_policy
     sync = config.train.sync_batch_norm
@@ -126,4 +135,23 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
             dtype=dtype,
         )(x)
     logits = keras.layers.Activation("linear", name="logits", dtype="float32")(x)
-    return keras.Model([input_image, target_image], logits, name="discriminator")
+    return keras.Model([input_image, target_image], logits, name=model_name)
+
+
+def feature_layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """The PatchGAN's LeakyReLU layers, in order: every activation but the logits.
+
+    n + 1 of them for n strided layers (n strided, one stride 1), as the
+    intermediate outputs of pix2pixHD's NLayerDiscriminator; 2 for the PixelGAN.
+    """
+    return [layer for layer in model.layers if _FEATURE_LAYER.fullmatch(layer.name)]
+
+
+def with_features(model: keras.Model) -> keras.Model:
+    """The PatchGAN `model` answering [feature_1, ..., feature_k, logits].
+
+    Built over the same layers (no new variables, the same checkpoint), so the
+    logits are the model's own.
+    """
+    outputs = [layer.output for layer in feature_layers(model)] + [model.output]
+    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")

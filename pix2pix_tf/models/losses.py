@@ -1,4 +1,5 @@
-"""pix2pix losses (paper equations 1-4), averaged over the global batch.
+"""pix2pix losses (paper equations 1-4) and pix2pixHD's feature matching, averaged over
+the global batch.
 
 Each loss is first reduced to one value per example, then summed and divided
 by the global batch size with `tf.nn.compute_average_loss`, so that summing
@@ -41,37 +42,98 @@ def l1_loss(generated: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
     return _per_example_mean(tf.abs(difference))
 
 
+def _scales(logits: tf.Tensor | list[tf.Tensor]) -> list[tf.Tensor]:
+    """One discriminator's logits, or a list of them (--num_discriminators), as a list."""
+    return list(logits) if isinstance(logits, (list, tuple)) else [logits]
+
+
+def _mean_over_scales(logits, is_real: bool, gan_mode: str) -> tf.Tensor:
+    """Per-example adversarial loss averaged over the discriminators: [batch]."""
+    scales = _scales(logits)
+    per_example = adversarial_loss(scales[0], is_real, gan_mode)
+    for scale_logits in scales[1:]:
+        per_example += adversarial_loss(scale_logits, is_real, gan_mode)
+    return per_example / len(scales) if len(scales) > 1 else per_example
+
+
+def feature_matching_loss(
+    real_features: list[list[tf.Tensor]], fake_features: list[list[tf.Tensor]]
+) -> tf.Tensor:
+    """pix2pixHD's discriminator feature matching, per example: [batch].
+
+    For each discriminator d of N and each of its k feature maps (every
+    activation but the logits), the mean absolute difference between the maps of
+    the real and of the generated pair, weighted 4 / k and 1 / N, as pix2pixHD's
+    `feat_weights = 4 / (n_layers_D + 1)` and `D_weights = 1 / num_D` (k = n + 1 for
+    n strided layers). The real features are constants: only the generator learns
+    from this term.
+    """
+    if len(real_features) != len(fake_features):
+        raise ValueError(
+            f"feature matching needs the same discriminators on both pairs, got "
+            f"{len(real_features)} and {len(fake_features)}."
+        )
+    total = None
+    for real_scale, fake_scale in zip(real_features, fake_features, strict=True):
+        weight = 4.0 / len(fake_scale) / len(fake_features)
+        for real, fake in zip(real_scale, fake_scale, strict=True):
+            real = tf.stop_gradient(tf.cast(real, tf.float32))
+            term = weight * _per_example_mean(tf.abs(tf.cast(fake, tf.float32) - real))
+            total = term if total is None else total + term
+    return total
+
+
 def generator_loss(
-    fake_logits: tf.Tensor,
+    fake_logits: tf.Tensor | list[tf.Tensor],
     generated: tf.Tensor,
     target: tf.Tensor,
     *,
     lambda_l1: float,
     gan_mode: str,
     global_batch_size: int,
+    lambda_feature_matching: float = 0.0,
+    real_features: list[list[tf.Tensor]] | None = None,
+    fake_features: list[list[tf.Tensor]] | None = None,
 ) -> dict[str, tf.Tensor]:
-    """Returns gen_total = gen_gan + lambda_l1 * gen_l1, each a scalar."""
+    """Returns gen_total = gen_gan + lambda_l1 * gen_l1 [+ lambda_fm * gen_fm], each a scalar.
+
+    `fake_logits` is one discriminator's logits or a list of them (averaged).
+    With `lambda_feature_matching` > 0, `gen_fm` is feature_matching_loss of the
+    discriminators' features (lists per discriminator, logits excluded).
+    """
     gan = tf.nn.compute_average_loss(
-        adversarial_loss(fake_logits, True, gan_mode), global_batch_size=global_batch_size
+        _mean_over_scales(fake_logits, True, gan_mode), global_batch_size=global_batch_size
     )
     l1 = tf.nn.compute_average_loss(l1_loss(generated, target), global_batch_size=global_batch_size)
-    return {"gen_total": gan + lambda_l1 * l1, "gen_gan": gan, "gen_l1": l1}
+    values = {"gen_total": gan + lambda_l1 * l1, "gen_gan": gan, "gen_l1": l1}
+    if lambda_feature_matching:
+        if real_features is None or fake_features is None:
+            raise ValueError("lambda_feature_matching > 0 needs the discriminators' features.")
+        matching = tf.nn.compute_average_loss(
+            feature_matching_loss(real_features, fake_features),
+            global_batch_size=global_batch_size,
+        )
+        values["gen_total"] += lambda_feature_matching * matching
+        values["gen_fm"] = matching
+    return values
 
 
 def discriminator_loss(
-    real_logits: tf.Tensor,
-    fake_logits: tf.Tensor,
+    real_logits: tf.Tensor | list[tf.Tensor],
+    fake_logits: tf.Tensor | list[tf.Tensor],
     *,
     gan_mode: str,
     halve: bool,
     global_batch_size: int,
 ) -> tf.Tensor:
-    """Real pairs towards 1, generated pairs towards 0.
+    """Real pairs towards 1, generated pairs towards 0, averaged over the discriminators.
 
     The paper halves the sum "to slow down the rate at which D learns relative
-    to G" (section 3.3); the TensorFlow tutorial does not (`halve=False`).
+    to G" (section 3.3), as pix2pixHD does; the TensorFlow tutorial does not
+    (`halve=False`). pix2pixHD sums its discriminators' losses where this averages
+    them (the same for one discriminator).
     """
-    per_example = adversarial_loss(real_logits, True, gan_mode) + adversarial_loss(
+    per_example = _mean_over_scales(real_logits, True, gan_mode) + _mean_over_scales(
         fake_logits, False, gan_mode
     )
     if halve:

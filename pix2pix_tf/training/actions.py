@@ -21,14 +21,15 @@ from pix2pix_tf.training.step import LOSS_NAMES
 class LossWindow:
     """Loss sums and throughput over the steps since the last log."""
 
-    def __init__(self):
-        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
+    def __init__(self, names: tuple[str, ...] = LOSS_NAMES):
+        self.names = names
+        self.sums = dict.fromkeys(names, 0.0)
         self.count = 0
         self.timed_steps = 0
         self.start = None
 
     def add(self, values: dict[str, float]) -> None:
-        for name in LOSS_NAMES:
+        for name in self.names:
             self.sums[name] += values[name]
         self.count += 1
 
@@ -45,7 +46,7 @@ class LossWindow:
         rate = None
         if self.timed_steps:
             rate = self.timed_steps * batch_size / (time.perf_counter() - self.start)
-        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        self.sums = dict.fromkeys(self.names, 0.0)
         self.count, self.timed_steps = 0, 0
         self.start = time.perf_counter()
         return means, rate
@@ -54,12 +55,20 @@ class LossWindow:
 class ScalarsAction(Action):
     """Mean losses, learning rate and images/s to TensorBoard and the progress bar."""
 
-    def __init__(self, interval: int, writer, schedule, batch_size: int, progress: Progress):
+    def __init__(
+        self,
+        interval: int,
+        writer,
+        schedule,
+        batch_size: int,
+        progress: Progress,
+        names: tuple[str, ...] = LOSS_NAMES,
+    ):
         self.interval = interval
         self.writer, self.schedule = writer, schedule
         self.batch_size = batch_size
         self.progress = progress
-        self.window = LossWindow()
+        self.window = LossWindow(names)
         # The mean losses of the last log, returned by train().
         self.latest: dict[str, float] = {}
 

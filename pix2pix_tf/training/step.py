@@ -10,7 +10,7 @@ so that benchmarks and tests can use them on their own:
     losses = train_steps(iterator, 4)  # 4 steps in one call; dict of [4] tensors
 
 `train_step` is pure: it updates the models and optimizers and returns the
-losses named by LOSS_NAMES; printing, summaries and checkpoints are the
+losses named by loss_names(config); printing, summaries and checkpoints are the
 controller's actions (pix2pix_tf/training/controller.py, actions.py).
 """
 
@@ -22,14 +22,30 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf.models import arch_spec, build_discriminator, build_generator, losses
+from pix2pix_tf.models import (
+    arch_spec,
+    build_discriminator,
+    build_generator,
+    losses,
+    with_features,
+)
 from pix2pix_tf.training import precision
 from pix2pix_tf.training.optimizers import FusedAdam
 
 # What a train step returns, and the TensorBoard tags (`losses/<name>`) the run
 # writes them under: the generator's total, adversarial and L1 terms, and the
-# discriminator's loss.
+# discriminator's loss; runs with --lambda_feature_matching add FEATURE_MATCHING
+# (see loss_names).
 LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
+FEATURE_MATCHING = "gen_fm"
+ALL_LOSS_NAMES = (*LOSS_NAMES, FEATURE_MATCHING)
+
+
+def loss_names(config: config_lib.Config) -> tuple[str, ...]:
+    """The losses a run's train step returns: LOSS_NAMES, and gen_fm with feature matching."""
+    if config.train.lambda_feature_matching:
+        return ALL_LOSS_NAMES
+    return LOSS_NAMES
 
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")
@@ -139,25 +155,33 @@ def make_train_step(config: config_lib.Config, state: TrainState):
     train = config.train
     halve = arch_spec(config.model.arch).halve_discriminator_loss
     generator, discriminator = state.generator, state.discriminator
+    # The discriminator(s) answering their features too (the same variables).
+    with state.strategy.scope():
+        discriminate = with_features(discriminator)
+    names = loss_names(config)
     generator_optimizer = state.generator_optimizer
     discriminator_optimizer = state.discriminator_optimizer
 
     def replica_step(input_images, target_images):
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
             generated = generator(input_images, training=True)
-            real_logits = discriminator([input_images, target_images], training=True)
-            fake_logits = discriminator([input_images, generated], training=True)
+            # Per discriminator: [feature_1, ..., feature_k, logits].
+            real = discriminate([input_images, target_images], training=True)
+            fake = discriminate([input_images, generated], training=True)
             values = losses.generator_loss(
-                fake_logits,
+                [outputs[-1] for outputs in fake],
                 generated,
                 target_images,
                 lambda_l1=train.lambda_l1,
                 gan_mode=train.gan_mode,
                 global_batch_size=train.batch_size,
+                lambda_feature_matching=train.lambda_feature_matching,
+                real_features=[outputs[:-1] for outputs in real],
+                fake_features=[outputs[:-1] for outputs in fake],
             )
             values["disc"] = losses.discriminator_loss(
-                real_logits,
-                fake_logits,
+                [outputs[-1] for outputs in real],
+                [outputs[-1] for outputs in fake],
                 gan_mode=train.gan_mode,
                 halve=halve,
                 global_batch_size=train.batch_size,
@@ -183,7 +207,7 @@ def make_train_step(config: config_lib.Config, state: TrainState):
         state.step.assign_add(1)
         return {
             name: state.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[name], axis=None)
-            for name in LOSS_NAMES
+            for name in names
         }
 
     # XLA compiles the replica step (strategy.run must stay outside a jit scope).
@@ -202,16 +226,16 @@ def make_train_loop(config: config_lib.Config, state: TrainState):
     count up to --steps_per_execution runs without retracing.
     """
     step_fn = make_train_step(config, state).python_function
+    names = loss_names(config)
 
     def train_steps(iterator, num_steps):
         num_steps = tf.convert_to_tensor(num_steps, tf.int32)
         arrays = {
-            name: tf.TensorArray(tf.float32, size=num_steps, element_shape=[])
-            for name in LOSS_NAMES
+            name: tf.TensorArray(tf.float32, size=num_steps, element_shape=[]) for name in names
         }
         for index in tf.range(num_steps):
             values = step_fn(*next(iterator))
-            arrays = {name: arrays[name].write(index, values[name]) for name in LOSS_NAMES}
+            arrays = {name: arrays[name].write(index, values[name]) for name in names}
         return {name: array.stack() for name, array in arrays.items()}
 
     return tf.function(train_steps)

@@ -22,9 +22,9 @@ from pix2pix_tf.data import registry
 from pix2pix_tf.training import actions, distribute, precision, run_dir, summaries
 from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log
 from pix2pix_tf.training.step import (
-    LOSS_NAMES,
     TrainState,
     build_train_state,
+    loss_names,
     make_train_loop,
     total_steps,
 )
@@ -146,10 +146,11 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
     train = config.train
     workdir, steps = train.workdir, train.steps
     start = int(state.step.numpy())
-    progress = Progress(steps, start, stateful_metrics=[*LOSS_NAMES, "images/s"])
+    names = loss_names(config)
+    progress = Progress(steps, start, stateful_metrics=[*names, "images/s"])
     checkpoint = actions.CheckpointAction(train.checkpoint_every, manager, start)
     scalars = actions.ScalarsAction(
-        train.log_every, writers["train"], state.schedule, train.batch_size, progress
+        train.log_every, writers["train"], state.schedule, train.batch_size, progress, names
     )
     samples = actions.SamplesAction(
         train.image_every,
@@ -197,7 +198,7 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
 def train(config: config_lib.Config) -> dict:
     """Trains (or resumes) the run in config.train.workdir; returns final metrics.
 
-    The returned dict holds the last logged losses (step.LOSS_NAMES), `step`,
+    The returned dict holds the last logged losses (step.loss_names), `step`,
     `total_steps`, `workdir`, `checkpoint` (the latest), `sample` (the last
     sample grid, or None) and `interrupted` (the signal number that stopped the
     run early, else None). Raises controller.NonFiniteLossError when a loss

@@ -1,0 +1,121 @@
+"""Multi-scale discriminators (pix2pixHD, Wang et al. 2018, section 3.2).
+
+`--num_discriminators N` builds N PatchGANs (models/discriminator.py), each with
+the configured --discriminator_layers, --ndf and --norm. Discriminator k sees the
+(input, target) pair downsampled k - 1 times by a 3x3 average pool of stride 2
+(pix2pixHD's `nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`), so
+at 512x1024 with N = 3 the 70x70 patches cover 70, 140 and 280 pixels of the
+full image. The losses average over the discriminators (models/losses.py).
+
+N = 1 is the single PatchGAN itself, layer for layer, so runs and checkpoints of
+earlier versions are unchanged. N > 1 is one functional model named
+`discriminator` holding sub-models `discriminator_1` (full size) ... `discriminator_N`,
+and answering a list of N logit grids.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from pix2pix_tf import choices
+from pix2pix_tf.models import discriminator as patchgan
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Downsample(keras.layers.Layer):
+    """3x3 average pool, stride 2, zero padding 1, padding left out of each mean.
+
+    H x W -> ceil(H / 2) x ceil(W / 2); output row i averages input rows 2i - 1 ..
+    2i + 1 that exist, as PyTorch's AvgPool2d(3, 2, 1, count_include_pad=False).
+    (TensorFlow's "same" pooling pads only below and right, so its windows sit one
+    pixel lower and further right for even sides.)
+    """
+
+    def call(self, images):
+        paddings = [[0, 0], [1, 1], [1, 1], [0, 0]]
+        sums = keras.ops.average_pool(keras.ops.pad(images, paddings), 3, 2, "valid")
+        ones = keras.ops.ones_like(images[:1, :, :, :1])
+        counts = keras.ops.average_pool(keras.ops.pad(ones, paddings), 3, 2, "valid")
+        return sums / counts
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        half = [None if side is None else (side + 1) // 2 for side in (height, width)]
+        return (batch, *half, channels)
+
+
+def scale_sizes(image_size: int | str, num_discriminators: int) -> list[tuple[int, int]]:
+    """(H, W) each discriminator sees, full size first: 512x1024, 256x512, 128x256."""
+    height, width = choices.parse_size(image_size)
+    sizes = [(height, width)]
+    for _ in range(num_discriminators - 1):
+        height, width = (height + 1) // 2, (width + 1) // 2
+        sizes.append((height, width))
+    return sizes
+
+
+def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:
+    """The discriminator of `config`: the PatchGAN (N = 1) or N of them at 1, 1/2, 1/4 ... scale.
+
+    Inputs `input_image` and `target_image` at --image_size; for N > 1 the output is
+    a list of N float32 logit grids, grid k of shape
+    [batch, *output_hw(scale_sizes(...)[k], n), 1].
+    """
+    count = config.model.num_discriminators
+    if count == 1:
+        return patchgan.build_discriminator(config, dtype_policy=dtype_policy)
+    sizes = scale_sizes(config.data.image_size, count)
+    input_image = keras.Input(shape=(*sizes[0], config.data.input_channels), name="input_image")
+    target_image = keras.Input(shape=(*sizes[0], config.data.output_channels), name="target_image")
+    images = [input_image, target_image]
+    logits = []
+    for index, size in enumerate(sizes):
+        if index:
+            # (batch, H_k, W_k, C) -> (batch, ceil(H_k / 2), ceil(W_k / 2), C), each side.
+            images = [
+                Downsample(name=f"downsample_{index}_{side}", dtype=dtype_policy)(image)
+                for side, image in zip(("input", "target"), images, strict=True)
+            ]
+        scale = patchgan.build_discriminator(
+            config, dtype_policy=dtype_policy, image_hw=size, name=f"discriminator_{index + 1}"
+        )
+        logits.append(scale(images))
+    return keras.Model([input_image, target_image], logits, name="discriminator")
+
+
+def patchgans(discriminator: keras.Model) -> list[keras.Model]:
+    """The PatchGANs of a discriminator built by `build_discriminator`, full size first."""
+    scales = [layer for layer in discriminator.layers if isinstance(layer, keras.Model)]
+    return scales or [discriminator]
+
+
+def with_features(discriminator: keras.Model):
+    """Returns discriminate(pair, training) -> per scale [feature_1, ..., feature_k, logits].
+
+    `pair` is [input_image, target_image]; the answer is a list of N lists, full
+    size first, whose last entries are the logits `discriminator` answers. It runs
+    a functional model over the same layers (no new variables; the checkpoint
+    holds `discriminator` as before).
+    """
+    scales = patchgans(discriminator)
+    if scales == [discriminator]:
+        model = patchgan.with_features(discriminator)
+    else:
+        images = list(discriminator.inputs)
+        outputs = []
+        for index, scale in enumerate(scales):
+            if index:
+                images = [
+                    discriminator.get_layer(f"downsample_{index}_{side}").output
+                    for side in ("input", "target")
+                ]
+            outputs.append(patchgan.with_features(scale)(images))
+        model = keras.Model(discriminator.inputs, outputs, name="discriminator_features")
+
+    def discriminate(pair, training: bool = False) -> list[list]:
+        outputs = model(pair, training=training)
+        if len(scales) == 1:  # Keras answers a flat list for one scale.
+            return [list(outputs)]
+        return [list(scale_outputs) for scale_outputs in outputs]
+
+    return discriminate
