@@ -18,6 +18,15 @@ FOLDER_LAYOUTS = ("auto", "side_by_side", "ab", "suffix")
 
 # Generator and discriminator layouts: the paper's, or the TensorFlow tutorial's.
 ARCHS = ("paper", "tutorial")
+# Generators: the paper's U-Net, the ResNet of the authors' PyTorch code (resnet_9blocks), or
+# pix2pixHD's global network plus one local enhancer (models/resnet.py, global_local.py).
+GENERATORS = ("unet", "resnet", "global_local")
+# Stride-2 downsamplings of the ResNet generator and of pix2pixHD's global network.
+RESNET_DOWNSAMPLINGS = 2
+GLOBAL_DOWNSAMPLINGS = 4
+# What a global_local run trains: the global network alone at half resolution, the local
+# enhancer alone (global weights frozen), or all of it (pix2pixHD's three stages).
+TRAINING_STAGES = ("global", "local", "joint")
 NORMS = ("batch", "instance")
 # The adversarial loss: sigmoid cross-entropy (the paper) or least squares.
 GAN_MODES = ("vanilla", "lsgan")
@@ -153,6 +162,37 @@ def check_image_size(image_size: int | str, depth: int | None, flag: str = "imag
         f"--unet_depth {depth}{origin}; nearest valid sizes: {nearest}, or a smaller "
         "--unet_depth."
     )
+
+
+def generator_multiple(generator: str, unet_depth: int | None, image_size: int | str) -> int:
+    """What each side of an input must be a multiple of for `generator` to return its size.
+
+    U-Net: 2^unet_depth (None: derived from `image_size`); resnet: 2^2; global_local:
+    2 * 2^4 (the global network runs at half resolution and downsamples 4 times).
+    """
+    if generator == "resnet":
+        return 2**RESNET_DOWNSAMPLINGS
+    if generator == "global_local":
+        return 2 * 2**GLOBAL_DOWNSAMPLINGS
+    return 2 ** (unet_depth_for(image_size) if unet_depth is None else unet_depth)
+
+
+def check_generator_size(image_size: int | str, generator: str, flag: str = "image_size") -> int:
+    """Checks that a resnet or global_local generator fits the size; returns its multiple.
+
+    The error names the flag, the generator's multiple and the nearest valid sizes.
+    """
+    height, width = parse_size(image_size, flag)
+    multiple = generator_multiple(generator, None, image_size)
+    # The reflection padding of the innermost residual blocks needs 2 pixels a side.
+    minimum = max(16, 2 * multiple)
+    if height % multiple or width % multiple or min(height, width) < minimum:
+        nearest = ", ".join(nearest_valid_sizes(height, width, multiple, minimum=minimum))
+        raise ValueError(
+            f"--{flag} {format_size(height, width)}: --generator {generator} needs each side "
+            f"a multiple of {multiple} and at least {minimum}; nearest valid sizes: {nearest}."
+        )
+    return multiple
 
 
 def check_patchgan_size(

@@ -183,6 +183,17 @@ class ModelConfig:
     dropout: float = setting(
         0.5, "Dropout on the first three decoder blocks, the generator's only noise."
     )
+    generator: str = setting(
+        "unet",
+        "unet (the paper's) | resnet (the authors' PyTorch resnet_9blocks: 2 downsamplings, "
+        "--resnet_blocks residual blocks, dropout in each) | global_local (pix2pixHD: a "
+        "global network at half resolution with 2 --ngf filters plus one local enhancer; "
+        "see --stage).",
+        choices.GENERATORS,
+    )
+    resnet_blocks: int = setting(
+        9, "Residual blocks of the resnet generator and of global_local's global network."
+    )
     num_discriminators: int = setting(
         1,
         "PatchGANs at 1, 1/2, 1/4 ... scale (pix2pixHD: 3), each with --discriminator_layers, "
@@ -258,6 +269,20 @@ class TrainConfig:
         1, "Train steps per tf.function call (never across a log/sample/checkpoint step)."
     )
     jit_compile: bool = setting(False, "XLA-compile the step (slower on CPU).")
+    stage: str = setting(
+        "joint",
+        "What a --generator global_local run trains (pix2pixHD's stages, one command each on "
+        "the same --workdir): global (the global network alone, on images and targets "
+        "average-pooled to half size) | local (the local enhancer, global weights frozen) | "
+        "joint (all).",
+        choices.TRAINING_STAGES,
+    )
+    remat: bool = setting(
+        False,
+        "Gradient checkpointing of the generator: each layer's (and residual block's) "
+        "activations are recomputed in the backward pass instead of kept; less memory, "
+        "a slower step, the same losses.",
+    )
     matmul_convs: bool = setting(
         True,
         "The U-Net's convolutions over small maps (forward pass and gradients) as matmuls "
@@ -350,8 +375,11 @@ class Config:
         # Sizes are stored as an int when square, else "HxW" (64x64 -> 64).
         sizes = {"image_size": image_hw(data), "load_size": load_hw(data)}
         data = dataclasses.replace(data, **{k: choices.format_size(*v) for k, v in sizes.items()})
-        if model.unet_depth is None and not any(
-            side % 2 ** choices.unet_depth_for(data.image_size) for side in image_hw(data)
+        deepest = 2 ** choices.unet_depth_for(data.image_size)
+        if (
+            model.generator == "unet"
+            and model.unet_depth is None
+            and not any(side % deepest for side in image_hw(data))
         ):
             model = dataclasses.replace(model, unet_depth=choices.unet_depth_for(data.image_size))
         if train.workdir is None:
@@ -393,7 +421,11 @@ class Config:
                 f"--unet_depth must be between 1 and {max_depth} for --image_size "
                 f"{data.image_size} (log2 of its smaller side), got {model.unet_depth}."
             )
-        depth = choices.check_image_size(data.image_size, model.unet_depth)
+        if model.generator == "unet":
+            depth = choices.check_image_size(data.image_size, model.unet_depth)
+        else:
+            depth = choices.check_generator_size(data.image_size, model.generator).bit_length() - 1
+        _check_at_least_one(model, "resnet_blocks")
         if not 0 <= model.discriminator_layers <= 5:
             raise ValueError(
                 f"--discriminator_layers must be between 0 and 5, got {model.discriminator_layers}."
@@ -423,6 +455,14 @@ class Config:
                 f"--lr_decay_fraction must be in [0, 1], got {train.lr_decay_fraction}."
             )
         choices.check_choices(train)
+        if train.stage != "joint" and model.generator != "global_local":
+            raise ValueError(
+                f"--stage {train.stage} needs --generator global_local (got --generator "
+                f"{model.generator}); other generators train with --stage joint."
+            )
+        if train.stage == "global":  # The discriminator sees half-size pairs.
+            half = choices.format_size(*(side // 2 for side in image_hw(data)))
+            choices.check_patchgan_size(half, model.discriminator_layers)
 
 
 def _check_at_least_one(section: object, *names: str) -> None:

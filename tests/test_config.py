@@ -331,6 +331,8 @@ def test_choice_fields_validate_against_the_choice_lists():
         "output_bits": choices.BIT_DEPTHS,
         "arch": choices.ARCHS,
         "norm": choices.NORMS,
+        "generator": choices.GENERATORS,
+        "stage": choices.TRAINING_STAGES,
         "gan_mode": choices.GAN_MODES,
         "precision": choices.TRAINING_PRECISIONS,
         "strategy": choices.STRATEGIES,

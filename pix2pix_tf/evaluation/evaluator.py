@@ -178,7 +178,7 @@ def evaluate_generator(
         else:
             dataset = dataset.batch(options.batch_size)
     if score is None and native:
-        multiple = 2 ** models.unet_depth(config)
+        multiple = models.pad_multiple(config)
         score = make_scorer(native_generator(config, generator), segmenter, multiple)
     score = score or make_scorer(generator, segmenter)
 

@@ -29,7 +29,7 @@ def unet_depth(config) -> int:
     return depth
 
 
-def build_generator(
+def build_unet_generator(
     config, *, dtype_policy: str = "float32", input_shape: tuple | None = None
 ) -> keras.Model:
     """Builds the U-Net generator for `config` (a pix2pix_tf.config.Config).

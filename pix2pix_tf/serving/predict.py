@@ -132,7 +132,7 @@ def load_model(path: str, checkpoint: str | None = None) -> Model:
         input_bits, output_bits = config_lib.bit_depths(config.data)
         functions = serving.ServingFunctions(
             generator,
-            pad_multiple=2 ** models.unet_depth(config),
+            pad_multiple=models.pad_multiple(config),
             input_bits=input_bits,
             output_bits=output_bits,
         )

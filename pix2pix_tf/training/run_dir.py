@@ -64,6 +64,8 @@ RESUMABLE_FIELDS = frozenset(
         "steps_per_execution",
         "jit_compile",
         "matmul_convs",
+        "stage",
+        "remat",
         "data_dir",
         "manual_dir",
     }

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
+from pix2pix_tf import models
 from pix2pix_tf.models import (
     arch_spec,
     build_discriminator,
@@ -164,7 +165,9 @@ def make_train_step(config: config_lib.Config, state: TrainState):
 
     def replica_step(input_images, target_images):
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
-            generated = generator(input_images, training=True)
+            generated, input_images, target_images = models.generator_pass(
+                config, generator, input_images, target_images
+            )
             # Per discriminator: [feature_1, ..., feature_k, logits].
             real = discriminate([input_images, target_images], training=True)
             fake = discriminate([input_images, generated], training=True)
@@ -189,13 +192,13 @@ def make_train_step(config: config_lib.Config, state: TrainState):
             generator_scaled = generator_optimizer.scale_loss(values["gen_total"])
             discriminator_scaled = discriminator_optimizer.scale_loss(values["disc"])
         generator_gradients = generator_tape.gradient(
-            generator_scaled, generator.trainable_variables
+            generator_scaled, models.generator_variables(config, generator)
         )
         discriminator_gradients = discriminator_tape.gradient(
             discriminator_scaled, discriminator.trainable_variables
         )
         generator_optimizer.apply_gradients(
-            zip(generator_gradients, generator.trainable_variables, strict=True)
+            zip(generator_gradients, models.generator_variables(config, generator), strict=True)
         )
         discriminator_optimizer.apply_gradients(
             zip(discriminator_gradients, discriminator.trainable_variables, strict=True)

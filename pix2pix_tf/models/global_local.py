@@ -1,0 +1,139 @@
+"""pix2pixHD's coarse-to-fine generator: a global network plus one local enhancer.
+
+As NVIDIA/pix2pixHD models/networks.py (GlobalGenerator, LocalEnhancer), with ngf the
+enhancer's filters (--ngf; pix2pixHD's 2048x1024 run uses 32) and 2 ngf the global
+network's:
+
+    input (batch, H, W, C_in) -- average pool 3x3, stride 2 (padding excluded) --> H/2
+    global: c7s1-2ngf, 4 x d (4ngf .. 32ngf), --resnet_blocks residual blocks, 4 x u
+            (back to 2ngf at H/2)  -> features (batch, H/2, W/2, 2 ngf)
+            [+ its own head c7s1-C_out, tanh: the global stage's output]
+    local:  c7s1-ngf, d(2 ngf) on the full-size input -> (batch, H/2, W/2, 2 ngf)
+            + the global features, 3 residual blocks, u(ngf), c7s1-C_out, tanh -> (H, W)
+
+Sides must be multiples of 2 * 2^4 = 32. The layers of the global network are named
+`global_*`, those of the enhancer `local_*`. The global head, which pix2pixHD drops from
+the enhancer's copy of the global network, is kept so that one checkpoint serves every
+stage (--stage): a `global` run's model outputs the head's image (H/2) upsampled
+bilinearly to H, the other stages the enhancer's image. Convolutions have biases and
+residual blocks no dropout, as in pix2pixHD.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import keras
+import tensorflow as tf
+
+from pix2pix_tf import choices
+from pix2pix_tf.models import resnet
+
+# pix2pixHD's residual blocks of the local enhancer (n_blocks_local).
+LOCAL_RESIDUAL_BLOCKS = 3
+
+
+def downsample(images):
+    """[N, H, W, C] -> [N, ceil(H/2), ceil(W/2), C]: PyTorch's AvgPool2d(3, stride=2,
+    padding=1, count_include_pad=False), as pix2pixHD shrinks its inputs."""
+    paddings = [[0, 0], [1, 1], [1, 1], [0, 0]]
+    total = tf.nn.avg_pool2d(tf.pad(images, paddings), 3, 2, "VALID")
+    count = tf.nn.avg_pool2d(tf.pad(tf.ones_like(images[..., :1]), paddings), 3, 2, "VALID")
+    return total / count
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Downsample(keras.layers.Layer):
+    """`downsample` as a layer."""
+
+    def call(self, inputs):
+        return downsample(inputs)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        half = [None if side is None else -(-side // 2) for side in (height, width)]
+        return (batch, *half, channels)
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Upsample(keras.layers.Layer):
+    """Bilinear 2x upsampling for any size (keras.layers.UpSampling2D needs static sizes
+    in a graph)."""
+
+    def call(self, inputs):
+        return tf.image.resize(inputs, 2 * tf.shape(inputs)[1:3], method="bilinear")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        double = [None if side is None else 2 * side for side in (height, width)]
+        return (batch, *double, channels)
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class StageOutput(keras.layers.Layer):
+    """[local image, upsampled global image] -> the one the run's --stage shows."""
+
+    def __init__(self, stage: str, **kwargs):
+        super().__init__(**kwargs)
+        self.stage = stage
+
+    def call(self, inputs):
+        local_image, global_image = inputs
+        return global_image if self.stage == "global" else local_image
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "stage": self.stage}
+
+
+def build_global_local_generator(config, *, dtype_policy: str, input_shape: tuple) -> keras.Model:
+    """`input_image` [batch, H, W, C_in] -> [batch, H, W, C_out] in [-1, 1] (see above)."""
+    ngf, blocks_global = config.model.ngf, config.model.resnet_blocks
+    make = resnet.Layers(config, dtype_policy, use_bias=True)
+    inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, C_in)
+    half = Downsample(name="global_downsample", dtype=dtype_policy)(inputs)  # (batch, H/2, ...)
+
+    x = make.c7s1(half, 2 * ngf, "global_input")  # (batch, H/2, W/2, 2 ngf)
+    for level in range(choices.GLOBAL_DOWNSAMPLINGS):  # -> (batch, H/32, W/32, 32 ngf)
+        x = make.down(x, 2 * ngf * 2 ** (level + 1), f"global_down_{level + 1}")
+    x = make.residual(x, blocks_global, "global_residual")
+    for level in reversed(range(choices.GLOBAL_DOWNSAMPLINGS)):  # -> (batch, H/2, W/2, 2 ngf)
+        x = make.up(x, 2 * ngf * 2**level, f"global_up_{choices.GLOBAL_DOWNSAMPLINGS - level}")
+    global_features = x
+    global_image = make.c7s1(x, config.data.output_channels, "global_output", output=True)
+
+    y = make.c7s1(inputs, ngf, "local_input")  # (batch, H, W, ngf)
+    y = make.down(y, 2 * ngf, "local_down")  # (batch, H/2, W/2, 2 ngf)
+    y = keras.layers.Add(name="local_merge", dtype=dtype_policy)([y, global_features])
+    y = make.residual(y, LOCAL_RESIDUAL_BLOCKS, "local_residual")
+    y = make.up(y, ngf, "local_up")  # (batch, H, W, ngf)
+    local_image = make.c7s1(y, config.data.output_channels, "local_output", output=True)
+
+    global_full = Upsample(name="global_upsample", dtype="float32")(global_image)
+    outputs = StageOutput(config.train.stage, name="generated_image", dtype="float32")(
+        [local_image, global_full]
+    )
+    return keras.Model(inputs, outputs, name="generator")
+
+
+_GLOBAL_NETWORKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def global_network(generator: keras.Model) -> keras.Model:
+    """The global network of a global_local generator on its own: full-size input ->
+    its head's image at half size (same layers and weights)."""
+    if generator not in _GLOBAL_NETWORKS:
+        _GLOBAL_NETWORKS[generator] = keras.Model(
+            generator.inputs, generator.get_layer("global_output_tanh").output, name="global"
+        )
+    return _GLOBAL_NETWORKS[generator]
+
+
+def is_global_layer(layer: keras.layers.Layer) -> bool:
+    return layer.name.startswith("global_")
+
+
+def is_global_head(layer: keras.layers.Layer) -> bool:
+    return layer.name.startswith("global_output_")
