@@ -70,7 +70,7 @@ def quick(config: Config) -> Config:
     )
 
 
-def _pix2pixhd(config: Config, image_size: str, name: str) -> Config:
+def _pix2pixhd(config: Config, image_size: str, name: str, generator: str, ngf: int) -> Config:
     """pix2pixHD's training settings (Wang et al. 2018; NVIDIA/pix2pixHD's options).
 
     Instance norm, LSGAN, 3 discriminators at 1, 1/2, 1/4 scale (each the 70x70
@@ -84,6 +84,8 @@ def _pix2pixhd(config: Config, image_size: str, name: str) -> Config:
     return config.replace(
         image_size=image_size,
         load_size=image_size,
+        generator=generator,
+        ngf=ngf,
         random_jitter=False,
         random_mirror=True,
         norm="instance",
@@ -104,13 +106,21 @@ def _pix2pixhd(config: Config, image_size: str, name: str) -> Config:
 
 
 def hd512(config: Config) -> Config:
-    """pix2pixHD at 512x1024 (its `label2city_512p`), e.g. Cityscapes."""
-    return _pix2pixhd(config, "512x1024", "hd512")
+    """pix2pixHD at 512x1024 (its `label2city_512p`), e.g. Cityscapes.
+
+    pix2pixHD trains its global generator here; the nearest generator that runs at
+    full size is the ResNet one (2 downsamplings where the global network has 4).
+    """
+    return _pix2pixhd(config, "512x1024", "hd512", generator="resnet", ngf=64)
 
 
 def hd1024(config: Config) -> Config:
-    """pix2pixHD at 1024x2048 (its `label2city_1024p`), e.g. Cityscapes at full size."""
-    return _pix2pixhd(config, "1024x2048", "hd1024")
+    """pix2pixHD at 1024x2048 (its `label2city_1024p`), e.g. Cityscapes at full size.
+
+    The global network (64 filters) plus a local enhancer (32), as its `--netG local
+    --ngf 32`, trained in --stage global, local, joint on one run directory.
+    """
+    return _pix2pixhd(config, "1024x2048", "hd1024", generator="global_local", ngf=32)
 
 
 PRESETS: dict[str, Callable[[Config], Config]] = {

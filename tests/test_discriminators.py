@@ -224,10 +224,14 @@ def test_a_size_the_smallest_scale_cannot_take_is_one_clear_line(capsys):
     _tiny(image_size="64x128", num_discriminators=3)
 
 
-@pytest.mark.parametrize("preset, size", [("hd512", "512x1024"), ("hd1024", "1024x2048")])
-def test_hd_presets_are_pix2pixhds_settings(preset, size):
+@pytest.mark.parametrize(
+    "preset, size, generator, ngf",
+    [("hd512", "512x1024", "resnet", 64), ("hd1024", "1024x2048", "global_local", 32)],
+)
+def test_hd_presets_are_pix2pixhds_settings(preset, size, generator, ngf):
     config = config_lib.build_config(dataset="cityscapes", preset=preset)
     model, train = config.model, config.train
+    assert (model.generator, model.ngf, model.dropout) == (generator, ngf, 0.0)
     assert config.data.image_size == size and not config.data.random_jitter
     assert (model.norm, model.num_discriminators, model.discriminator_layers) == (
         "instance",
