@@ -43,32 +43,15 @@ STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 # or the input stream, and must match config.json.
 SCHEDULE_FIELDS = ("learning_rate", "lr_decay_fraction")
 RESUMABLE_FIELDS = frozenset(
-    {
-        *SCHEDULE_FIELDS,
-        "workdir",
-        "steps",
-        "epochs",
-        "log_every",
-        "image_every",
-        "checkpoint_every",
-        "keep_checkpoints",
-        "eval_every",
-        "eval_examples",
-        "eval_fid",
-        "num_sample_images",
-        "precision",
-        "deterministic",
-        "strategy",
-        "tpu",
-        "sync_batch_norm",
-        "steps_per_execution",
-        "jit_compile",
-        "matmul_convs",
-        "stage",
-        "remat",
-        "data_dir",
-        "manual_dir",
-    }
+    SCHEDULE_FIELDS
+    # How long it runs, and how often it reports, evaluates and saves.
+    + ("workdir", "steps", "epochs", "log_every", "image_every", "checkpoint_every")
+    + ("keep_checkpoints", "eval_every", "eval_examples", "eval_fid", "num_sample_images")
+    # How it computes, not what (and global_local's stage, see models/generators.py).
+    + ("precision", "deterministic", "strategy", "tpu", "sync_batch_norm", "jit_compile")
+    + ("steps_per_execution", "matmul_convs", "remat", "stage")
+    # Where the data is read from.
+    + ("data_dir", "manual_dir")
 )
 
 
