@@ -37,12 +37,12 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 
 from pix2pix_tf import choices
 from pix2pix_tf.benchmark import train_sizes
+from pix2pix_tf.benchmark.workers import run_workers
 
 BASELINE = "tutorial"
 
@@ -181,41 +181,6 @@ def serve_variant(spec_json: str) -> int:
 # ---------------------------------------------------------------------------
 
 
-class Worker:
-    def __init__(self, name: str, spec: dict):
-        self.name = name
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pix2pix_tf.benchmark.train_benchmark", "--worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PIX2PIX_WORKER": json.dumps(spec)},
-        )
-        self.info = self._reply()
-        self.seconds: list[float] = []
-
-    def _reply(self) -> dict:
-        line = self.process.stdout.readline()
-        if not line:
-            code = self.process.wait()
-            raise RuntimeError(f"the {self.name} benchmark worker exited with status {code}.")
-        return json.loads(line)
-
-    def run(self, steps: int) -> float:
-        self.process.stdin.write(f"run {steps}\n")
-        self.process.stdin.flush()
-        seconds = self._reply()["seconds_per_step"]
-        self.seconds.append(seconds)
-        return seconds
-
-    def finish(self) -> float:
-        self.process.stdin.write("quit\n")
-        self.process.stdin.flush()
-        peak = self._reply()["peak_rss_mb"]
-        self.process.wait()
-        return peak
-
-
 def variants(args) -> dict[str, dict]:
     model = {"arch": args.arch, "batch_size": args.batch_size}
     if args.preset:
@@ -316,21 +281,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     specs = variants(args)
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    workers = {}
-    try:
-        for name, spec in specs.items():
-            log(f"building {name} ...")
-            workers[name] = Worker(name, spec)
-        order = list(workers)
-        for round_index in range(args.rounds):
-            for name in order if round_index % 2 == 0 else reversed(order):
-                seconds = workers[name].run(args.steps)
-                log(f"round {round_index + 1}/{args.rounds} {name}: {1000 * seconds:.0f} ms/step")
-        peaks = {name: worker.finish() for name, worker in workers.items()}
-    finally:
-        for worker in workers.values():
-            if worker.process.poll() is None:
-                worker.process.kill()
+    workers, peaks = run_workers(specs, args.rounds, args.steps, log)
     if args.sizes:
         return train_sizes.report(args, workers, peaks)
 

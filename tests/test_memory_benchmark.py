@@ -1,0 +1,58 @@
+"""The memory benchmark runs both variants on a tiny config, and the analytic count is right
+by hand (no timing assertions)."""
+
+import json
+
+import keras
+import pytest
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf.benchmark import memory_benchmark, memory_estimate
+from pix2pix_tf.models import resnet
+
+
+def test_memory_benchmark_prints_both_variants_and_the_estimate(capsys):
+    argv = ["--preset", "tiny", "--generator", "resnet", "--ngf", "4", "--resnet_blocks", "1"]
+    argv += ["--rounds", "2", "--steps_per_round", "1", "--warmup_steps", "1", "--json"]
+    assert memory_benchmark.main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(summary["variants"]) == {"plain", "remat"}
+    assert summary["generator"] == "resnet" and summary["image_size"] == 64
+    for row in summary["variants"].values():
+        assert row["peak_rss_mb"] > 0 and row["ms_per_step"] > 0
+        assert len(row["rounds_ms_per_step"]) == 2  # Both variants ran every round.
+    plain, remat = summary["variants"]["plain"], summary["variants"]["remat"]
+    assert summary["memory_ratio"] == pytest.approx(remat["peak_rss_mb"] / plain["peak_rss_mb"])
+    estimate = summary["estimate"]
+    assert estimate["generator"] == "resnet" and estimate["policy"] == plain["policy"]
+    assert 0 < estimate["generator_activations_gib"] < estimate["total_gib"]
+
+
+def test_refuses_the_flags_it_sets_itself():
+    with pytest.raises(SystemExit) as error:
+        memory_benchmark.parse_args(["--preset", "tiny", "--remat"])
+    assert error.value.code == 2
+    with pytest.raises(SystemExit):
+        memory_benchmark.parse_args(["--generator", "resnet", "--image_size", "66"])
+
+
+def test_activation_bytes_by_hand():
+    inputs = keras.Input(shape=(8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", dtype="mixed_bfloat16")(inputs)  # 8x8x4 bf16
+    x = resnet.ResidualBlock(4, "instance", dropout=0.5, dtype="mixed_bfloat16")(x)
+    x = keras.layers.Activation("tanh", dtype="float32")(x)  # 8x8x4 float32
+    model = keras.Model(inputs, x)
+    block = 2 * 10 * 10 * 4 * 2 + 7 * 8 * 8 * 4 * 2  # Two padded inputs, seven tensors.
+    assert memory_estimate.activation_bytes(model) == 8 * 8 * 4 * 2 + block + 8 * 8 * 4 * 4
+
+
+def test_estimate_counts_the_global_stage_at_half_size():
+    small = {"generator": "global_local", "ngf": 4, "resnet_blocks": 1}
+    joint = config_lib.build_config(preset="tiny", **small)
+    stage = config_lib.build_config(preset="tiny", stage="global", **small)
+    full, half = (memory_estimate.estimate(c, "float32") for c in (joint, stage))
+    assert full["parameters"] == half["parameters"]  # One checkpoint for every stage.
+    assert half["generator_activations_gib"] < full["generator_activations_gib"]
+    # The discriminator sees half-size pairs: a quarter of the pixels.
+    ratio = half["discriminator_activations_gib"] / full["discriminator_activations_gib"]
+    assert ratio == pytest.approx(0.25, rel=0.15)
