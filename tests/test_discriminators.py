@@ -7,8 +7,8 @@ import tensorflow as tf
 import train as train_cli
 from pix2pix_tf import config as config_lib
 from pix2pix_tf import flags, models
+from pix2pix_tf.models import blocks, losses, multiscale
 from pix2pix_tf.models import discriminator as patchgan
-from pix2pix_tf.models import losses, multiscale
 from pix2pix_tf.training import run_dir
 from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
@@ -78,7 +78,7 @@ def test_downsample_is_pytorchs_average_pool_without_padding_in_the_count():
             rows = slice(max(2 * i - 1, 0), 2 * i + 2)
             columns = slice(max(2 * j - 1, 0), 2 * j + 2)
             expected[:, i, j] = images[:, rows, columns].mean(axis=(1, 2))
-    result = multiscale.Downsample()(tf.constant(images))
+    result = blocks.Downsample()(tf.constant(images))
     np.testing.assert_allclose(result, expected, rtol=1e-6)
 
 

@@ -80,3 +80,30 @@ def normalization(norm: str, name: str, dtype, synchronized: bool = False) -> ke
 def filters_at(level: int, base: int) -> int:
     """Filters double per level up to 8x the base, as in the paper's C64-C512."""
     return base * min(2**level, 8)
+
+
+def downsample(images):
+    """[N, H, W, C] -> [N, ceil(H/2), ceil(W/2), C]: a 3x3 average pool of stride 2 with
+    zero padding 1 left out of each mean, as PyTorch's AvgPool2d(3, stride=2, padding=1,
+    count_include_pad=False) with which pix2pixHD shrinks its inputs. (TensorFlow's
+    "same" pooling pads only below and right, so its windows sit one pixel lower and
+    further right for even sides.)"""
+    paddings = [[0, 0], [1, 1], [1, 1], [0, 0]]
+    total = keras.ops.average_pool(keras.ops.pad(images, paddings), 3, 2, "valid")
+    ones = keras.ops.ones_like(images[:1, :, :, :1])
+    count = keras.ops.average_pool(keras.ops.pad(ones, paddings), 3, 2, "valid")
+    return total / count
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class Downsample(keras.layers.Layer):
+    """`downsample` as a layer (the global_local generator's input, the multi-scale
+    discriminators' pairs)."""
+
+    def call(self, inputs):
+        return downsample(inputs)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        half = [None if side is None else (side + 1) // 2 for side in (height, width)]
+        return (batch, *half, channels)

@@ -13,7 +13,7 @@ import inspect
 import keras
 
 from pix2pix_tf import choices
-from pix2pix_tf.models import global_local, resnet
+from pix2pix_tf.models import blocks, global_local, resnet
 from pix2pix_tf.models.generator import build_unet_generator, unet_depth
 
 _BUILDERS = {
@@ -81,7 +81,7 @@ def generator_pass(config, generator: keras.Model, inputs, targets, training: bo
     """
     if config.model.generator == "global_local" and config.train.stage == "global":
         generated = global_local.global_network(generator)(inputs, training=training)
-        return generated, global_local.downsample(inputs), global_local.downsample(targets)
+        return generated, blocks.downsample(inputs), blocks.downsample(targets)
     return generator(inputs, training=training), inputs, targets
 
 

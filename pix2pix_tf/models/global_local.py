@@ -27,32 +27,10 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import choices
-from pix2pix_tf.models import resnet
+from pix2pix_tf.models import blocks, resnet
 
 # pix2pixHD's residual blocks of the local enhancer (n_blocks_local).
 LOCAL_RESIDUAL_BLOCKS = 3
-
-
-def downsample(images):
-    """[N, H, W, C] -> [N, ceil(H/2), ceil(W/2), C]: PyTorch's AvgPool2d(3, stride=2,
-    padding=1, count_include_pad=False), as pix2pixHD shrinks its inputs."""
-    paddings = [[0, 0], [1, 1], [1, 1], [0, 0]]
-    total = tf.nn.avg_pool2d(tf.pad(images, paddings), 3, 2, "VALID")
-    count = tf.nn.avg_pool2d(tf.pad(tf.ones_like(images[..., :1]), paddings), 3, 2, "VALID")
-    return total / count
-
-
-@keras.saving.register_keras_serializable(package="pix2pix_tf")
-class Downsample(keras.layers.Layer):
-    """`downsample` as a layer."""
-
-    def call(self, inputs):
-        return downsample(inputs)
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        half = [None if side is None else -(-side // 2) for side in (height, width)]
-        return (batch, *half, channels)
 
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")
@@ -93,7 +71,8 @@ def build_global_local_generator(config, *, dtype_policy: str, input_shape: tupl
     ngf, blocks_global = config.model.ngf, config.model.resnet_blocks
     make = resnet.Layers(config, dtype_policy, use_bias=True)
     inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, C_in)
-    half = Downsample(name="global_downsample", dtype=dtype_policy)(inputs)  # (batch, H/2, ...)
+    # (batch, H/2, W/2, C_in)
+    half = blocks.Downsample(name="global_downsample", dtype=dtype_policy)(inputs)
 
     x = make.c7s1(half, 2 * ngf, "global_input")  # (batch, H/2, W/2, 2 ngf)
     for level in range(choices.GLOBAL_DOWNSAMPLINGS):  # -> (batch, H/32, W/32, 32 ngf)

@@ -18,30 +18,8 @@ from __future__ import annotations
 import keras
 
 from pix2pix_tf import choices
+from pix2pix_tf.models import blocks
 from pix2pix_tf.models import discriminator as patchgan
-
-
-@keras.saving.register_keras_serializable(package="pix2pix_tf")
-class Downsample(keras.layers.Layer):
-    """3x3 average pool, stride 2, zero padding 1, padding left out of each mean.
-
-    H x W -> ceil(H / 2) x ceil(W / 2); output row i averages input rows 2i - 1 ..
-    2i + 1 that exist, as PyTorch's AvgPool2d(3, 2, 1, count_include_pad=False).
-    (TensorFlow's "same" pooling pads only below and right, so its windows sit one
-    pixel lower and further right for even sides.)
-    """
-
-    def call(self, images):
-        paddings = [[0, 0], [1, 1], [1, 1], [0, 0]]
-        sums = keras.ops.average_pool(keras.ops.pad(images, paddings), 3, 2, "valid")
-        ones = keras.ops.ones_like(images[:1, :, :, :1])
-        counts = keras.ops.average_pool(keras.ops.pad(ones, paddings), 3, 2, "valid")
-        return sums / counts
-
-    def compute_output_shape(self, input_shape):
-        batch, height, width, channels = input_shape
-        half = [None if side is None else (side + 1) // 2 for side in (height, width)]
-        return (batch, *half, channels)
 
 
 def scale_sizes(image_size: int | str, num_discriminators: int) -> list[tuple[int, int]]:
@@ -73,7 +51,7 @@ def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model
         if index:
             # (batch, H_k, W_k, C) -> (batch, ceil(H_k / 2), ceil(W_k / 2), C), each side.
             images = [
-                Downsample(name=f"downsample_{index}_{side}", dtype=dtype_policy)(image)
+                blocks.Downsample(name=f"downsample_{index}_{side}", dtype=dtype_policy)(image)
                 for side, image in zip(("input", "target"), images, strict=True)
             ]
         scale = patchgan.build_discriminator(
