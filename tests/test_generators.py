@@ -40,18 +40,26 @@ def _batch(seed=0):
     return inputs, tf.tanh(2.0 * inputs[..., ::-1])
 
 
-@pytest.mark.parametrize("generator", ["resnet", "global_local"])
-def test_generator_trains_two_steps_and_restores(generator, tmp_path, data_dir):
-    config = _config(generator, tmp_path, data_dir)
+@pytest.mark.parametrize("discriminators", [1, 3])
+@pytest.mark.parametrize("generator", ["unet", "resnet", "global_local"])
+def test_generator_trains_two_steps_and_restores(generator, discriminators, tmp_path, data_dir):
+    # Each generator with the single PatchGAN, and with pix2pixHD's three discriminators
+    # and feature matching (64, 32 and 16 pixels for --discriminator_layers 2).
+    hd = {"num_discriminators": 3, "lambda_feature_matching": 10.0, "gan_mode": "lsgan"}
+    config = _config(generator, tmp_path, data_dir, **(hd if discriminators == 3 else {}))
     result = training.train(config)
     assert result["step"] == 2 and np.isfinite(result["gen_total"])
+    # Rerun with one more step: generator, discriminators and optimizers restore.
+    resumed = training.train(config.replace(steps=3))
+    assert resumed["step"] == 3 and np.isfinite(resumed["gen_total"])
     restored_config, restored, _ = run_dir.restore_generator(str(tmp_path))
     assert restored_config.model.generator == generator
     rebuilt = models.build_generator(config)
-    tf.train.Checkpoint(generator=rebuilt).restore(result["checkpoint"]).expect_partial()
+    tf.train.Checkpoint(generator=rebuilt).restore(resumed["checkpoint"]).expect_partial()
     images = _batch()[0]
     np.testing.assert_array_equal(restored(images).numpy(), rebuilt(images).numpy())
     assert result["checkpoint"].endswith("ckpt-2")
+    assert resumed["checkpoint"].endswith("ckpt-3")
 
 
 def test_generators_keep_their_size_and_shapes():
