@@ -6,6 +6,13 @@ writes exported/pix2pix/<version>/ (one above the highest version already there)
 with the `serving_default` (PNG/JPEG bytes in, PNG bytes out) and `generate`
 (float images in [-1, 1]) signatures, and a TF Serving warmup file. Channels and bit
 depths (1 or 3, 8 or 16) are the run's; inputs are converted to them in the graph.
+
+    python export.py --workdir checkpoints/cityscapes --format litert --quantize int8
+    python export.py --workdir checkpoints/cityscapes --format onnx
+
+write exported/pix2pix-litert/<version>/model.tflite (or -onnx/.../model.onnx) with
+pix2pix_export.json: float images [N, H, W, C] in [-1, 1] in and out, any H and W
+that are multiples of the generator's pad multiple (serving/deploy.py).
 """
 
 import argparse
@@ -17,12 +24,32 @@ from pix2pix_tf import flags
 from pix2pix_tf.options import ExportOptions, RunOptions, ServingOptions
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+DEFAULT_EXPORT_DIR = ExportOptions().export_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     flags.add_option_flags(parser, RunOptions, ExportOptions, ServingOptions)
     return parser.parse_args(argv)
+
+
+def _export_deploy(run: RunOptions, export_options: ExportOptions) -> str:
+    from pix2pix_tf.serving import deploy
+
+    export_dir = export_options.export_dir
+    if export_dir == DEFAULT_EXPORT_DIR:
+        # The default base path is TF Serving's; other formats get their own folder.
+        export_dir = f"{export_dir}-{export_options.format}"
+    return deploy.export(
+        run.workdir,
+        export_dir,
+        export_options.format,
+        export_options.quantize,
+        checkpoint=run.checkpoint,
+        version=export_options.version,
+        precision=export_options.precision,
+        representative_examples=export_options.representative_examples,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,16 +61,23 @@ def main(argv: list[str] | None = None) -> int:
         from pix2pix_tf.serving import export as export_lib
 
         try:
-            path = export_lib.export(
-                run.workdir,
-                export_options.export_dir,
-                checkpoint=run.checkpoint,
-                version=export_options.version,
-                options=serving_options,
-                precision=export_options.precision,
-                warmup=export_options.warmup,
-                model_name=export_options.model_name,
-            )
+            if export_options.format != "saved_model":
+                path = _export_deploy(run, export_options)
+            elif export_options.quantize != "none":
+                raise ValueError(
+                    f"--quantize {export_options.quantize} applies to --format litert."
+                )
+            else:
+                path = export_lib.export(
+                    run.workdir,
+                    export_options.export_dir,
+                    checkpoint=run.checkpoint,
+                    version=export_options.version,
+                    options=serving_options,
+                    precision=export_options.precision,
+                    warmup=export_options.warmup,
+                    model_name=export_options.model_name,
+                )
         except (export_lib.ExportError, ValueError, OSError) as error:
             sys.stderr.write(f"export.py: error: {flags.one_line(error)}\n")
             return flags.EXIT_ERROR

@@ -94,6 +94,22 @@ class ExportOptions:
     )
     model_name: str = setting("pix2pix", "Model name in warmup requests.")
     warmup: bool = setting(True, "Write assets.extra/tf_serving_warmup_requests.")
+    format: str = setting(
+        "saved_model",
+        "saved_model: TF Serving (bytes and float signatures). litert (.tflite) and onnx: "
+        "the float `generate` contract only, NHWC float32 in [-1, 1], in their own "
+        "versioned folder under --export_dir.",
+        choices.EXPORT_FORMATS,
+    )
+    quantize: str = setting(
+        "none",
+        "With --format litert: float16 or int8 weights (dynamic_int8), or int8 weights "
+        "and activations calibrated on --representative_examples training pairs (int8).",
+        choices.QUANTIZATIONS,
+    )
+    representative_examples: int = setting(
+        100, "With --quantize int8: training-split inputs used to calibrate activations."
+    )
 
 
 # -- predict ------------------------------------------------------------------------

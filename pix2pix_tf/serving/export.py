@@ -116,7 +116,11 @@ def write_warmup(
     return path
 
 
-def _prepare_export_dir(export_dir: str) -> None:
+def prepare_export_dir(export_dir: str, version: int | None = None) -> None:
+    """Checks `version` and creates a writable `export_dir`, before the slow work (the
+    version is checked again under the lock)."""
+    if version is not None and version < 1:
+        raise ValueError(f"--version must be >= 1, got {version}.")
     try:
         os.makedirs(export_dir, exist_ok=True)
     except OSError as error:
@@ -128,6 +132,8 @@ def _prepare_export_dir(export_dir: str) -> None:
         raise ExportError(f"--export_dir {export_dir}: exists and is not a directory.")
     if not os.access(export_dir, os.W_OK | os.X_OK):
         raise ExportError(f"--export_dir {export_dir}: not writable; pass a writable directory.")
+    if version is not None:
+        _check_free(export_dir, version)
 
 
 def write_model(
@@ -151,18 +157,46 @@ def write_model(
     channels and the bit depths `input_bits` / `output_bits` it serves with (exports
     from before these fields were recorded are 3-channel and 8-bit).
     """
-    if version is not None and version < 1:
-        raise ValueError(f"--version must be >= 1, got {version}.")
-    _prepare_export_dir(export_dir)
-    if version is not None:
-        # Checked before the slow work, and again under the lock.
-        _check_free(export_dir, version)
+    prepare_export_dir(export_dir, version)
     archive_options = options or serving.ServingOptions()
     functions = serving.ServingFunctions(
         generator, archive_options, pad_multiple, input_bits, output_bits
     )
     archive = serving.build_export_archive(functions)
     height, width = functions.training_size
+
+    def write_contents(staging: str) -> None:
+        archive.write_out(staging, verbose=False)
+        if warmup:
+            write_warmup(staging, functions.training_size, model_name, functions.input_channels)
+        record = {
+            **(metadata or {}),
+            # An int for square sizes, as before non-square training sizes.
+            "image_size": height if height == width else [height, width],
+            "training_size": [height, width],
+            "pad_multiple": functions.pad_multiple,
+            "input_channels": functions.input_channels,
+            "output_channels": functions.output_channels,
+            "input_bits": functions.input_bits,
+            "output_bits": functions.output_bits,
+            "serving_options": dataclasses.asdict(archive_options),
+        }
+        tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
+        with open(os.path.join(staging, METADATA_FILE), "w") as file:
+            json.dump(record, file, indent=2, sort_keys=True)
+
+    return write_version(export_dir, version, write_contents)
+
+
+def write_version(export_dir: str, version: int | None, write_contents) -> str:
+    """Writes `<export_dir>/<version>/` atomically (`version` None: the next free one)
+    with `write_contents(staging_dir)`, and returns its path.
+
+    Under the export directory's lock: stale staging folders are removed, the version
+    is chosen, the contents are written into a staging folder, made readable and
+    renamed into place. A failure or interrupt removes the staging folder; OS and
+    TensorFlow write errors become one-line ExportErrors. Every export format uses it.
+    """
     with _locked(export_dir):
         _remove_stale_staging(export_dir)
         version = next_version(export_dir) if version is None else version
@@ -172,24 +206,7 @@ def write_model(
         except OSError as error:
             raise _write_error(export_dir, version, error) from None
         try:
-            archive.write_out(staging, verbose=False)
-            if warmup:
-                write_warmup(staging, functions.training_size, model_name, functions.input_channels)
-            record = {
-                **(metadata or {}),
-                # An int for square sizes, as before non-square training sizes.
-                "image_size": height if height == width else [height, width],
-                "training_size": [height, width],
-                "pad_multiple": functions.pad_multiple,
-                "input_channels": functions.input_channels,
-                "output_channels": functions.output_channels,
-                "input_bits": functions.input_bits,
-                "output_bits": functions.output_bits,
-                "serving_options": dataclasses.asdict(archive_options),
-            }
-            tf.io.gfile.makedirs(os.path.join(staging, "assets.extra"))
-            with open(os.path.join(staging, METADATA_FILE), "w") as file:
-                json.dump(record, file, indent=2, sort_keys=True)
+            write_contents(staging)
             # mkdtemp makes the directory 0700; a server running as another user must read it.
             _make_readable(staging)
             if os.path.exists(final):

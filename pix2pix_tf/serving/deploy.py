@@ -1,0 +1,189 @@
+"""`export.py --format litert|onnx`: the generator as a LiteRT or ONNX file.
+
+    <export_dir>/<version>/model.tflite (or model.onnx)
+                          /pix2pix_export.json
+
+Written through serving/export.py's `write_version` (staging folder, lock, next free
+version, rename; nothing half-written), with the same record as the SavedModel's
+assets.extra/pix2pix_export.json (config, checkpoint, step, sizes, channels, bits)
+plus the format, the quantization and the input/output contract; the record is also
+embedded in the file itself (serving/litert.py, serving/onnx_export.py).
+
+The contract is the SavedModel's float `generate` signature, not its bytes one:
+
+    input   images     float32 [N, H, W, C_in]  NHWC, in [-1, 1] (pixel / 127.5 - 1;
+                       16-bit: pixel / 65535 * 2 - 1)
+    output  generated  float32 [N, H, W, C_out] NHWC, in [-1, 1] (tanh); pixel =
+                       (x + 1) * 127.5 (16-bit: (x + 1) * 32767.5)
+
+Decoding, padding and encoding are the caller's (predict.py does them in Python the
+way serving/codec.py does in the graph). Both formats are converted with free height
+and width: H and W may be any positive multiples of `pad_multiple` (2^unet_depth, 4
+for resnet, 32 for global_local), measured to give the generator's numbers at other
+sizes than the training size (tests/test_deploy_export.py). The network is rebuilt
+with Keras' own convolutions (the CPU matmul convolutions of models/conv.py need
+ExtractImagePatches, which LiteRT's builtins lack) in float32 whatever the run's
+precision, and the checkpoint's weights copied into it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf import models
+from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving import litert, onnx_export
+from pix2pix_tf.training import run_dir
+
+# The export folder's record (the SavedModel keeps it under assets.extra/).
+METADATA_FILE = "pix2pix_export.json"
+FILE_NAMES = {"litert": litert.FILE_NAME, "onnx": onnx_export.FILE_NAME}
+
+
+def deploy_network(config: config_lib.Config, generator: keras.Model) -> keras.Model:
+    """The generator's layers and weights on [None, None, None, C_in], float32, with
+    Keras' own convolutions."""
+    network = models.build_generator(
+        config.replace(matmul_convs=False),
+        input_shape=(None, None, config.data.input_channels),
+    )
+    network.set_weights(generator.get_weights())
+    return network
+
+
+def contract(config: config_lib.Config) -> dict:
+    """The input/output contract recorded with (and checked by readers of) every export."""
+    input_bits, output_bits = config_lib.bit_depths(config.data)
+    multiple = models.pad_multiple(config)
+    return {
+        "layout": "NHWC",
+        "dtype": "float32",
+        "range": [-1.0, 1.0],
+        "input": {"name": "images", "channels": config.data.input_channels, "bits": input_bits},
+        "output": {
+            "name": onnx_export.OUTPUT_NAME,
+            "channels": config.data.output_channels,
+            "bits": output_bits,
+        },
+        "sizes": f"any H and W that are positive multiples of {multiple}",
+        "pad_multiple": multiple,
+        "encoded_bytes": False,
+    }
+
+
+def representative_inputs(config: config_lib.Config, count: int) -> list[np.ndarray]:
+    """Up to `count` inputs [1, H, W, C_in] of the run's training split (centre crops at
+    the training size, no jitter), for int8 calibration."""
+    from pix2pix_tf.data import pipeline, prepare
+
+    if count < 1:
+        raise ValueError(f"--representative_examples must be >= 1, got {count}.")
+    prepare.prepare(config.data)
+    dataset = pipeline.build_dataset(config.data, "train", training=False, batch_size=1)
+    inputs = [images.numpy() for images, _ in dataset.take(count)]
+    if not inputs:
+        raise ValueError(f"--quantize int8: the {config.data.dataset} train split is empty.")
+    return inputs
+
+
+def convert(
+    config: config_lib.Config,
+    generator: keras.Model,
+    fmt: str,
+    record: dict,
+    quantize: str = "none",
+    representative_examples: int = 100,
+    network: keras.Model | None = None,
+) -> bytes:
+    """The generator as the bytes of a `fmt` file with `record` embedded."""
+    network = network or deploy_network(config, generator)
+    spec = tf.TensorSpec([None, None, None, config.data.input_channels], tf.float32)
+    if fmt == "onnx":
+        return onnx_export.convert(network, spec, record)
+    representative = None
+    if quantize == "int8":
+        inputs = representative_inputs(config, representative_examples)
+
+        def representative():
+            for images in inputs:
+                yield [images]
+
+    model = litert.convert(network, spec, quantize, representative)
+    return litert.embed_metadata(model, record)
+
+
+def export(
+    workdir: str,
+    export_dir: str,
+    fmt: str,
+    quantize: str = "none",
+    checkpoint: str | None = None,
+    version: int | None = None,
+    precision: str = "float32",
+    representative_examples: int = 100,
+    network_builder=deploy_network,
+) -> str:
+    """Restores the run's generator and writes `<export_dir>/<version>/` in `fmt`."""
+    if fmt not in FILE_NAMES:
+        raise ValueError(f"--format must be one of {', '.join(FILE_NAMES)} here, got {fmt}.")
+    if quantize != "none" and fmt != "litert":
+        raise ValueError(f"--quantize {quantize} applies to --format litert only.")
+    if precision != "float32":
+        raise ValueError(
+            f"--precision {precision} applies to --format saved_model; {fmt} exports "
+            "compute in float32 (mixed-precision runs included). Use --quantize float16 "
+            "for a half-size LiteRT file."
+        )
+    export_lib.prepare_export_dir(export_dir, version)
+    _refuse_saved_model_base(export_dir, fmt)
+    try:
+        config, generator, path = run_dir.restore_generator(workdir, checkpoint, "float32")
+    except (FileNotFoundError, ValueError) as error:
+        raise export_lib.ExportError(str(error)) from None
+    height, width = config_lib.image_hw(config.data)
+    input_bits, output_bits = config_lib.bit_depths(config.data)
+    record = {
+        "format": fmt,
+        "quantize": quantize,
+        "file": FILE_NAMES[fmt],
+        "checkpoint": path,
+        "step": run_dir.checkpoint_step(path),
+        "precision": "float32",
+        "config": config.to_dict(),
+        "image_size": height if height == width else [height, width],
+        "training_size": [height, width],
+        "pad_multiple": models.pad_multiple(config),
+        "input_channels": config.data.input_channels,
+        "output_channels": config.data.output_channels,
+        "input_bits": input_bits,
+        "output_bits": output_bits,
+        "contract": contract(config),
+    }
+    if quantize == "int8":
+        record["representative_examples"] = representative_examples
+    network = network_builder(config, generator)
+    data = convert(config, generator, fmt, record, quantize, representative_examples, network)
+
+    def write_contents(staging: str) -> None:
+        with open(os.path.join(staging, FILE_NAMES[fmt]), "wb") as file:
+            file.write(data)
+        with open(os.path.join(staging, METADATA_FILE), "w") as file:
+            json.dump(record, file, indent=2, sort_keys=True)
+
+    return export_lib.write_version(export_dir, version, write_contents)
+
+
+def _refuse_saved_model_base(export_dir: str, fmt: str) -> None:
+    """TF Serving would try to load a LiteRT/ONNX version among SavedModel versions."""
+    for name in os.listdir(export_dir):
+        if name.isdigit() and os.path.exists(os.path.join(export_dir, name, "saved_model.pb")):
+            raise export_lib.ExportError(
+                f"--export_dir {export_dir}: holds SavedModel versions for TF Serving; "
+                f"write --format {fmt} to its own folder (e.g. {export_dir}-{fmt})."
+            )
