@@ -4,11 +4,14 @@ by hand (no timing assertions)."""
 import json
 
 import keras
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.benchmark import memory_benchmark, memory_estimate
 from pix2pix_tf.models import resnet
+from pix2pix_tf.training import step as step_lib
 
 
 def test_memory_benchmark_prints_both_variants_and_the_estimate(capsys):
@@ -56,3 +59,30 @@ def test_estimate_counts_the_global_stage_at_half_size():
     # The discriminator sees half-size pairs: a quarter of the pixels.
     ratio = half["discriminator_activations_gib"] / full["discriminator_activations_gib"]
     assert ratio == pytest.approx(0.25, rel=0.15)
+
+
+def test_block_remat_of_residual_blocks_gives_the_same_losses_and_weights():
+    """--remat with instance norm recomputes whole residual blocks, dropout mask drawn once."""
+    results = []
+    for remat in (False, True):
+        keras.utils.set_random_seed(0)
+        config = config_lib.build_config(
+            preset="tiny",
+            generator="resnet",
+            norm="instance",
+            dropout=0.5,
+            ngf=4,
+            resnet_blocks=2,
+            remat=remat,
+        )
+        state = step_lib.build_train_state(config, total_steps=10)
+        train_step = step_lib.make_train_step(config, state)
+        for seed in range(2):
+            inputs = tf.random.stateless_uniform([1, 64, 64, 3], [seed, 1], -1, 1)
+            losses = train_step(inputs, tf.tanh(2.0 * inputs[..., ::-1]))
+        weights = [weight.numpy() for weight in state.generator.weights]
+        results.append(({name: float(value) for name, value in losses.items()}, weights))
+    (plain, plain_weights), (remat, remat_weights) = results
+    assert plain == pytest.approx(remat, rel=1e-5)
+    for a, b in zip(plain_weights, remat_weights, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -49,9 +49,9 @@ class ReflectionPad2D(keras.layers.Layer):
 class ResidualBlock(keras.layers.Layer):
     """x + norm(conv(pad(dropout(relu(norm(conv(pad(x)))))))), 3x3 convolutions, `filters` wide.
 
-    With `recompute` (--remat) each half of the block (pad, convolution[, instance norm, ReLU])
-    is recomputed from its input in the backward pass (tf.recompute_grad); the dropout
-    between them is not, so that its mask is drawn once.
+    With `recompute` (--remat) the block is recomputed from its input in the backward pass
+    (tf.recompute_grad), the dropout mask drawn once outside; with batch norm, whose moving
+    statistics a recomputation would update twice, each half (pad, convolution) is.
     """
 
     def __init__(
@@ -116,6 +116,15 @@ class ResidualBlock(keras.layers.Layer):
         def second(x):
             return half(x, self.conv_2, self.norm_2, relu=False)
 
+        if self.recompute and training and not batch_norm:
+            # The whole block is recomputed from its input, so the backward pass keeps
+            # only the input (recomputing each half would keep the tensor between them
+            # too). The dropout mask is drawn outside: the recomputation multiplies by
+            # the same one.
+            if self.drop is None:
+                return tf.recompute_grad(lambda x: x + second(first(x)))(inputs)
+            mask = self.drop(tf.ones_like(inputs), training=training)
+            return tf.recompute_grad(lambda x, m: x + second(first(x) * m))(inputs, mask)
         if self.recompute and training:
             first, second = tf.recompute_grad(first), tf.recompute_grad(second)
         x = first(inputs)
