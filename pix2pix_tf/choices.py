@@ -63,6 +63,8 @@ SERVING_SIZES = ("native", "training")
 FCN_CHOICES = ("auto", "on", "off")
 # FID/KID with InceptionV3: when its weights are found (auto), required (on), or skipped (off).
 FID_CHOICES = ("auto", "on", "off")
+# The demo's brushes: the run's dataset decides (auto), the Cityscapes classes, or any colour.
+DEMO_PALETTES = ("auto", "cityscapes", "free")
 
 # The paper's jitter resizes 256x256 images to 286x286 before cropping 256x256.
 _JITTER_RATIO = 286 / 256

@@ -1,0 +1,213 @@
+"""What the demo page generates with and offers: the model, the brushes, the val inputs.
+
+The model is loaded by serving/predict.py's `load_model` (a SavedModel, an export base
+path or a run directory) or reached through TF Serving's REST API (serving/client.py);
+either way the page sends encoded images and gets PNG bytes back, through the same
+serving graph as predict.py and TF Serving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import threading
+import urllib.error
+from collections.abc import Callable
+
+from PIL import Image, UnidentifiedImageError
+
+from pix2pix_tf import config as config_lib
+from pix2pix_tf.data import registry
+from pix2pix_tf.options import DEFAULT_MAX_PIXELS, DemoOptions
+
+# The canvas when nothing says what size the model was trained at (TF Serving).
+DEFAULT_CANVAS_HW = (256, 256)
+# The eraser paints the background: Cityscapes' unlabelled black, or white.
+CITYSCAPES_BACKGROUND = "#000000"
+FREE_BACKGROUND = "#ffffff"
+
+
+class DemoError(ValueError):
+    """A problem with the demo's flags or model that stops it from starting."""
+
+
+class RequestError(ValueError):
+    """A request the page made that cannot be served; its message is shown on the page."""
+
+
+def _hex(color: tuple[int, int, int]) -> str:
+    return "#{:02x}{:02x}{:02x}".format(*color)
+
+
+@dataclasses.dataclass
+class Example:
+    name: str
+    png: bytes
+
+
+@dataclasses.dataclass
+class Backend:
+    """`generate(encoded image) -> PNG bytes`, and what the page needs to know."""
+
+    generate_batch: Callable[[list[bytes]], list[bytes]]
+    description: str
+    config: config_lib.Config | None = None
+    owner: object = None
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+    def generate(self, image: bytes) -> bytes:
+        # One request at a time: the CPU is the limit, and TF Serving queues anyway.
+        with self.lock:
+            return self.generate_batch([image])[0]
+
+
+def _local_backend(options: DemoOptions) -> Backend:
+    from pix2pix_tf.serving import predict
+
+    try:
+        model = predict.load_model(options.model, options.checkpoint)
+    except predict.PredictError as error:
+        raise DemoError(str(error)) from None
+    return Backend(
+        generate_batch=model.serve,
+        description=model.description,
+        config=_model_config(options.model),
+        owner=model,
+    )
+
+
+def _model_config(path: str) -> config_lib.Config | None:
+    """The run's config: a run directory's config.json, or the one an export recorded."""
+    from pix2pix_tf.serving import export as export_lib
+
+    candidates = [
+        os.path.join(path, config_lib.CONFIG_FILE),
+        os.path.join(path, export_lib.METADATA_FILE),
+    ]
+    if os.path.isdir(path):
+        # A TF Serving base path: the highest version is the one load_model serves.
+        versions = sorted((name for name in os.listdir(path) if name.isdigit()), key=int)
+        candidates += [
+            os.path.join(path, name, export_lib.METADATA_FILE) for name in versions[::-1]
+        ]
+    for candidate in candidates:
+        try:
+            with open(candidate) as file:
+                values = json.load(file)
+            return config_lib.Config.from_dict(values.get("config", values))
+        except (OSError, ValueError, TypeError):
+            continue
+    return None
+
+
+def _serving_backend(options: DemoOptions) -> Backend:
+    from pix2pix_tf.serving import client
+
+    def generate_batch(images: list[bytes]) -> list[bytes]:
+        try:
+            return client.rest_generate(options.serving_url, images, options.model_name)
+        except urllib.error.HTTPError as error:
+            try:
+                message = json.loads(error.read())["error"]
+            except (ValueError, KeyError, TypeError, OSError):
+                message = f"HTTP {error.code} {error.reason}"
+            raise RequestError(f"TF Serving: {message}") from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise RequestError(f"TF Serving at {options.serving_url}: {reason}") from None
+
+    return Backend(generate_batch, f"TF Serving {options.serving_url} ({options.model_name})")
+
+
+def load_backend(options: DemoOptions) -> Backend:
+    return _serving_backend(options) if options.serving_url else _local_backend(options)
+
+
+# -- what the page shows ----------------------------------------------------------
+
+
+def palette(options: DemoOptions, config: config_lib.Config | None) -> dict:
+    """{"kind": "cityscapes"|"free", "classes": [{"name", "color"}], "background"}."""
+    kind = options.palette
+    if kind == "auto":
+        dataset = config.data.dataset if config is not None else None
+        known = dataset in registry.DATASETS
+        kind = "cityscapes" if known and registry.DATASETS[dataset].cityscapes_palette else "free"
+    if kind == "free":
+        return {"kind": "free", "classes": [], "background": FREE_BACKGROUND}
+    from pix2pix_tf.data import cityscapes_labels
+
+    classes = [{"name": name, "color": _hex(color)} for name, color in cityscapes_labels.CLASSES]
+    classes.append({"name": "unlabelled", "color": CITYSCAPES_BACKGROUND})
+    return {"kind": "cityscapes", "classes": classes, "background": CITYSCAPES_BACKGROUND}
+
+
+def canvas_hw(config: config_lib.Config | None) -> tuple[int, int]:
+    return config_lib.image_hw(config.data) if config is not None else DEFAULT_CANVAS_HW
+
+
+def val_examples(
+    options: DemoOptions, config: config_lib.Config | None
+) -> tuple[list[Example], str | None]:
+    """Up to options.examples inputs of the run's evaluation split as 8-bit PNGs, and
+    why there are none (None when there are)."""
+    if options.examples == 0:
+        return [], "no val inputs offered (--examples 0)."
+    if config is None:
+        return [], "no val inputs: the model's run and dataset are not known (TF Serving)."
+    import numpy as np
+    import tensorflow as tf
+
+    from pix2pix_tf.data import pipeline
+
+    data = config.data
+    if options.data_dir is not None:
+        data = dataclasses.replace(data, data_dir=options.data_dir)
+    split = config_lib.dataset_info(data.dataset).eval_split
+    try:
+        dataset = pipeline.build_dataset(
+            data, split, training=False, batch_size=1, with_keys=True, native_size=True
+        )
+        examples = []
+        for inputs, _, keys in dataset.take(options.examples):
+            pixels = np.round((inputs[0].numpy() + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
+            if pixels.shape[-1] == 1:
+                pixels = np.repeat(pixels, 3, axis=-1)
+            name = os.path.basename(keys[0].numpy().decode("utf-8", "replace"))
+            examples.append(Example(name, tf.io.encode_png(pixels).numpy()))
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return [], f"no val inputs: {first}"
+    if not examples:
+        return [], f"no val inputs: the {data.dataset} {split} split is empty."
+    return examples, None
+
+
+def checked_upload(data: bytes, limit_bytes: int) -> tuple[bytes, int, int]:
+    """An uploaded file as an upright 8-bit RGB PNG and its (width, height); raises
+    RequestError for files over the limit, non-images and images over the pixel bound."""
+    from pix2pix_tf.serving import predict
+
+    if len(data) > limit_bytes:
+        raise RequestError(
+            f"the file is {len(data) / 2**20:.1f} MiB; uploads are limited to "
+            f"{limit_bytes / 2**20:.0f} MiB (--max_upload_mb)."
+        )
+    try:
+        with Image.open(io.BytesIO(predict.upright(data))) as image:
+            width, height = image.size
+            if width * height <= DEFAULT_MAX_PIXELS:
+                rgb = image.convert("RGB")
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        raise RequestError("not an image Pillow can read (PNG, JPEG, GIF, BMP ...).") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise RequestError(f"the image cannot be decoded ({error}).") from None
+    if width * height > DEFAULT_MAX_PIXELS:
+        raise RequestError(
+            f"the image is {width}x{height}; at most {DEFAULT_MAX_PIXELS} pixels are served."
+        )
+    buffer = io.BytesIO()
+    rgb.save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue(), width, height
