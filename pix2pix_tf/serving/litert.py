@@ -119,6 +119,6 @@ def read_metadata(model: bytes) -> dict | None:
             if entry.Name() == METADATA_NAME.encode():
                 data = root.Buffers(entry.Buffer()).DataAsNumpy()
                 return json.loads(bytes(data).decode())
-    except (ValueError, TypeError, IndexError, AttributeError, UnicodeDecodeError):
+    except Exception:  # Arbitrary bytes make the flatbuffer reader fail in many ways.
         return None
     return None

@@ -94,8 +94,19 @@ def _exported_direction(version_dir: str) -> str | None:
 
 
 def load_model(path: str, checkpoint: str | None = None) -> Model:
-    """Loads --model: a SavedModel version dir, a TF Serving base path or a run directory
-    (its latest checkpoint, or `checkpoint`)."""
+    """Loads --model: a SavedModel version dir, a TF Serving base path, a run directory
+    (its latest checkpoint, or `checkpoint`), or a .tflite / .onnx export (the file, its
+    version folder or their base path; serving/deploy_runtimes.py)."""
+    from pix2pix_tf.serving import deploy_runtimes
+
+    try:
+        loaded = deploy_runtimes.load_file_export(path, checkpoint)
+    except deploy_runtimes.DeployModelError as error:
+        raise PredictError(str(error)) from None
+    if loaded is not None:
+        direction = loaded.metadata.get("config", {}).get("data", {}).get("direction")
+        serve = deploy_runtimes.serve_bytes(loaded)
+        return Model(serve, f"{loaded.kind} {loaded.path}", direction, owner=loaded)
     if not tf.io.gfile.isdir(path):
         raise PredictError(f"--model {path}: no such directory.")
     if checkpoint is not None and not run_dir.is_run_directory(path):
