@@ -1,0 +1,184 @@
+"""Deployment runtimes side by side: TF SavedModel, LiteRT, ONNX Runtime (CPU, batch 1).
+
+    python -m pix2pix_tf.benchmark deploy --workdir checkpoints/cityscapes
+    python -m pix2pix_tf.benchmark deploy --model exported/pix2pix exported/pix2pix-litert \
+        exported/pix2pix-onnx --json
+    python -m pix2pix_tf.benchmark deploy --workdir RUN --parity val --quantize float16 int8
+
+With --workdir, exports the run's latest checkpoint as a SavedModel, a float32 LiteRT
+file (plus the --quantize variants) and an ONNX file into a temporary directory;
+with --model, measures those exports (one per runtime). Each runtime runs the float
+contract (`generate`: float32 [1, H, W, C] in [-1, 1], H x W the training size) on
+the same inputs, in rounds that take turns between the runtimes (so load on the
+machine hits them alike), with --threads intra-op threads each: TensorFlow's
+SavedModel, the `ai-edge-litert` interpreter with its default CPU delegate (XNNPACK),
+ONNX Runtime's CPUExecutionProvider. Reports p50/p95 latency, images/s (1 / mean
+latency) and the file size (the SavedModel's: saved_model.pb and variables/).
+
+--parity SPLIT also runs every export over the run's SPLIT inputs (at the training
+size, centre-cropped) and reports the PSNR of its outputs against the SavedModel's
+float outputs (dB, on the [-1, 1] scale with peak-to-peak 2, over the whole split)
+and the L1 of its outputs against the targets (the metric evaluate.py reports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m pix2pix_tf.benchmark deploy", description=__doc__.split("\n\n")[0]
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--workdir", help="Run directory: export its latest checkpoint.")
+    source.add_argument("--model", nargs="+", help="Exports (SavedModel, .tflite, .onnx).")
+    parser.add_argument("--threads", type=int, default=2, help="Intra-op threads per runtime.")
+    parser.add_argument("--rounds", type=int, default=30, help="Timed calls per runtime.")
+    parser.add_argument("--warmup", type=int, default=3, help="Untimed calls per runtime.")
+    parser.add_argument("--parity", metavar="SPLIT", help="Also measure parity on this split.")
+    parser.add_argument("--max_examples", type=int, default=100, help="With --parity.")
+    parser.add_argument(
+        "--quantize",
+        nargs="*",
+        default=[],
+        choices=("float16", "dynamic_int8", "int8"),
+        help="With --workdir: also export and measure these LiteRT variants.",
+    )
+    parser.add_argument("--json", action="store_true", help="Print one JSON object.")
+    return parser.parse_args(argv)
+
+
+def export_all(workdir: str, directory: str, quantizations=()) -> dict[str, str]:
+    """{name: path}: saved_model, litert, onnx and litert_<q> exports of the run."""
+    from pix2pix_tf.serving import deploy
+    from pix2pix_tf.serving import export as export_lib
+
+    paths = {"saved_model": export_lib.export(workdir, os.path.join(directory, "sm"), warmup=False)}
+    for fmt, quantize in [("litert", "none"), ("onnx", "none")] + [
+        ("litert", q) for q in quantizations
+    ]:
+        name = fmt if quantize == "none" else f"{fmt}_{quantize}"
+        folder = deploy.export(workdir, os.path.join(directory, name), fmt, quantize)
+        paths[name] = os.path.join(folder, deploy.FILE_NAMES[fmt])
+    return paths
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q))
+
+
+def measure_speed(models: dict, images: np.ndarray, rounds: int, warmup: int) -> dict:
+    """{name: latency_ms_p50/p95, images_per_s, file_mb}, rounds taking turns."""
+    for model in models.values():
+        for _ in range(warmup):
+            model(images)
+    latencies: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model(images)
+            latencies[name].append((time.perf_counter() - start) * 1000.0)
+    return {
+        name: {
+            "latency_ms_p50": round(_percentile(values, 50), 3),
+            "latency_ms_p95": round(_percentile(values, 95), 3),
+            "images_per_s": round(images.shape[0] * 1000.0 / float(np.mean(values)), 2),
+            "file_mb": round(models[name].file_mb, 3),
+        }
+        for name, values in latencies.items()
+    }
+
+
+def measure_parity(models: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """{name: psnr_db against models["saved_model"], l1 against the targets}."""
+    reference = [models["saved_model"](inputs) for inputs, _ in pairs]
+    results = {}
+    for name, model in models.items():
+        outputs = reference if name == "saved_model" else [model(x) for x, _ in pairs]
+        squared = np.mean([np.mean((o - r) ** 2) for o, r in zip(outputs, reference, strict=True)])
+        l1 = np.mean([np.mean(np.abs(o - t)) for o, (_, t) in zip(outputs, pairs, strict=True)])
+        psnr = float("inf") if squared == 0 else 10.0 * np.log10(4.0 / squared)
+        results[name] = {"psnr_db": round(float(psnr), 2), "l1": round(float(l1), 5)}
+    return results
+
+
+def split_pairs(config, split: str, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Up to `count` (input, target) float32 [1, H, W, C] of `split` at the training size."""
+    from pix2pix_tf.data import pipeline, prepare
+
+    prepare.prepare(config.data)
+    dataset = pipeline.build_dataset(config.data, split, training=False, batch_size=1)
+    return [(x.numpy(), y.numpy()) for x, y in dataset.take(count)]
+
+
+def run(args: argparse.Namespace) -> dict:
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    from pix2pix_tf import config as config_lib
+    from pix2pix_tf.serving import deploy_runtimes
+
+    with tempfile.TemporaryDirectory() as directory:
+        if args.workdir:
+            paths = export_all(args.workdir, directory, args.quantize)
+        else:
+            paths = {}
+            for path in args.model:
+                kind, _ = deploy_runtimes.find(path)
+                paths[kind] = path
+            if "saved_model" not in paths and args.parity:
+                raise ValueError("--parity needs a SavedModel among --model (the reference).")
+        models = {name: deploy_runtimes.load(path, args.threads) for name, path in paths.items()}
+        record = next(iter(models.values())).metadata
+        height, width = record["training_size"]
+        rng = np.random.default_rng(0)
+        images = rng.uniform(-1.0, 1.0, (1, height, width, record["input_channels"]))
+        results = measure_speed(models, images.astype(np.float32), args.rounds, args.warmup)
+        if args.parity:
+            config = config_lib.Config.from_dict(record["config"])
+            pairs = split_pairs(config, args.parity, args.max_examples)
+            for name, values in measure_parity(models, pairs).items():
+                results[name].update(values, examples=len(pairs), split=args.parity)
+        for values in results.values():
+            values["threads"] = args.threads
+            values["input"] = [1, height, width, record["input_channels"]]
+    return results
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    try:
+        results = run(args)
+    except (ValueError, OSError) as error:
+        sys.stderr.write(f"benchmark deploy: error: {str(error).splitlines()[0]}\n")
+        return 1
+    if args.json:
+        print(json.dumps(results, sort_keys=True))
+        return 0
+    print(f"{'runtime':20s} {'p50 ms':>9s} {'p95 ms':>9s} {'img/s':>8s} {'MB':>8s}  parity")
+    for name, values in results.items():
+        parity = (
+            f"{values['psnr_db']} dB vs SavedModel, L1 {values['l1']}"
+            if "psnr_db" in values
+            else ""
+        )
+        print(
+            f"{name:20s} {values['latency_ms_p50']:9.2f} {values['latency_ms_p95']:9.2f} "
+            f"{values['images_per_s']:8.1f} {values['file_mb']:8.3f}  {parity}"
+        )
+    first = next(iter(results.values()))
+    print(f"batch 1, input {first['input']}, {first['threads']} threads per runtime")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
