@@ -14,6 +14,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -111,6 +112,28 @@ def test_missing_model_is_one_line(tmp_path, capsys):
     assert demo_cli.main(["--model", str(tmp_path / "nothing")]) == 1
     error = capsys.readouterr().err
     assert "no such directory" in error and error.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_command_serves_until_ctrl_c(run):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pix2pix_tf.demo", "--model", run[0], "--port", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("Serving the demo of checkpoint ") and "http://127.0.0.1:" in line
+        url = line.split(" at ")[1].split()[0].rstrip("/")
+        assert json.loads(_request(f"{url}/api/info")[1])["palette"]["kind"] == "cityscapes"
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 130
+        assert "warning" not in process.stderr.read()
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_only_loopback_is_quiet():
