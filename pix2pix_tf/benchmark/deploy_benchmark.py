@@ -17,7 +17,8 @@ latency) and the file size (the SavedModel's: saved_model.pb and variables/).
 
 --parity SPLIT also runs every export over the run's SPLIT inputs (at the training
 size, centre-cropped) and reports the PSNR of its outputs against the SavedModel's
-float outputs (dB, on the [-1, 1] scale with peak-to-peak 2, over the whole split)
+float outputs (dB, on the [-1, 1] scale with peak-to-peak 2, over the whole split;
+null for identical outputs)
 and the L1 of its outputs against the targets (the metric evaluate.py reports).
 """
 
@@ -105,8 +106,9 @@ def measure_parity(models: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> 
         outputs = reference if name == "saved_model" else [model(x) for x, _ in pairs]
         squared = np.mean([np.mean((o - r) ** 2) for o, r in zip(outputs, reference, strict=True)])
         l1 = np.mean([np.mean(np.abs(o - t)) for o, (_, t) in zip(outputs, pairs, strict=True)])
-        psnr = float("inf") if squared == 0 else 10.0 * np.log10(4.0 / squared)
-        results[name] = {"psnr_db": round(float(psnr), 2), "l1": round(float(l1), 5)}
+        # None (JSON null) when identical: the reference itself.
+        psnr = None if squared == 0 else round(float(10.0 * np.log10(4.0 / squared)), 2)
+        results[name] = {"psnr_db": psnr, "l1": round(float(l1), 5)}
     return results
 
 
@@ -122,8 +124,11 @@ def split_pairs(config, split: str, count: int) -> list[tuple[np.ndarray, np.nda
 def run(args: argparse.Namespace) -> dict:
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # TensorFlow already running in this process (tests): its threads.
+        pass
     from pix2pix_tf import config as config_lib
     from pix2pix_tf.serving import deploy_runtimes
 

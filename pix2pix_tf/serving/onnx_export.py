@@ -30,14 +30,19 @@ class UnsupportedOpError(ValueError):
 
 
 class _UnsupportedOps(logging.Handler):
-    """Collects the ops tf2onnx logs as unsupported (it logs them before failing)."""
+    """Collects the ops tf2onnx logs as unsupported or failed (it may go on and write a
+    graph without them)."""
 
     def __init__(self):
         super().__init__(logging.ERROR)
         self.ops: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        match = re.search(r"Tensorflow op \[[^\]]*: (\w+)\] is not supported", record.getMessage())
+        message = record.getMessage()
+        # "Tensorflow op [name: Type] is not supported", or a handler that failed (tf2onnx
+        # logs it and writes a broken graph): "Failed to convert node ... Type.version_N".
+        match = re.search(r"Tensorflow op \[[^\]]*: (\w+)\] is not supported", message)
+        match = match or re.search(r"Failed to convert node .*bound method (\w+)\.version", message)
         if match is not None and match.group(1) not in self.ops:
             self.ops.append(match.group(1))
 
