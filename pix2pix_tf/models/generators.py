@@ -36,9 +36,9 @@ def build_generator(
 
     With --remat the layers are rematerialised: Keras recomputes their activations in
     the backward pass from their inputs (keras.RematScope, tf.recompute_grad under the
-    TensorFlow backend); residual blocks recompute each half from its input. Batch norm
-    and dropout are not recomputed. The variables, and so checkpoints, are the same with
-    and without it.
+    TensorFlow backend); residual blocks recompute themselves whole from their input (each
+    half with batch norm; models/resnet.py). Batch norm and dropout are not recomputed.
+    The variables, and so checkpoints, are the same with and without it.
     """
     name = config.model.generator
     choices.check_choice("generator", name, choices.GENERATORS)
