@@ -26,16 +26,17 @@ FLOAT_BOUND_DB = 40.0
 QUANTIZED_BOUNDS_DB = {"float16": 70.0, "dynamic_int8": 70.0, "int8": 40.0}
 
 
-def _resnet_run(workdir: str):
-    """A tiny resnet run (4 filters, 2 residual blocks, instance norm) with textured outputs."""
+def _resnet_run(workdir: str, generator: str = "resnet", output_layer: str = "output_conv"):
+    """A tiny resnet (or global_local) run (4 filters, 2 residual blocks, instance norm)
+    with textured outputs."""
     config = config_lib.build_config(
-        preset="tiny", workdir=workdir, generator="resnet", ngf=4, resnet_blocks=2, norm="instance"
+        preset="tiny", workdir=workdir, generator=generator, ngf=4, resnet_blocks=2, norm="instance"
     )
     config.save(workdir)
     keras.utils.set_random_seed(2)
     state = build_train_state(config, total_steps=1)
     state.generator(tf.random.stateless_uniform([2, 64, 64, 3], seed=[2, 0], minval=-1.0))
-    layer = state.generator.get_layer("output_conv")
+    layer = state.generator.get_layer(output_layer)
     kernel, *rest = layer.get_weights()
     # A fresh output layer gives nearly flat images; random weights make them textured.
     layer.set_weights([np.random.default_rng(2).normal(0.0, 0.3, kernel.shape), *rest])
@@ -52,7 +53,10 @@ def runs(tmp_path_factory):
     make_run(unet, output_gain=20.0, image_size="32x64", data_dir=data_dir)
     resnet = str(tmp_path_factory.mktemp("resnet"))
     _resnet_run(resnet)
-    return {"unet": unet, "resnet": resnet}
+    # pix2pixHD's global network plus local enhancer (joint stage): the local output.
+    global_local = str(tmp_path_factory.mktemp("global_local"))
+    _resnet_run(global_local, "global_local", "local_output_conv")
+    return {"unet": unet, "resnet": resnet, "global_local": global_local}
 
 
 def _keras_outputs(workdir: str, images: np.ndarray) -> np.ndarray:
@@ -67,7 +71,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.mark.parametrize("fmt", ["litert", "onnx"])
-@pytest.mark.parametrize("generator", ["unet", "resnet"])
+@pytest.mark.parametrize("generator", ["unet", "resnet", "global_local"])
 def test_float32_export_matches_keras_at_several_sizes(runs, generator, fmt, tmp_path):
     workdir = runs[generator]
     folder = deploy.export(workdir, str(tmp_path / "export"), fmt)
@@ -81,6 +85,8 @@ def test_float32_export_matches_keras_at_several_sizes(runs, generator, fmt, tmp
     assert model.kind == fmt and model.metadata == record
     config = config_lib.Config.from_dict(record["config"])
     multiple = models.pad_multiple(config)
+    # Residual blocks reflection-pad their innermost map, which needs 2 pixels a side.
+    assert record["contract"]["min_side"] == multiple * (1 if generator == "unet" else 2)
     height, width = config_lib.image_hw(config.data)
     rng = np.random.default_rng(0)
     # The training size, batch 2 at another size (a multiple of the pad multiple), then back.
@@ -182,6 +188,28 @@ def test_predict_serves_litert_and_onnx_like_the_saved_model(runs, tmp_path):
         for got, expected in zip(outputs[name], outputs["saved_model"], strict=True):
             assert got.shape == expected.shape
             assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_predict_skips_inputs_below_the_min_side_like_the_saved_model(runs, tmp_path):
+    """global_local (min side 64): a 20x50 input pads to 32x64, too short for its
+    bottleneck; it is skipped with the reason and the others are still written."""
+    workdir = runs["global_local"]
+    write_image(str(tmp_path / "in" / "small.png"), 20, 50, seed=5)
+    write_image(str(tmp_path / "in" / "wide.png"), 40, 70, seed=6)
+    paths = {
+        "saved_model": export_lib.export(workdir, str(tmp_path / "sm"), warmup=False),
+        "onnx": deploy.export(workdir, str(tmp_path / "onnx"), "onnx"),
+    }
+    for name, path in paths.items():
+        summary = predict_lib.predict(
+            predict_lib.load_model(path),
+            [str(tmp_path / "in")],
+            str(tmp_path / name),
+            verbose=False,
+        )
+        assert summary.written == ["wide"], name
+        assert [os.path.basename(path) for path, _ in summary.skipped] == ["small.png"], name
+    assert "at least 64" in summary.skipped[0][1]
 
 
 def test_predict_refuses_files_that_are_not_pix2pix_exports(tmp_path):

@@ -19,7 +19,13 @@ latency) and the file size (the SavedModel's: saved_model.pb and variables/).
 size, centre-cropped) and reports the PSNR of its outputs against the SavedModel's
 float outputs (dB, on the [-1, 1] scale with peak-to-peak 2, over the whole split;
 null for identical outputs)
-and the L1 of its outputs against the targets (the metric evaluate.py reports).
+and the L1 of its outputs against the targets (the metric evaluate.py reports). For
+Cityscapes-palette runs in their natural direction (label map -> photo) with a
+segmenter of the training size under --segmenter_root (`python -m
+pix2pix_tf.segmentation`), also the FCN-score of its outputs as evaluate.py computes
+it (its segmenter loading and metrics): per-pixel accuracy, per-class accuracy and
+class IoU against the input label maps, plus one line with the real targets' score
+(the segmenter's ceiling); otherwise one line says why it is skipped.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from pix2pix_tf.options import SEGMENTER_ROOT
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -46,6 +54,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="Untimed calls per runtime.")
     parser.add_argument("--parity", metavar="SPLIT", help="Also measure parity on this split.")
     parser.add_argument("--max_examples", type=int, default=100, help="With --parity.")
+    parser.add_argument(
+        "--segmenter_root",
+        default=SEGMENTER_ROOT,
+        help="With --parity: where the FCN-score's segmenters are (evaluate.py's default).",
+    )
     parser.add_argument(
         "--quantize",
         nargs="*",
@@ -98,8 +111,12 @@ def measure_speed(models: dict, images: np.ndarray, rounds: int, warmup: int) ->
     }
 
 
-def measure_parity(models: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
-    """{name: psnr_db against models["saved_model"], l1 against the targets}."""
+def measure_parity(models: dict, pairs: list[tuple[np.ndarray, np.ndarray]], segmenter=None):
+    """{name: psnr_db against models["saved_model"], l1 against the targets[, fcn_*]}.
+
+    With a `segmenter`, the FCN-score of each model's outputs against the input label
+    maps, and {"real": ...} the targets' own score (None without one).
+    """
     reference = [models["saved_model"](inputs) for inputs, _ in pairs]
     results = {}
     for name, model in models.items():
@@ -109,7 +126,52 @@ def measure_parity(models: dict, pairs: list[tuple[np.ndarray, np.ndarray]]) -> 
         # None (JSON null) when identical: the reference itself.
         psnr = None if squared == 0 else round(float(10.0 * np.log10(4.0 / squared)), 2)
         results[name] = {"psnr_db": psnr, "l1": round(float(l1), 5)}
-    return results
+        if segmenter is not None:
+            results[name].update(fcn_score(segmenter, pairs, outputs))
+    real = fcn_score(segmenter, pairs, [t for _, t in pairs]) if segmenter is not None else None
+    return results, real
+
+
+def fcn_score(segmenter, pairs, photos) -> dict:
+    """evaluate.py's FCN-score of `photos` against the label maps (the pairs' inputs)."""
+    import tensorflow as tf
+
+    from pix2pix_tf.data import cityscapes_labels
+    from pix2pix_tf.evaluation import metrics
+
+    confusion = 0
+    for (label_map, _), photo in zip(pairs, photos, strict=True):
+        predictions = tf.argmax(segmenter(photo, training=False), axis=-1)
+        labels = cityscapes_labels.colors_to_labels(label_map)
+        confusion += metrics.confusion_matrix(
+            labels, predictions, cityscapes_labels.NUM_CLASSES
+        ).numpy()
+    scores = metrics.segmentation_scores(confusion)
+    return {
+        f"fcn_{name}": round(getattr(scores, name), 4)
+        for name in ("per_pixel_accuracy", "per_class_accuracy", "class_iou")
+    }
+
+
+def load_segmenter(config, root: str):
+    """evaluate.py's segmenter for the run (its --fcn auto), or None after one line
+    (on stderr, so --json keeps stdout to its one object) saying why not."""
+    from pix2pix_tf import flags
+    from pix2pix_tf.evaluation import evaluator
+    from pix2pix_tf.options import EvalOptions
+
+    if not evaluator.fcn_applies(config):
+        sys.stderr.write(
+            f"FCN-score skipped: {config.data.dataset} {config.data.direction} "
+            f"({config.data.input_channels} -> {config.data.output_channels} channels) is "
+            "not Cityscapes-palette label maps -> RGB photos.\n"
+        )
+        return None
+    try:
+        return evaluator._load_segmenter(config, EvalOptions(fcn="on", segmenter_root=root))
+    except FileNotFoundError as error:
+        sys.stderr.write(f"FCN-score skipped: {flags.one_line(error)}\n")
+        return None
 
 
 def split_pairs(config, split: str, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -151,8 +213,13 @@ def run(args: argparse.Namespace) -> dict:
         if args.parity:
             config = config_lib.Config.from_dict(record["config"])
             pairs = split_pairs(config, args.parity, args.max_examples)
-            for name, values in measure_parity(models, pairs).items():
+            segmenter = load_segmenter(config, args.segmenter_root)
+            parity, real = measure_parity(models, pairs, segmenter)
+            for name, values in parity.items():
                 results[name].update(values, examples=len(pairs), split=args.parity)
+            if real is not None:
+                # Not a runtime: the JSON stays keyed by runtime; the text prints it.
+                results["saved_model"]["fcn_real"] = real
         for values in results.values():
             values["threads"] = args.threads
             values["input"] = [1, height, width, record["input_channels"]]
@@ -180,6 +247,15 @@ def main(argv: list[str]) -> int:
             f"{name:20s} {values['latency_ms_p50']:9.2f} {values['latency_ms_p95']:9.2f} "
             f"{values['images_per_s']:8.1f} {values['file_mb']:8.3f}  {parity}"
         )
+    real = results.get("saved_model", {}).get("fcn_real")
+    if real is not None:
+        print("FCN-score (per-pixel acc., per-class acc., class IoU):")
+        rows = {name: values for name, values in results.items() if "fcn_class_iou" in values}
+        for name, values in [*rows.items(), ("real targets (ceiling)", real)]:
+            print(
+                f"  {name:22s} {values['fcn_per_pixel_accuracy']:.4f}  "
+                f"{values['fcn_per_class_accuracy']:.4f}  {values['fcn_class_iou']:.4f}"
+            )
     first = next(iter(results.values()))
     print(f"batch 1, input {first['input']}, {first['threads']} threads per runtime")
     return 0

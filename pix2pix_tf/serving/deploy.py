@@ -19,8 +19,9 @@ The contract is the SavedModel's float `generate` signature, not its bytes one:
 Decoding, padding and encoding are the caller's (predict.py does them in Python the
 way serving/codec.py does in the graph). Both formats are converted with free height
 and width: H and W may be any positive multiples of `pad_multiple` (2^unet_depth, 4
-for resnet, 32 for global_local), measured to give the generator's numbers at other
-sizes than the training size (tests/test_deploy_export.py). The network is rebuilt
+for resnet, 32 for global_local), at least `min_side` (twice the multiple for resnet
+and global_local), measured to give the generator's numbers at other sizes than the
+training size (tests/test_deploy_export.py). The network is rebuilt
 with Keras' own convolutions (the CPU matmul convolutions of models/conv.py need
 ExtractImagePatches, which LiteRT's builtins lack) in float32 whatever the run's
 precision, and the checkpoint's weights copied into it.
@@ -57,10 +58,20 @@ def deploy_network(config: config_lib.Config, generator: keras.Model) -> keras.M
     return network
 
 
+def min_side(config: config_lib.Config) -> int:
+    """The shortest side the generator runs at: its pad multiple for the U-Net (a 1x1
+    bottleneck), twice it for resnet and global_local, whose innermost residual blocks
+    reflection-pad 1 pixel of a map 1/multiple the size (a 1-pixel map cannot reflect;
+    Keras, LiteRT and ONNX Runtime all refuse it)."""
+    multiple = models.pad_multiple(config)
+    return multiple if config.model.generator == "unet" else 2 * multiple
+
+
 def contract(config: config_lib.Config) -> dict:
     """The input/output contract recorded with (and checked by readers of) every export."""
     input_bits, output_bits = config_lib.bit_depths(config.data)
-    multiple = models.pad_multiple(config)
+    multiple, minimum = models.pad_multiple(config), min_side(config)
+    at_least = f", at least {minimum}" if minimum > multiple else ""
     return {
         "layout": "NHWC",
         "dtype": "float32",
@@ -71,8 +82,9 @@ def contract(config: config_lib.Config) -> dict:
             "channels": config.data.output_channels,
             "bits": output_bits,
         },
-        "sizes": f"any H and W that are positive multiples of {multiple}",
+        "sizes": f"any H and W that are positive multiples of {multiple}{at_least}",
         "pad_multiple": multiple,
+        "min_side": minimum,
         "encoded_bytes": False,
     }
 

@@ -230,11 +230,14 @@ def _load_saved_model(directory: str) -> FloatModel:
 def serve_bytes(model: FloatModel, png_compression: int = 1) -> Callable[[list[bytes]], list]:
     """predict's `serve`: encoded images -> PNGs, each at its own size, decoded to the
     run's input channels and bits, reflection-padded to the pad multiple, generated one
-    at a time, cropped back and encoded at the output bits (serving/codec.py's rules)."""
+    at a time, cropped back and encoded at the output bits (serving/codec.py's rules).
+    An input still shorter than the contract's min_side once padded fails alone with
+    InvalidArgumentError, as it does in the SavedModel (predict skips it with the reason)."""
     record = model.metadata
     in_channels, out_channels = record["input_channels"], record["output_channels"]
     in_bits, out_bits = record.get("input_bits", 8), record.get("output_bits", 8)
     multiple = record["pad_multiple"]
+    minimum = record.get("contract", {}).get("min_side", multiple)
 
     def serve(images: list[bytes]) -> list[bytes]:
         outputs = []
@@ -244,6 +247,14 @@ def serve_bytes(model: FloatModel, png_compression: int = 1) -> Callable[[list[b
             padded = sizes.reflect_pad(
                 codec.normalise(tf.cast(pixels, tf.float32), in_bits), multiple
             )
+            if min(padded.shape[:2]) < minimum:
+                raise tf.errors.InvalidArgumentError(
+                    None,
+                    None,
+                    f"{height}x{width} pixels: the {record['config']['model']['generator']} "
+                    f"generator needs each side padded to at least {minimum}, this is "
+                    f"{padded.shape[0]}x{padded.shape[1]}",
+                )
             generated = model(padded.numpy()[None])[0][:height, :width, :out_channels]
             values = codec.to_pixels(tf.constant(generated), out_bits)
             outputs.append(codec.encode_png(values, out_bits, png_compression).numpy())
