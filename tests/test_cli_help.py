@@ -28,19 +28,24 @@ ENTRY_POINTS = [
     ("evaluate.py", "usage: evaluate.py"),
     ("predict.py", "usage: predict.py"),
     ("-m pix2pix_tf.segmentation", "usage: python -m pix2pix_tf.segmentation"),
+    ("-m pix2pix_tf.demo", "usage: python -m pix2pix_tf.demo"),
+    ("-m pix2pix_tf.benchmark memory", "usage: python -m pix2pix_tf.benchmark memory"),
+    ("-m pix2pix_tf.benchmark deploy", "usage: python -m pix2pix_tf.benchmark deploy"),
 ]
 
 
 def _run_help(entry_point: str) -> subprocess.CompletedProcess:
     """Runs `<entry point> --help` as python would, then reports which modules it imported."""
-    if entry_point.startswith("-m "):
-        run = f"runpy.run_module({entry_point[3:]!r}, run_name='__main__', alter_sys=True)"
+    command, *arguments = entry_point.split()[1:] if entry_point.startswith("-m ") else [None]
+    if command is not None:
+        run = f"runpy.run_module({command!r}, run_name='__main__', alter_sys=True)"
     else:
         run = f"runpy.run_path({os.path.join(REPO_ROOT, entry_point)!r}, run_name='__main__')"
+    argv = [entry_point.split()[-1 if command is None else 1], *arguments, "--help"]
     script = textwrap.dedent(
         f"""
         import runpy, sys
-        sys.argv = ["{entry_point}", "--help"]
+        sys.argv = {argv!r}
         try:
             {run}
         except SystemExit as exit:

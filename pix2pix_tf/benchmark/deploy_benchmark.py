@@ -36,10 +36,12 @@ import os
 import sys
 import tempfile
 import time
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from pix2pix_tf.options import SEGMENTER_ROOT
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -86,11 +88,15 @@ def export_all(workdir: str, directory: str, quantizations=()) -> dict[str, str]
 
 
 def _percentile(values: list[float], q: float) -> float:
+    import numpy as np
+
     return float(np.percentile(np.asarray(values), q))
 
 
 def measure_speed(models: dict, images: np.ndarray, rounds: int, warmup: int) -> dict:
     """{name: latency_ms_p50/p95, images_per_s, file_mb}, rounds taking turns."""
+    import numpy as np
+
     for model in models.values():
         for _ in range(warmup):
             model(images)
@@ -117,6 +123,8 @@ def measure_parity(models: dict, pairs: list[tuple[np.ndarray, np.ndarray]], seg
     With a `segmenter`, the FCN-score of each model's outputs against the input label
     maps, and {"real": ...} the targets' own score (None without one).
     """
+    import numpy as np
+
     reference = [models["saved_model"](inputs) for inputs, _ in pairs]
     results = {}
     for name, model in models.items():
@@ -184,6 +192,7 @@ def split_pairs(config, split: str, count: int) -> list[tuple[np.ndarray, np.nda
 
 
 def run(args: argparse.Namespace) -> dict:
+    import numpy as np
     import tensorflow as tf
 
     try:
