@@ -247,11 +247,11 @@ def main(argv: list[str]) -> int:
         return 0
     print(f"{'runtime':20s} {'p50 ms':>9s} {'p95 ms':>9s} {'img/s':>8s} {'MB':>8s}  parity")
     for name, values in results.items():
-        parity = (
-            f"{values['psnr_db']} dB vs SavedModel, L1 {values['l1']}"
-            if "psnr_db" in values
-            else ""
-        )
+        parity = ""
+        if "psnr_db" in values:
+            psnr = values["psnr_db"]
+            parity = "reference" if psnr is None else f"{psnr} dB vs SavedModel"
+            parity += f", L1 {values['l1']}"
         print(
             f"{name:20s} {values['latency_ms_p50']:9.2f} {values['latency_ms_p95']:9.2f} "
             f"{values['images_per_s']:8.1f} {values['file_mb']:8.3f}  {parity}"
