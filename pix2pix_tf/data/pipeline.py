@@ -126,6 +126,15 @@ def _scale(images: tf.Tensor) -> tf.Tensor:
     return images * 2.0 - 1.0
 
 
+def _scaled_crop(image, resized, top, left, size: tuple[int, int]) -> tf.Tensor:
+    """`image` scaled to [-1, 1] (float resizing is faster than uint8), resized to
+    `resized`, and its `size` crop at (top, left): float32 [*size, channels]."""
+    channels = image.shape[-1]
+    image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
+    image.set_shape([*size, channels])
+    return image
+
+
 def jitter_key(seed: int, pipeline: int, index: tf.Tensor) -> tf.Tensor:
     """The stateless random key of one element: a [2] int64 seed."""
     key = tf.constant([seed, pipeline], tf.int64)
@@ -165,10 +174,7 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
             )
             for axis in (0, 1)
         )
-        channels = image.shape[-1]
-        image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
-        image.set_shape([*size, channels])
-        return image
+        return _scaled_crop(image, resized, top, left, size)
 
     return jitter(a), jitter(b)
 
@@ -180,10 +186,7 @@ def preprocess_eval(a, b, data_config: config_lib.DataConfig):
     def fit(image):
         resized = _cover(image, size, data_config.resize_mode)
         top, left = ((resized[axis] - size[axis]) // 2 for axis in (0, 1))
-        channels = image.shape[-1]
-        image = _resize(_scale(image), resized)[top : top + size[0], left : left + size[1]]
-        image.set_shape([*size, channels])
-        return image
+        return _scaled_crop(image, resized, top, left, size)
 
     return fit(a), fit(b)
 
