@@ -183,32 +183,26 @@ class Layers:
 
     def down(self, x, filters: int, name: str):
         """(batch, h, w, .) -> (batch, h/2, w/2, filters): 3x3 stride-2 convolution, norm, ReLU."""
-        x = keras.layers.Conv2D(
-            filters,
-            3,
-            strides=2,
-            padding="same",
-            kernel_initializer=blocks.kernel_initializer(),
-            use_bias=self.use_bias,
-            name=f"{name}_conv",
-            dtype=self.dtype,
-        )(x)
+        x = self._strided(keras.layers.Conv2D, x, filters, f"{name}_conv")
         return self._norm_relu(x, name)
 
     def up(self, x, filters: int, name: str):
         """(batch, h, w, .) -> (batch, 2h, 2w, filters): 3x3 stride-2 transposed conv, norm,
         ReLU."""
-        x = keras.layers.Conv2DTranspose(
+        x = self._strided(keras.layers.Conv2DTranspose, x, filters, f"{name}_deconv")
+        return self._norm_relu(x, name)
+
+    def _strided(self, layer_type, x, filters: int, name: str):
+        return layer_type(
             filters,
             3,
             strides=2,
             padding="same",
             kernel_initializer=blocks.kernel_initializer(),
             use_bias=self.use_bias,
-            name=f"{name}_deconv",
+            name=name,
             dtype=self.dtype,
         )(x)
-        return self._norm_relu(x, name)
 
     def residual(self, x, count: int, name: str, dropout: float = 0.0):
         for index in range(count):
