@@ -176,7 +176,7 @@ def load_segmenter(config, root: str):
         )
         return None
     try:
-        return evaluator._load_segmenter(config, EvalOptions(fcn="on", segmenter_root=root))
+        return evaluator.fcn_segmenter(config, EvalOptions(fcn="on", segmenter_root=root))
     except FileNotFoundError as error:
         sys.stderr.write(f"FCN-score skipped: {flags.one_line(error)}\n")
         return None

@@ -38,7 +38,10 @@ def fcn_applies(config: config_lib.Config) -> bool:
     return info.cityscapes_palette and config.data.direction == info.natural_direction and rgb
 
 
-def _load_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Model | None:
+def fcn_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Model | None:
+    """The run's FCN-score segmenter as options.fcn asks: None when off, when the score
+    does not apply, or (with `auto`, after one printed line) when none is trained; with
+    `on` those last two raise ValueError / FileNotFoundError."""
     from pix2pix_tf.evaluation import segmenter as segmentation
 
     check_choices(options)
@@ -249,7 +252,7 @@ def periodic_evaluator(
     # At the training size: one traced graph for the whole run.
     options = EvalOptions(max_examples=config.train.eval_examples, eval_size="training")
     split = config_lib.dataset_info(config.data.dataset).eval_split
-    segmenter = _load_segmenter(config, options)
+    segmenter = fcn_segmenter(config, options)
     score = make_scorer(generator, segmenter)
     features = _load_features(config.train.eval_fid, None, "--eval_fid", feature_model)
 
@@ -281,7 +284,7 @@ def evaluate(
     step = run_dir.checkpoint_step(checkpoint_path)
     prepare.prepare(config.data)
     split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
-    segmenter = _load_segmenter(config, options)
+    segmenter = fcn_segmenter(config, options)
     features = _load_features(options.fid, options.inception_weights, "--fid", feature_model)
     gallery: list = []
     results = evaluate_generator(config, generator, options, segmenter, gallery, features=features)
