@@ -178,6 +178,12 @@ class TrainConfig:
     deterministic: bool = setting(
         False, "Deterministic ops (slower); makes resumed runs bit-identical."
     )
+    accept_new_data: bool = setting(
+        False,
+        "Resume on prepared data that differs from what the run was trained on (another "
+        "copy's split sizes or bytes, see prepared_data.json in --workdir); the input "
+        "goes on at the step's position in the new data.",
+    )
     log_every: int = setting(100, "Scalars to TensorBoard and the progress bar.")
     image_every: int = setting(1000, "Sample grid to TensorBoard and PNG.")
     num_sample_images: int = setting(4, "Validation examples in the sample grid.")

@@ -44,7 +44,7 @@ def make_run(
     output_layer = generator.get_layer("output_deconv")
     kernel, *rest = output_layer.get_weights()
     output_layer.set_weights([kernel * output_gain, *rest])
-    checkpoint = run_dir.make_checkpoint(state, iter(tf.data.Dataset.range(4)))
+    checkpoint = run_dir.make_checkpoint(state)
     manager = distribute.WorkerCheckpointManager(checkpoint, workdir, keep=3)
     for number in checkpoints:
         state.step.assign(number)

@@ -40,7 +40,7 @@ def _resnet_run(workdir: str, generator: str = "resnet", output_layer: str = "ou
     kernel, *rest = layer.get_weights()
     # A fresh output layer gives nearly flat images; random weights make them textured.
     layer.set_weights([np.random.default_rng(2).normal(0.0, 0.3, kernel.shape), *rest])
-    checkpoint = run_dir.make_checkpoint(state, iter(tf.data.Dataset.range(4)))
+    checkpoint = run_dir.make_checkpoint(state)
     state.step.assign(1)
     distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
     return config

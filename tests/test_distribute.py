@@ -38,15 +38,6 @@ def test_mirrored_on_two_cpus_matches_one_device_with_the_same_global_batch(norm
     assert result["moved"] > 1e-2  # The steps changed the weights.
 
 
-def test_derived_input_seed_is_the_seed_at_step_zero_and_differs_per_step():
-    from pix2pix_tf.data.pipeline import derive_seed
-
-    assert derive_seed(7, 0) == 7
-    seeds = {derive_seed(7, step) for step in (1, 2, 3, 1000)}
-    assert len(seeds) == 4 and all(0 <= seed < 2**63 for seed in seeds)
-    assert derive_seed(7, 2) == derive_seed(7, 2) != derive_seed(8, 2)
-
-
 def test_strategy_flag_errors():
     from pix2pix_tf.training import distribute
 
@@ -58,7 +49,7 @@ def test_strategy_flag_errors():
     with pytest.raises(ValueError, match="--strategy must be one of"):
         distribute.make_strategy("horovod")
     strategy = distribute.make_strategy("auto")
-    assert distribute.is_chief(strategy) and distribute.saves_input_position(strategy)
+    assert distribute.is_chief(strategy)
 
 
 @pytest.fixture(scope="module")
@@ -82,25 +73,24 @@ def _variables(path):
     }
 
 
-def test_mirrored_resume_reseeds_the_input_deterministically(tiny_data, tmp_path):
-    """No iterator in the checkpoint; a resumed run's data follows (seed, step)."""
+def test_mirrored_resume_continues_exactly_like_an_uninterrupted_run(tiny_data, tmp_path):
+    """No iterator in the checkpoint; the input is rebuilt at the step's position."""
     from pix2pix_tf import config as config_lib
     from pix2pix_tf.training import trainer as training
 
     config = config_lib.build_config(
-        preset="tiny", data_dir=tiny_data, strategy="mirrored", steps=2, dropout=0.0
+        preset="tiny", data_dir=tiny_data, strategy="mirrored", steps=4, dropout=0.0
     )
-    finals = []
-    for name in ("a", "b"):
-        workdir = str(tmp_path / name)
-        first = training.train(config.replace(workdir=workdir))
-        assert first["step"] == 2
-        resumed = training.train(config.replace(workdir=workdir, steps=4))
-        assert resumed["step"] == 4
-        finals.append(_variables(resumed["checkpoint"]))
-    assert not any("iterator" in name for name in finals[0])
-    for name, value in finals[0].items():
-        np.testing.assert_allclose(finals[1][name], value, rtol=1e-5, atol=1e-6, err_msg=name)
+    straight = training.train(config.replace(workdir=str(tmp_path / "straight")))
+    workdir = str(tmp_path / "resumed")
+    assert training.train(config.replace(workdir=workdir, steps=2))["step"] == 2
+    resumed = training.train(config.replace(workdir=workdir))
+    assert resumed["step"] == 4
+    expected, actual = _variables(straight["checkpoint"]), _variables(resumed["checkpoint"])
+    assert not any("iterator" in name for name in actual)
+    assert sorted(actual) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(actual[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 def _free_ports(count):
@@ -113,15 +103,17 @@ def _free_ports(count):
     return ports
 
 
-def _run_workers(args, ports):
+def _run_workers(args, ports, worker_args=None):
+    """Runs train.py with `args` on len(ports) local workers (and worker_args[i] on worker i)."""
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     processes = []
     for index in range(len(ports)):
+        extra = worker_args[index] if worker_args else []
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "2"}
         processes.append(
             subprocess.Popen(
-                [sys.executable, TRAIN, *args],
+                [sys.executable, TRAIN, *args, *extra],
                 cwd=REPO_ROOT,
                 env=env,
                 stdout=subprocess.PIPE,
@@ -136,20 +128,33 @@ def _run_workers(args, ports):
 
 
 @pytest.mark.slow
-def test_multi_worker_trains_checkpoints_stops_and_resumes(tiny_data, tmp_path):
+def test_multi_worker_resumes_exactly_with_data_at_other_paths_per_worker(tiny_data, tmp_path):
+    """Each worker reads its own copy of the data; worker 1's moves before the resume."""
+    import shutil
+
     import tensorflow as tf
 
     from pix2pix_tf.training import run_dir
 
+    copy = tmp_path / "worker1" / "tfrecords"
+    shutil.copytree(tiny_data, copy)
+    common = ["--preset", "tiny", "--strategy", "multi_worker", "--batch_size", "2"]
+    common += ["--dropout", "0", "--checkpoint_every", "2"]
+    per_worker = [["--data_dir", tiny_data], ["--data_dir", str(copy)]]
+    straight = str(tmp_path / "straight")
+    _run_workers([*common, "--workdir", straight, "--steps", "4"], _free_ports(2), per_worker)
+
     workdir = str(tmp_path / "run")
-    args = ["--preset", "tiny", "--data_dir", tiny_data, "--workdir", workdir]
-    args += ["--strategy", "multi_worker", "--batch_size", "2"]
-    logs = _run_workers([*args, "--steps", "2"], _free_ports(2))
+    args = [*common, "--workdir", workdir]
+    logs = _run_workers([*args, "--steps", "2"], _free_ports(2), per_worker)
     assert "MultiWorkerMirroredStrategy: 2 replica(s) on 2 worker(s)" in logs[0]
     assert tf.train.latest_checkpoint(workdir).endswith("ckpt-2")
     assert not os.path.exists(os.path.join(workdir, "worker_tmp", "worker_1"))
 
-    logs = _run_workers([*args, "--steps", "4"], _free_ports(2))
+    moved = tmp_path / "moved" / "tfrecords"
+    shutil.move(str(copy), moved)
+    per_worker[1] = ["--data_dir", str(moved)]
+    logs = _run_workers([*args, "--steps", "4"], _free_ports(2), per_worker)
     assert all("Resuming" in log and "at step 2" in log for log in logs)
     latest = tf.train.latest_checkpoint(workdir)
     assert latest.endswith("ckpt-4")
@@ -157,6 +162,11 @@ def test_multi_worker_trains_checkpoints_stops_and_resumes(tiny_data, tmp_path):
     # Only the chief wrote the run's files.
     assert os.path.exists(os.path.join(workdir, "config.json"))
     assert sorted(os.listdir(os.path.join(workdir, "samples")))[-1] == "step_000004.png"
+    expected = _variables(tf.train.latest_checkpoint(straight))
+    actual = _variables(latest)
+    assert sorted(actual) == sorted(expected)
+    for name, value in expected.items():
+        np.testing.assert_allclose(actual[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 # ---------------------------------------------------------------------------

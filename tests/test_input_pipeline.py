@@ -225,24 +225,69 @@ def test_same_seed_same_batches_other_seed_other_batches(streets):
     assert not np.array_equal(first, run(2))
 
 
-def test_iterator_checkpoint_resumes_exactly(streets, tmp_path):
-    def make():
-        return input_pipeline.build_dataset(streets, "train", training=True, batch_size=2, seed=4)
+def _train_batches(config, count, *, start_step=0, context=None, batch_size=3, seed=4):
+    dataset = input_pipeline.build_dataset(
+        config,
+        "train",
+        training=True,
+        batch_size=batch_size,
+        seed=seed,
+        start_step=start_step,
+        input_context=context,
+        with_keys=True,
+    )
+    return _batches(dataset, count)
 
-    iterator = iter(make())
-    for _ in range(5):
-        next(iterator)
-    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
-    expected = [next(iterator) for _ in range(6)]
-    resumed = iter(make())
-    tf.train.Checkpoint(iterator=resumed).restore(path).assert_consumed()
-    for want in expected:
-        got = next(resumed)
-        np.testing.assert_array_equal(got[0], want[0])
-        np.testing.assert_array_equal(got[1], want[1])
-    # The checkpoint holds serialized records, not decoded images.
-    size = sum(os.path.getsize(tmp_path / name) for name in os.listdir(tmp_path))
-    assert size < 20 * TRAIN * 32 * 32 * 3 * 4
+
+def _assert_same_batches(got, want):
+    assert len(got) == len(want)
+    for got_batch, want_batch in zip(got, want, strict=True):
+        for got_part, want_part in zip(got_batch, want_batch, strict=True):
+            np.testing.assert_array_equal(got_part, want_part)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_a_stream_started_at_a_step_is_the_rest_of_the_stream(streets, cached):
+    """Mid-epoch, at an epoch's end and epochs later: the same batches, jitter included."""
+    config = _cached(streets) if cached else streets
+    stream = _train_batches(config, 14)  # 42 examples: five epochs of 8 and more.
+    for step in (1, 3, 8, 11):  # Examples 3, 9, 24 (whole epochs), 33.
+        _assert_same_batches(_train_batches(config, 3, start_step=step), stream[step:][:3])
+    keys = np.concatenate([batch[2] for batch in stream])
+    epochs = [tuple(keys[index : index + TRAIN].tolist()) for index in range(0, 40, TRAIN)]
+    assert all(sorted(epoch) == sorted(epochs[0]) for epoch in epochs)  # Whole epochs,
+    assert len(set(epochs)) > 1  # each in its own order.
+
+
+@pytest.mark.parametrize("pipelines", [2, 5])
+def test_each_pipeline_started_at_a_step_continues_its_stream(streets, pipelines):
+    """Per-replica batches: a step takes one batch from each replica a pipeline feeds."""
+    replicas = 2 * pipelines  # Two replicas per input pipeline (per worker).
+    for pipeline in range(pipelines):
+        context = tf.distribute.InputContext(pipelines, pipeline, replicas)
+        batch_size = replicas  # One example per replica and step.
+        stream = _train_batches(streets, 8, context=context, batch_size=batch_size)
+        resumed = _train_batches(streets, 4, start_step=2, context=context, batch_size=batch_size)
+        _assert_same_batches(resumed, stream[4:])  # 2 steps x 2 replicas = 4 batches.
+
+
+def test_a_moved_copy_of_the_data_continues_the_same_stream(streets, tmp_path):
+    """Nothing of the stream depends on where the prepared data lives."""
+    import shutil
+
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(streets.data_dir, moved)
+    stream = _train_batches(streets, 6)
+    elsewhere = dataclasses.replace(streets, data_dir=str(moved))
+    _assert_same_batches(_train_batches(elsewhere, 3, start_step=3), stream[3:])
+
+
+def test_more_input_pipelines_than_examples_is_a_clear_error(streets):
+    context = tf.distribute.InputContext(TRAIN + 1, TRAIN, TRAIN + 1)
+    with pytest.raises(ValueError, match=r"input pipeline 8 of 9 gets none of the split's 8"):
+        input_pipeline.build_dataset(
+            streets, "train", training=True, batch_size=TRAIN + 1, input_context=context
+        )
 
 
 @pytest.mark.parametrize("pipelines", [2, 5])
@@ -324,7 +369,7 @@ def test_cached_training_matches_uncached_preprocessing(streets, twins):
             np.testing.assert_allclose(image, reference[key], atol=1e-6)
 
 
-def test_cached_training_is_seeded_and_resumable(streets, tmp_path):
+def test_cached_training_is_seeded(streets):
     def make(seed):
         return input_pipeline.build_dataset(
             _cached(streets), "train", training=True, batch_size=2, seed=seed
@@ -333,15 +378,6 @@ def test_cached_training_is_seeded_and_resumable(streets, tmp_path):
     first = np.concatenate([inputs for inputs, _ in _batches(make(5), 8)])
     np.testing.assert_array_equal(first, np.concatenate([x for x, _ in _batches(make(5), 8)]))
     assert not np.array_equal(first, np.concatenate([x for x, _ in _batches(make(6), 8)]))
-    iterator = iter(make(5))
-    for _ in range(3):
-        next(iterator)
-    path = tf.train.Checkpoint(iterator=iterator).save(str(tmp_path / "ckpt"))
-    expected = [next(iterator)[0] for _ in range(5)]
-    resumed = iter(make(5))
-    tf.train.Checkpoint(iterator=resumed).restore(path)
-    for want in expected:
-        np.testing.assert_array_equal(next(resumed)[0], want)
 
 
 def test_cached_training_shards_by_pipeline(streets):

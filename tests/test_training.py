@@ -118,7 +118,7 @@ def _trained_run(workdir, config, steps=2):
     state = step_lib.build_train_state(config, total_steps=10)
     train_step = step_lib.make_train_step(config, state)
     iterator = iter(tf.data.Dataset.from_tensors(_batch(config)).repeat())
-    checkpoint = run_dir.make_checkpoint(state, iterator)
+    checkpoint = run_dir.make_checkpoint(state)
     for _ in range(steps):
         train_step(*next(iterator))
     manager = distribute.WorkerCheckpointManager(checkpoint, str(workdir), 3)
@@ -191,9 +191,7 @@ def test_restoring_a_mismatched_training_checkpoint_is_a_clear_error(tmp_path):
     _, _, path = _trained_run(tmp_path, _tiny())
     other = _tiny(ndf=16)
     state = step_lib.build_train_state(other, total_steps=10)
-    checkpoint = run_dir.make_checkpoint(
-        state, iter(tf.data.Dataset.from_tensors(_batch(other)).repeat())
-    )
+    checkpoint = run_dir.make_checkpoint(state)
     with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
         run_dir.restore(checkpoint, path)
 

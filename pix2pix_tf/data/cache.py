@@ -9,9 +9,9 @@ example number instead of through a buffer of records.
 
 Memory: width x height x 3 bytes per example (about 1.2 GB for Cityscapes
 train; one channel for gray sides, 4 bytes per value for 16-bit ones), checked
-against the available memory first. Iterator checkpoints stay small: they hold
-the shuffled example numbers, not the table, which is rebuilt identically from
-the TFRecords when the pipeline is built again.
+against the available memory first. Each epoch's order is a stateless
+permutation of the example numbers, so a resumed run rebuilds the table from the
+TFRecords and continues at its position exactly.
 """
 
 from __future__ import annotations
@@ -86,14 +86,19 @@ class DecodedTable:
         return a, b, tf.gather(self._keys, number)
 
 
-def training_examples(table: DecodedTable, shuffle_seed: int) -> tf.data.Dataset:
-    """Endless (A, B, key) elements, each epoch in a new order."""
-    numbers = tf.data.Dataset.range(table.count).shuffle(table.count, seed=shuffle_seed)
-    return numbers.repeat().map(table.lookup, num_parallel_calls=AUTOTUNE, deterministic=True)
+def training_examples(table: DecodedTable, order_key, start: int) -> tf.data.Dataset:
+    """Endless (A, B, key) elements from element `start` on, each epoch in a new order.
 
+    `order_key(epoch)` is the stateless random key of an epoch's permutation, so
+    the stream from any element on is rebuilt exactly.
+    """
 
-def external_state_options() -> tf.data.Options:
-    """Lets the iterator be checkpointed although it reads the lookup tables."""
-    options = tf.data.Options()
-    options.experimental_external_state_policy = tf.data.experimental.ExternalStatePolicy.IGNORE
-    return options
+    def one_epoch(epoch):
+        numbers = tf.range(table.count, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices(
+            tf.random.experimental.stateless_shuffle(numbers, seed=order_key(epoch))
+        )
+
+    first_epoch, offset = divmod(start, table.count)
+    numbers = tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_epoch).skip(offset)
+    return numbers.map(table.lookup, num_parallel_calls=AUTOTUNE, deterministic=True)

@@ -1,10 +1,19 @@
 """The tf.data input pipeline: prepared TFRecords -> (input, target) batches.
 
-Training (as in the paper): interleaved reads of the shards, the serialized
-records shuffled (before decoding, so an iterator checkpoint holds only a buffer
-of encoded bytes), endless repetition, parallel decoding, random jitter (resize
-to load_size, the same random image_size crop of both halves, the same random
-mirroring), [-1, 1] scaling, batches of equal size, prefetching.
+Training (as in the paper): epoch after epoch, the shards in a new order read
+interleaved, the serialized records shuffled (before decoding), parallel
+decoding, random jitter (resize to load_size, the same random image_size crop of
+both halves, the same random mirroring), [-1, 1] scaling, batches of equal size,
+prefetching.
+
+The position in that stream is a number, not a saved iterator: every random
+choice (the shard order and the record shuffle of each epoch, each element's
+jitter) is stateless and keyed by (seed, input pipeline, epoch or element
+index), so the stream from element k on is rebuilt from k alone
+(`start_step`). A resumed run therefore sees exactly the batches an
+uninterrupted one would, under any strategy, wherever the prepared data lives
+now: nothing in a checkpoint names a file. Resuming reads (without decoding) the
+records of the current epoch up to the position.
 
 Channels and bits: each side is read with --input_channels / --output_channels
 (gray to RGB by replication, gray stored as RGB to one channel by the channel
@@ -22,12 +31,9 @@ cropped (at random in training, in the centre for evaluation), never squashed;
 `squash` resizes each side on its own. Pairs of the size's aspect (every square
 pair of a square run) come out the same either way.
 
-The jitter is stateless and keyed by (seed, input pipeline, element index), the
-shuffles are tf.data's seeded ones (which also follow the global TensorFlow
-seed, if one is set), so a seed gives the same batches whatever the
-parallelism, and the iterator can be saved in a tf.train.Checkpoint and resumed
-exactly. `--cache_decoded` keeps decoded training images in memory instead of
-decoding them every epoch (see input_cache.py).
+A seed gives the same batches whatever the parallelism. `--cache_decoded` keeps
+decoded training images in memory instead of decoding them every epoch (see
+cache.py).
 """
 
 from __future__ import annotations
@@ -35,7 +41,6 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import choices
@@ -50,6 +55,8 @@ from pix2pix_tf.data.datasets import base
 AUTOTUNE = tf.data.AUTOTUNE
 # Shards read at once by the training pipeline.
 _CYCLE_LENGTH = 4
+# The training stream's epochs: endless in practice.
+_EPOCHS = 2**62
 
 
 def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
@@ -96,9 +103,46 @@ def num_examples(data_config: config_lib.DataConfig, split: str) -> int:
 
 def split_files(data_config: config_lib.DataConfig, split: str) -> tuple[list[str], bool]:
     """(sorted shard paths, whether examples are side-by-side pairs)."""
+    shards = split_shards(data_config, split)
+    return [f"{shards.directory}/{name}" for name in shards.names], shards.side_by_side
+
+
+def identity(data_config: config_lib.DataConfig, split: str = "train") -> dict:
+    """What identifies a prepared split for a resumed run: the builder's name and
+    version, and the split's examples, bytes and shard lengths (JSON values).
+
+    Not where it lives: neither the data_dir nor a folder dataset's source path
+    (which names its builder config).
+    """
     builder, split_info = _split_info(data_config, split)
-    files = [os.fspath(builder.data_path / name) for name in split_info.filenames]
-    return files, base.IMAGE in builder.info.features
+    return {
+        "builder": f"{builder.info.name} {builder.info.version}",
+        split: {
+            "examples": int(split_info.num_examples),
+            "bytes": int(split_info.num_bytes),
+            "shard_lengths": [int(length) for length in split_info.shard_lengths],
+        },
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Shards:
+    """A prepared split's TFRecord shards: the folder, the file names and their lengths."""
+
+    directory: str
+    names: tuple[str, ...]
+    lengths: tuple[int, ...]
+    side_by_side: bool
+
+
+def split_shards(data_config: config_lib.DataConfig, split: str) -> Shards:
+    builder, split_info = _split_info(data_config, split)
+    return Shards(
+        directory=os.fspath(builder.data_path),
+        names=tuple(split_info.filenames),
+        lengths=tuple(int(length) for length in split_info.shard_lengths),
+        side_by_side=base.IMAGE in builder.info.features,
+    )
 
 
 # -- Preprocessing (decoding: records.py): each works eagerly and inside tf.data.
@@ -228,43 +272,97 @@ def select_direction(a, b, direction: str):
     return (a, b) if direction == "AtoB" else (b, a)
 
 
-def derive_seed(seed: int, index: int) -> int:
-    """A non-negative int64 seed derived from (`seed`, `index`): `seed` itself for index 0.
+def order_key(seed: int, pipeline: int, epoch: tf.Tensor) -> tf.Tensor:
+    """The stateless random key of one epoch's order (shards, records): a [2] int64 seed.
 
-    Each input pipeline shuffles with derive_seed(seed, pipeline), and a run that a
-    distributed strategy resumes at step k builds its input with
-    derive_seed(seed, k) (see training/distribute.py).
+    Apart from the elements' jitter keys (jitter_key), which fold in indices >= 0.
     """
-    if index == 0:
-        return seed
-    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0] >> 1)
+    key = tf.constant([seed, pipeline], tf.int64)
+    key = tf.random.experimental.stateless_fold_in(key, tf.constant(-1, tf.int64))
+    return tf.random.experimental.stateless_fold_in(key, tf.cast(epoch, tf.int64))
 
 
-def _records(
-    files: list[str], pipelines: int, pipeline: int, *, shuffle: bool, seed: int
+def _pipeline_shards(shards: Shards, pipelines: int, pipeline: int):
+    """(this input pipeline's shard names, whether it takes every n-th record instead
+    of whole shards, its records per epoch)."""
+    names, lengths = list(shards.names), list(shards.lengths)
+    if pipelines == 1:
+        return names, False, sum(lengths)
+    if len(names) >= pipelines:
+        return names[pipeline::pipelines], False, sum(lengths[pipeline::pipelines])
+    return names, True, len(range(pipeline, sum(lengths), pipelines))
+
+
+def _read_shards(directory: str, names, count: int, *, interleave: bool) -> tf.data.Dataset:
+    """The records of the `count` shards `names` (a tensor or list) in `directory`:
+    interleaved, or one shard after the other.
+
+    Only the folder is joined here, so no state of the pipeline holds a path.
+    """
+    dataset = tf.data.Dataset.from_tensor_slices(names)
+    read = lambda name: tf.data.TFRecordDataset(  # noqa: E731
+        tf.strings.join([directory, name], separator="/")
+    )
+    if not interleave:
+        return dataset.flat_map(read)
+    return dataset.interleave(
+        read,
+        cycle_length=min(_CYCLE_LENGTH, count),
+        num_parallel_calls=AUTOTUNE,
+        deterministic=True,
+    )
+
+
+def _windowed_shuffle(dataset: tf.data.Dataset, window: int, key: tf.Tensor) -> tf.data.Dataset:
+    """Each run of `window` elements in a stateless random order keyed by (key, window number).
+
+    Like a shuffle buffer of that size, an element moves about a window's length;
+    unlike one, the order is a function of the key alone, so it is rebuilt exactly.
+    """
+    shuffle = lambda number, elements: tf.random.experimental.stateless_shuffle(  # noqa: E731
+        elements, seed=tf.random.experimental.stateless_fold_in(key, number)
+    )
+    return dataset.batch(window).enumerate().map(shuffle).unbatch()
+
+
+def _training_records(
+    shards: Shards, pipelines: int, pipeline: int, *, seed: int, shuffle_buffer: int, start: int
 ) -> tf.data.Dataset:
-    """This input pipeline's serialized records: its shards (or every n-th record).
+    """Endless serialized records of this input pipeline from its element `start` on.
 
-    With `shuffle`, the shard order is shuffled and shards are read interleaved;
-    otherwise they are read one after the other in a fixed order.
+    Epoch after epoch, each reads its shards in a new order, interleaved, and
+    shuffles the records in windows of `shuffle_buffer`, keyed by (seed, pipeline,
+    epoch). Whole epochs before `start` are not read; the rest is read and skipped.
     """
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    shard_by_file = len(files) >= pipelines
-    if pipelines > 1 and shard_by_file:
-        dataset = dataset.shard(pipelines, pipeline)
-    if shuffle:
-        dataset = dataset.shuffle(len(files), seed=seed)
-        dataset = dataset.interleave(
-            tf.data.TFRecordDataset,
-            cycle_length=min(_CYCLE_LENGTH, len(files)),
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
+    names, by_record, count = _pipeline_shards(shards, pipelines, pipeline)
+    _check_not_empty(count, shards, pipelines, pipeline)
+
+    def one_epoch(epoch):
+        key = order_key(seed, pipeline, epoch)
+        order = tf.random.experimental.stateless_shuffle(tf.constant(names), seed=key)
+        records = _read_shards(shards.directory, order, len(names), interleave=True)
+        if by_record:
+            records = records.shard(pipelines, pipeline)
+        return _windowed_shuffle(records, shuffle_buffer, key)
+
+    first_epoch, offset = divmod(start, count)
+    return tf.data.Dataset.range(first_epoch, _EPOCHS).flat_map(one_epoch).skip(offset)
+
+
+def _check_not_empty(count: int, shards: Shards, pipelines: int, pipeline: int) -> None:
+    if count == 0:
+        raise ValueError(
+            f"input pipeline {pipeline} of {pipelines} gets none of the split's "
+            f"{sum(shards.lengths)} examples; prepare more examples than there are input "
+            f"pipelines (workers)."
         )
-    else:
-        dataset = dataset.flat_map(tf.data.TFRecordDataset)
-    if pipelines > 1 and not shard_by_file:
-        dataset = dataset.shard(pipelines, pipeline)
-    return dataset
+
+
+def _evaluation_records(shards: Shards, pipelines: int, pipeline: int) -> tf.data.Dataset:
+    """One pass over this input pipeline's records in a fixed order."""
+    names, by_record, _ = _pipeline_shards(shards, pipelines, pipeline)
+    records = _read_shards(shards.directory, names, len(names), interleave=False)
+    return records.shard(pipelines, pipeline) if by_record else records
 
 
 def build_dataset(
@@ -274,6 +372,7 @@ def build_dataset(
     training: bool,
     batch_size: int,
     seed: int = 0,
+    start_step: int = 0,
     input_context: tf.distribute.InputContext | None = None,
     with_keys: bool = False,
     native_size: bool = False,
@@ -284,24 +383,29 @@ def build_dataset(
     input_channels / output_channels), chosen by data_config.direction; keys are
     the source file names. With an input_context, each input pipeline reads its
     own shards (or, with fewer shards than pipelines, every n-th record) and
-    batches per replica. With native_size (evaluation only), the pairs keep their own size
-    (preprocess_native) and each batch holds pairs of one size (batch_by_size).
+    batches per replica. Training starts after the first `start_step` global
+    batches of `batch_size` (a resumed run's step): the same batches from there on
+    as a run that started at 0. With native_size (evaluation only), the pairs keep
+    their own size (preprocess_native) and each batch holds pairs of one size
+    (batch_by_size).
     """
     if native_size and training:
         raise ValueError("native_size is an evaluation mode; training crops image_size.")
     data_config = resolve(data_config)
-    files, side_by_side = split_files(data_config, split)
-    pipelines, pipeline = 1, 0
+    shards = split_shards(data_config, split)
+    pipelines, pipeline, replicas = 1, 0, 1
     if input_context is not None:
         pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
+        replicas = input_context.num_replicas_in_sync // pipelines
         batch_size = input_context.get_per_replica_batch_size(batch_size)
     if batch_size < 1:
         raise ValueError(f"--batch_size must be >= 1 per replica, got {batch_size}.")
-    shuffle_seed = derive_seed(seed, pipeline)
+    # The elements this pipeline has produced: each step takes one batch per replica it feeds.
+    start = start_step * batch_size * replicas if training else 0
     read_as = side_formats(data_config)
 
     def decode(serialized):
-        features = parse(serialized, side_by_side)
+        features = parse(serialized, shards.side_by_side)
         return (*decode_pair(features, read_as), features[base.KEY])
 
     def finish(index, a, b, key):
@@ -315,29 +419,34 @@ def build_dataset(
         return (inputs, targets, key) if with_keys else (inputs, targets)
 
     cached = training and data_config.cache_decoded
-    records = _records(
-        files, pipelines, pipeline, shuffle=training and not cached, seed=shuffle_seed
-    )
     if cached:
-        count = num_examples(data_config, split)
-        table = input_cache.DecodedTable(records, decode, count, split)
-        examples = input_cache.training_examples(table, shuffle_seed).enumerate()
+        records = _evaluation_records(shards, pipelines, pipeline)
+        table = input_cache.DecodedTable(records, decode, sum(shards.lengths), split)
+        _check_not_empty(table.count, shards, pipelines, pipeline)
+        order = lambda epoch: order_key(seed, pipeline, epoch)  # noqa: E731
+        examples = input_cache.training_examples(table, order, start)
         prepare = lambda index, example: finish(index, *example)  # noqa: E731
     else:
         if training:
-            # Serialized records are shuffled, then the whole pass repeats (with
-            # new file and record orders each epoch).
-            records = records.shuffle(data_config.shuffle_buffer, seed=shuffle_seed).repeat()
-        examples = records.enumerate()
+            examples = _training_records(
+                shards,
+                pipelines,
+                pipeline,
+                seed=seed,
+                shuffle_buffer=data_config.shuffle_buffer,
+                start=start,
+            )
+        else:
+            examples = _evaluation_records(shards, pipelines, pipeline)
         prepare = lambda index, record: finish(index, *decode(record))  # noqa: E731
-    dataset = examples.map(prepare, num_parallel_calls=AUTOTUNE, deterministic=True)
+    dataset = examples.enumerate(start=start).map(
+        prepare, num_parallel_calls=AUTOTUNE, deterministic=True
+    )
     if native_size:
         dataset = batch_by_size(dataset, batch_size)
     else:
         dataset = dataset.batch(batch_size, drop_remainder=training)
     dataset = dataset.prefetch(AUTOTUNE)
-    if cached:
-        dataset = dataset.with_options(input_cache.external_state_options())
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_optimization.map_parallelization = True

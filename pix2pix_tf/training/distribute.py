@@ -15,14 +15,11 @@ variables are saved collectively); the chief writes into the run directory and
 the others into a temporary directory that is deleted after each save. All
 workers resume from the run directory's latest checkpoint.
 
-Input position on resume: with the default strategy the input iterator is part
-of the checkpoint, so a resumed run sees exactly the batches an uninterrupted
-one would. A distributed iterator cannot be saved in a tf.train.Checkpoint, so
-with any other strategy the input is re-seeded instead: a run that starts (or
-resumes) at step k builds its input with seed `derive_seed(seed, k)` (from
-data/pipeline.py, which derives each input pipeline's seed the same way). The batch
-order is therefore a deterministic function of the seed and of the steps the
-run was resumed at, without saving the iterator.
+Input position on resume: no iterator is saved. A run that resumes at step k
+builds each worker's input pipeline at the position k implies (data/pipeline.py,
+`start_step`), so under every strategy it sees exactly the batches an
+uninterrupted run would, and the checkpoint names no file of the data: each host
+may read the prepared data from its own path.
 """
 
 from __future__ import annotations
@@ -81,16 +78,6 @@ def is_chief(strategy: tf.distribute.Strategy) -> bool:
         return True
     cluster = strategy.cluster_resolver.cluster_spec().as_dict()
     return task_type == "worker" and task_id == 0 and "chief" not in cluster
-
-
-def saves_input_position(strategy: tf.distribute.Strategy) -> bool:
-    """Whether the input iterator goes into the checkpoint (default strategy only)."""
-    distributed = (
-        tf.distribute.MirroredStrategy,
-        tf.distribute.MultiWorkerMirroredStrategy,
-        tf.distribute.TPUStrategy,
-    )
-    return not isinstance(strategy, distributed)
 
 
 class WorkerCheckpointManager:

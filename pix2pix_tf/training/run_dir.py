@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import glob
+import json
 import os
 import re
 import shutil
@@ -34,6 +35,11 @@ from pix2pix_tf.training import precision as precision_lib
 CHECKPOINT_NAME = "ckpt"
 # The key of the step counter in a checkpoint made by `make_checkpoint`.
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
+# The input iterator's state in checkpoints of earlier versions.
+ITERATOR_PREFIX = "iterator/"
+# What the run trains on: the prepared dataset's name, version and train split
+# (examples, bytes, shard lengths), written at each start; resuming compares.
+PREPARED_DATA_FILE = "prepared_data.json"
 
 # Fields that may differ when a run is resumed: how long and how it runs, how
 # often it reports, where data is read from, and the learning rate and its
@@ -49,9 +55,10 @@ RESUMABLE_FIELDS = frozenset(
     + ("keep_checkpoints", "eval_every", "eval_examples", "eval_fid", "num_sample_images")
     # How it computes, not what (and global_local's stage, see models/generators.py).
     + ("precision", "deterministic", "strategy", "tpu", "sync_batch_norm", "jit_compile")
+    + ("accept_new_data",)
     + ("steps_per_execution", "matmul_convs", "remat", "stage")
-    # Where the data is read from.
-    + ("data_dir", "manual_dir")
+    # Where the data is read from (prepared_data.json says whether it is the same data).
+    + ("data_dir", "manual_dir", "source_dir")
 )
 
 
@@ -214,6 +221,50 @@ def check_resume(workdir: str, config: config_lib.Config) -> config_lib.Config |
     return saved
 
 
+def _describe_data(record: dict) -> str:
+    train = record["train"]
+    return (
+        f"{record['builder']} with {train['examples']} train examples ({train['bytes']} "
+        f"bytes in {len(train['shard_lengths'])} shards)"
+    )
+
+
+def check_prepared_data(workdir: str, current: dict, *, accept: bool) -> str | None:
+    """Compares the prepared data a resumed run reads with what it was trained on.
+
+    `current` is data/pipeline.py's `identity` of the data now. Raises ValueError
+    naming both when they differ, unless `accept` (--accept_new_data); then returns
+    a warning line. Runs of earlier versions recorded nothing: None.
+    """
+    path = os.path.join(workdir, PREPARED_DATA_FILE)
+    if not os.path.exists(path):
+        return None
+    with open(path) as file:
+        saved = json.load(file)
+    if saved == current:
+        return None
+    difference = (
+        f"--workdir {workdir} was trained on {_describe_data(saved)}, but the prepared data "
+        f"now holds {_describe_data(current)}"
+    )
+    if accept:
+        return (
+            f"Warning: {difference}; resuming on it (--accept_new_data), at the step's "
+            f"position in the new data."
+        )
+    raise ValueError(
+        f"{difference}. Point --data_dir (or --source_dir) at the data it was trained on, "
+        f"pass --accept_new_data to go on with this data, or pass a new --workdir."
+    )
+
+
+def save_prepared_data(workdir: str, current: dict) -> None:
+    """Records what the run trains on (PREPARED_DATA_FILE), for the next resume's check."""
+    files.write_atomic(
+        os.path.join(workdir, PREPARED_DATA_FILE), json.dumps(current, indent=2) + "\n"
+    )
+
+
 def seed_states(model: keras.Model) -> list:
     """The random-seed state variables of a model's dropout layers.
 
@@ -224,13 +275,12 @@ def seed_states(model: keras.Model) -> list:
     return [variable for variable in model.variables if id(variable) not in weights]
 
 
-def make_checkpoint(state, iterator=None) -> tf.train.Checkpoint:
-    """The training checkpoint of a TrainState: models, optimizers, step, input and seeds.
+def make_checkpoint(state) -> tf.train.Checkpoint:
+    """The training checkpoint of a TrainState: models, optimizers, step and seeds.
 
     The optimizers are saved without a loss-scale wrapper, so a checkpoint does
-    not depend on --precision. `iterator` (the input position) is None for
-    distributed strategies, whose input is re-seeded on resume instead (see
-    distribute.py).
+    not depend on --precision. The input position is the step itself (see
+    data/pipeline.py): no iterator state, so nothing in it names a data file.
     """
     parts = dict(
         step=state.step,
@@ -241,8 +291,6 @@ def make_checkpoint(state, iterator=None) -> tf.train.Checkpoint:
         generator_seeds=seed_states(state.generator),
         discriminator_seeds=seed_states(state.discriminator),
     )
-    if iterator is not None:
-        parts["iterator"] = iterator
     return tf.train.Checkpoint(**parts)
 
 
@@ -251,11 +299,33 @@ def checkpoint_step(path: str) -> int:
     return int(tf.train.load_variable(path, STEP_KEY))
 
 
-def restore(checkpoint: tf.train.Checkpoint, path: str) -> None:
-    """Restores a training checkpoint, failing clearly if it does not fit or is damaged."""
+def saved_input_iterator(path: str) -> bool:
+    """Whether the checkpoint `path` holds a tf.data iterator's state (earlier versions
+    saved one, whose state names the data files by their absolute paths)."""
+    try:
+        return any(name.startswith(ITERATOR_PREFIX) for name, _ in tf.train.list_variables(path))
+    except (ValueError, tf.errors.OpError):  # Damaged: restore() says so.
+        return False
+
+
+def restore(checkpoint: tf.train.Checkpoint, path: str, log=print) -> None:
+    """Restores a training checkpoint, failing clearly if it does not fit or is damaged.
+
+    The input iterator an earlier version saved is left unread, with one warning
+    (through `log`): the input continues at the position the step implies.
+    """
     try:
         status = checkpoint.restore(path)
         status.assert_existing_objects_matched()
+        if saved_input_iterator(path):
+            status.expect_partial()
+            log(
+                f"Warning: {path} was written by an earlier version, which saved the input "
+                f"iterator (tied to where the data was then); it is not used: the input "
+                f"continues at the position step {checkpoint_step(path)} implies, in this "
+                f"version's order, so the batches from here on differ from an "
+                f"uninterrupted run's."
+            )
     except (AssertionError, IndexError, ValueError, tf.errors.OpError) as error:
         damage = checkpoint_damage(path)
         if damage is not None:
@@ -287,7 +357,7 @@ def restore_newest_intact(checkpoint: tf.train.Checkpoint, workdir: str, log=pri
     damaged = []
     for path in reversed(paths):
         try:
-            restore(checkpoint, path)
+            restore(checkpoint, path, log=log)
         except DamagedCheckpointError as error:
             damaged.append(error)
             log(

@@ -36,7 +36,7 @@ def _seed_everything(config: config_lib.Config) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _distributed_dataset(strategy, data_config, split, *, seed, batch_size):
+def _distributed_dataset(strategy, data_config, split, *, seed, batch_size, start_step):
     from pix2pix_tf.data import pipeline as input_pipeline
 
     def dataset_fn(input_context):
@@ -46,6 +46,7 @@ def _distributed_dataset(strategy, data_config, split, *, seed, batch_size):
             training=True,
             batch_size=batch_size,  # Global: build_dataset splits it per replica.
             seed=seed,
+            start_step=start_step,
             input_context=input_context,
         )
 
@@ -76,6 +77,8 @@ class _Run:
     iterator: object
     manager: distribute.WorkerCheckpointManager
     chief: bool
+    # data/pipeline.py's identity of the train split, for prepared_data.json.
+    prepared: dict
 
 
 def _start(config: config_lib.Config) -> _Run:
@@ -97,8 +100,14 @@ def _start(config: config_lib.Config) -> _Run:
     for note in notes:
         log(note)
     config = dataclasses.replace(config, data=data)
+    prepared = input_pipeline.identity(config.data)
     if saved is not None:
         run_dir.check_resume(workdir, config)  # Now with the bit depths.
+        warning = run_dir.check_prepared_data(
+            workdir, prepared, accept=config.train.accept_new_data
+        )
+        if warning:
+            log(warning)
     steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
 
     _seed_everything(config)
@@ -116,28 +125,25 @@ def _start(config: config_lib.Config) -> _Run:
     state = build_train_state(config, strategy, total_steps=steps, policy=policy)
     train_steps = make_train_loop(config, state)
 
-    def make_iterator(seed):
-        dataset = _distributed_dataset(
-            strategy, config.data, "train", seed=seed, batch_size=config.train.batch_size
-        )
-        return iter(dataset)
-
-    # The default strategy checkpoints the input iterator; the others re-seed
-    # the input from (seed, step) when they resume (see distribute.py).
-    saves_input = distribute.saves_input_position(strategy)
-    iterator = make_iterator(config.train.seed) if saves_input else None
-    checkpoint = run_dir.make_checkpoint(state, iterator)
+    checkpoint = run_dir.make_checkpoint(state)
     manager = distribute.WorkerCheckpointManager(
         checkpoint, workdir, config.train.keep_checkpoints, strategy
     )
     restored = run_dir.restore_newest_intact(checkpoint, workdir, log=log)
+    step = int(state.step.numpy())
     if restored:
         manager.known_latest = restored
-        log(f"Resuming {restored} at step {int(state.step.numpy())}.")
-    if not saves_input:
-        step = int(state.step.numpy())
-        iterator = make_iterator(input_pipeline.derive_seed(config.train.seed, step))
-    return _Run(config, state, train_steps, iterator, manager, chief)
+        log(f"Resuming {restored} at step {step}.")
+    # The input continues at the step's position, rebuilt from the step alone.
+    dataset = _distributed_dataset(
+        strategy,
+        config.data,
+        "train",
+        seed=config.train.seed,
+        batch_size=config.train.batch_size,
+        start_step=step,
+    )
+    return _Run(config, state, train_steps, iter(dataset), manager, chief, prepared)
 
 
 def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
@@ -232,6 +238,7 @@ def train(config: config_lib.Config) -> dict:
                 evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
             if chief:
                 config.save(workdir)
+                run_dir.save_prepared_data(workdir, run.prepared)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted by Ctrl-C during start-up, before the first training step; no "
