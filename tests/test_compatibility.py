@@ -68,7 +68,8 @@ def test_old_run_evaluates(old_run):
     assert os.path.exists(os.path.join(output_dir, "metrics.json"))
 
 
-def test_old_run_resumes(old_run, tmp_path):
+def test_old_run_resumes(old_run, tmp_path, capsys):
+    """Its checkpoint's input iterator names shards under /tmp/fx/tfr, not here."""
     config = config_lib.build_config(
         preset="tiny",
         ngf=4,
@@ -78,8 +79,12 @@ def test_old_run_resumes(old_run, tmp_path):
         workdir=old_run,
         data_dir=str(tmp_path / "tfrecords"),
     )
+    capsys.readouterr()
     result = training.train(config)
     assert result["step"] == 3 and result["interrupted"] is None
+    output = capsys.readouterr().err
+    warnings = [line for line in output.splitlines() if "earlier version" in line]
+    assert len(warnings) == 1 and "the position step 2 implies" in warnings[0], output
     assert result["checkpoint"] == os.path.join(old_run, "ckpt-3")
     reader = tf.train.load_checkpoint(result["checkpoint"])
     assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == 3

@@ -9,7 +9,7 @@ from pix2pix_tf import config as config_lib
 from pix2pix_tf import flags, models
 from pix2pix_tf.models import blocks, losses, multiscale
 from pix2pix_tf.models import discriminator as patchgan
-from pix2pix_tf.training import run_dir
+from pix2pix_tf.training import resume, run_dir
 from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
 
@@ -210,7 +210,7 @@ def test_multiscale_feature_matching_run_logs_gen_fm_saves_and_resumes(tiny_data
 
     # The number of discriminators shapes the model: another value is refused.
     with pytest.raises(ValueError, match="--num_discriminators"):
-        run_dir.check_resume(str(workdir), config.replace(num_discriminators=2))
+        resume.check_resume(str(workdir), config.replace(num_discriminators=2))
 
 
 def test_a_size_the_smallest_scale_cannot_take_is_one_clear_line(capsys):

@@ -17,7 +17,7 @@ from fs_faults import read_only_directory, small_filesystem
 import train as train_script
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.models import losses
-from pix2pix_tf.training import run_dir, summaries
+from pix2pix_tf.training import resume, run_dir, summaries
 from pix2pix_tf.training import trainer as training
 from pix2pix_tf.training.controller import Interrupted, NonFiniteLossError
 from pix2pix_tf.training.step import LOSS_NAMES
@@ -222,10 +222,10 @@ def test_restore_generator_names_a_damaged_checkpoint_and_the_intact_ones(two_ch
 def test_learning_rate_and_its_schedule_may_change_on_resume(tmp_path):
     saved = _tiny(None, tmp_path)
     changed = saved.replace(learning_rate=1e-5, lr_decay_fraction=0.0)
-    assert run_dir.incompatible_fields(saved, changed) == {}
-    line = run_dir.schedule_changes(saved, changed)
+    assert resume.incompatible_fields(saved, changed) == {}
+    line = resume.schedule_changes(saved, changed)
     assert "--learning_rate 1e-05 (saved 0.0002)" in line and "--lr_decay_fraction 0.0" in line
-    assert run_dir.schedule_changes(saved, saved) is None
+    assert resume.schedule_changes(saved, saved) is None
 
 
 def test_nan_stop_resumes_with_a_lower_learning_rate(tiny_data, tmp_path, monkeypatch, capsys):

@@ -13,7 +13,7 @@ import tensorflow as tf
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.models import build_generator
-from pix2pix_tf.training import controller, distribute, precision, run_dir, summaries
+from pix2pix_tf.training import controller, distribute, precision, resume, run_dir, summaries
 from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
 from pix2pix_tf.training.step import LOSS_NAMES
@@ -170,17 +170,17 @@ def test_restore_generator_errors(tmp_path):
 
 def test_resume_check_names_the_incompatible_fields(tmp_path):
     config = _tiny(workdir=str(tmp_path))
-    assert run_dir.check_resume(str(tmp_path), config) is None
+    assert resume.check_resume(str(tmp_path), config) is None
     config.save(str(tmp_path))
     changed_model = config.replace(ngf=16, image_size=128, load_size=143, unet_depth=7)
     # Without a checkpoint there is nothing to continue: any config may start over.
-    assert run_dir.check_resume(str(tmp_path), changed_model) is None
+    assert resume.check_resume(str(tmp_path), changed_model) is None
 
     config, _, _ = _trained_run(tmp_path, config)
     changed_length = config.replace(steps=50, log_every=7, checkpoint_every=9)
-    assert run_dir.check_resume(str(tmp_path), changed_length) == config
+    assert resume.check_resume(str(tmp_path), changed_length) == config
     with pytest.raises(ValueError) as error:
-        run_dir.check_resume(str(tmp_path), changed_model)
+        resume.check_resume(str(tmp_path), changed_model)
     message = str(error.value)
     for field in ("--ngf (saved 8, now 16)", "--image_size", "--load_size", "--unet_depth"):
         assert field in message

@@ -20,6 +20,8 @@ import os
 
 import tensorflow as tf
 
+from pix2pix_tf.data import streams
+
 AUTOTUNE = tf.data.AUTOTUNE
 # Share of the currently available memory the cache may take.
 MAX_MEMORY_FRACTION = 0.5
@@ -100,5 +102,6 @@ def training_examples(table: DecodedTable, order_key, start: int) -> tf.data.Dat
         )
 
     first_epoch, offset = divmod(start, table.count)
-    numbers = tf.data.Dataset.range(first_epoch, 2**62).flat_map(one_epoch).skip(offset)
+    numbers = tf.data.Dataset.range(first_epoch, streams.EPOCHS).flat_map(one_epoch)
+    numbers = numbers.skip(offset)
     return numbers.map(table.lookup, num_parallel_calls=AUTOTUNE, deterministic=True)

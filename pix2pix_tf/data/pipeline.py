@@ -7,9 +7,9 @@ both halves, the same random mirroring), [-1, 1] scaling, batches of equal size,
 prefetching.
 
 The position in that stream is a number, not a saved iterator: every random
-choice (the shard order and the record shuffle of each epoch, each element's
-jitter) is stateless and keyed by (seed, input pipeline, epoch or element
-index), so the stream from element k on is rebuilt from k alone
+choice (the shard order and the record shuffle of each epoch, streams.py; each
+element's jitter) is stateless and keyed by (seed, input pipeline, epoch or
+element index), so the stream from element k on is rebuilt from k alone
 (`start_step`). A resumed run therefore sees exactly the batches an
 uninterrupted one would, under any strategy, wherever the prepared data lives
 now: nothing in a checkpoint names a file. Resuming reads (without decoding) the
@@ -46,17 +46,13 @@ import tensorflow as tf
 from pix2pix_tf import choices
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.data import cache as input_cache
-from pix2pix_tf.data import datasets, formats, registry
+from pix2pix_tf.data import datasets, formats, registry, streams
 from pix2pix_tf.data.records import SideFormat, decode_pair, parse, side_formats
 
 __all__ = ["SideFormat", "build_dataset", "decode_pair", "parse", "side_formats"]
 from pix2pix_tf.data.datasets import base
 
 AUTOTUNE = tf.data.AUTOTUNE
-# Shards read at once by the training pipeline.
-_CYCLE_LENGTH = 4
-# The training stream's epochs: endless in practice.
-_EPOCHS = 2**62
 
 
 def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
@@ -125,19 +121,9 @@ def identity(data_config: config_lib.DataConfig, split: str = "train") -> dict:
     }
 
 
-@dataclasses.dataclass(frozen=True)
-class Shards:
-    """A prepared split's TFRecord shards: the folder, the file names and their lengths."""
-
-    directory: str
-    names: tuple[str, ...]
-    lengths: tuple[int, ...]
-    side_by_side: bool
-
-
-def split_shards(data_config: config_lib.DataConfig, split: str) -> Shards:
+def split_shards(data_config: config_lib.DataConfig, split: str) -> streams.Shards:
     builder, split_info = _split_info(data_config, split)
-    return Shards(
+    return streams.Shards(
         directory=os.fspath(builder.data_path),
         names=tuple(split_info.filenames),
         lengths=tuple(int(length) for length in split_info.shard_lengths),
@@ -272,99 +258,6 @@ def select_direction(a, b, direction: str):
     return (a, b) if direction == "AtoB" else (b, a)
 
 
-def order_key(seed: int, pipeline: int, epoch: tf.Tensor) -> tf.Tensor:
-    """The stateless random key of one epoch's order (shards, records): a [2] int64 seed.
-
-    Apart from the elements' jitter keys (jitter_key), which fold in indices >= 0.
-    """
-    key = tf.constant([seed, pipeline], tf.int64)
-    key = tf.random.experimental.stateless_fold_in(key, tf.constant(-1, tf.int64))
-    return tf.random.experimental.stateless_fold_in(key, tf.cast(epoch, tf.int64))
-
-
-def _pipeline_shards(shards: Shards, pipelines: int, pipeline: int):
-    """(this input pipeline's shard names, whether it takes every n-th record instead
-    of whole shards, its records per epoch)."""
-    names, lengths = list(shards.names), list(shards.lengths)
-    if pipelines == 1:
-        return names, False, sum(lengths)
-    if len(names) >= pipelines:
-        return names[pipeline::pipelines], False, sum(lengths[pipeline::pipelines])
-    return names, True, len(range(pipeline, sum(lengths), pipelines))
-
-
-def _read_shards(directory: str, names, count: int, *, interleave: bool) -> tf.data.Dataset:
-    """The records of the `count` shards `names` (a tensor or list) in `directory`:
-    interleaved, or one shard after the other.
-
-    Only the folder is joined here, so no state of the pipeline holds a path.
-    """
-    dataset = tf.data.Dataset.from_tensor_slices(names)
-    read = lambda name: tf.data.TFRecordDataset(  # noqa: E731
-        tf.strings.join([directory, name], separator="/")
-    )
-    if not interleave:
-        return dataset.flat_map(read)
-    return dataset.interleave(
-        read,
-        cycle_length=min(_CYCLE_LENGTH, count),
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
-
-
-def _windowed_shuffle(dataset: tf.data.Dataset, window: int, key: tf.Tensor) -> tf.data.Dataset:
-    """Each run of `window` elements in a stateless random order keyed by (key, window number).
-
-    Like a shuffle buffer of that size, an element moves about a window's length;
-    unlike one, the order is a function of the key alone, so it is rebuilt exactly.
-    """
-    shuffle = lambda number, elements: tf.random.experimental.stateless_shuffle(  # noqa: E731
-        elements, seed=tf.random.experimental.stateless_fold_in(key, number)
-    )
-    return dataset.batch(window).enumerate().map(shuffle).unbatch()
-
-
-def _training_records(
-    shards: Shards, pipelines: int, pipeline: int, *, seed: int, shuffle_buffer: int, start: int
-) -> tf.data.Dataset:
-    """Endless serialized records of this input pipeline from its element `start` on.
-
-    Epoch after epoch, each reads its shards in a new order, interleaved, and
-    shuffles the records in windows of `shuffle_buffer`, keyed by (seed, pipeline,
-    epoch). Whole epochs before `start` are not read; the rest is read and skipped.
-    """
-    names, by_record, count = _pipeline_shards(shards, pipelines, pipeline)
-    _check_not_empty(count, shards, pipelines, pipeline)
-
-    def one_epoch(epoch):
-        key = order_key(seed, pipeline, epoch)
-        order = tf.random.experimental.stateless_shuffle(tf.constant(names), seed=key)
-        records = _read_shards(shards.directory, order, len(names), interleave=True)
-        if by_record:
-            records = records.shard(pipelines, pipeline)
-        return _windowed_shuffle(records, shuffle_buffer, key)
-
-    first_epoch, offset = divmod(start, count)
-    return tf.data.Dataset.range(first_epoch, _EPOCHS).flat_map(one_epoch).skip(offset)
-
-
-def _check_not_empty(count: int, shards: Shards, pipelines: int, pipeline: int) -> None:
-    if count == 0:
-        raise ValueError(
-            f"input pipeline {pipeline} of {pipelines} gets none of the split's "
-            f"{sum(shards.lengths)} examples; prepare more examples than there are input "
-            f"pipelines (workers)."
-        )
-
-
-def _evaluation_records(shards: Shards, pipelines: int, pipeline: int) -> tf.data.Dataset:
-    """One pass over this input pipeline's records in a fixed order."""
-    names, by_record, _ = _pipeline_shards(shards, pipelines, pipeline)
-    records = _read_shards(shards.directory, names, len(names), interleave=False)
-    return records.shard(pipelines, pipeline) if by_record else records
-
-
 def build_dataset(
     data_config: config_lib.DataConfig,
     split: str,
@@ -420,15 +313,15 @@ def build_dataset(
 
     cached = training and data_config.cache_decoded
     if cached:
-        records = _evaluation_records(shards, pipelines, pipeline)
+        records = streams.evaluation_records(shards, pipelines, pipeline)
         table = input_cache.DecodedTable(records, decode, sum(shards.lengths), split)
-        _check_not_empty(table.count, shards, pipelines, pipeline)
-        order = lambda epoch: order_key(seed, pipeline, epoch)  # noqa: E731
+        streams.check_not_empty(table.count, shards, pipelines, pipeline)
+        order = lambda epoch: streams.order_key(seed, pipeline, epoch)  # noqa: E731
         examples = input_cache.training_examples(table, order, start)
         prepare = lambda index, example: finish(index, *example)  # noqa: E731
     else:
         if training:
-            examples = _training_records(
+            examples = streams.training_records(
                 shards,
                 pipelines,
                 pipeline,
@@ -437,7 +330,7 @@ def build_dataset(
                 start=start,
             )
         else:
-            examples = _evaluation_records(shards, pipelines, pipeline)
+            examples = streams.evaluation_records(shards, pipelines, pipeline)
         prepare = lambda index, record: finish(index, *decode(record))  # noqa: E731
     dataset = examples.enumerate(start=start).map(
         prepare, num_parallel_calls=AUTOTUNE, deterministic=True

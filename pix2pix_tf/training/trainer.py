@@ -19,7 +19,7 @@ import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.data import registry
-from pix2pix_tf.training import actions, distribute, precision, run_dir, summaries
+from pix2pix_tf.training import actions, distribute, precision, resume, run_dir, summaries
 from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log
 from pix2pix_tf.training.step import (
     TrainState,
@@ -87,9 +87,9 @@ def _start(config: config_lib.Config) -> _Run:
     from pix2pix_tf.data import pipeline as input_pipeline
 
     workdir = config.train.workdir
-    saved = run_dir.check_resume(workdir, config)
+    saved = resume.check_resume(workdir, config)
     if saved is not None:
-        changes = run_dir.schedule_changes(saved, config)
+        changes = resume.schedule_changes(saved, config)
         if changes:
             log(changes)
     report = prepare.prepare(config.data)
@@ -102,10 +102,8 @@ def _start(config: config_lib.Config) -> _Run:
     config = dataclasses.replace(config, data=data)
     prepared = input_pipeline.identity(config.data)
     if saved is not None:
-        run_dir.check_resume(workdir, config)  # Now with the bit depths.
-        warning = run_dir.check_prepared_data(
-            workdir, prepared, accept=config.train.accept_new_data
-        )
+        resume.check_resume(workdir, config)  # Now with the bit depths.
+        warning = resume.check_prepared_data(workdir, prepared, accept=config.train.accept_new_data)
         if warning:
             log(warning)
     steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
@@ -238,7 +236,7 @@ def train(config: config_lib.Config) -> dict:
                 evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
             if chief:
                 config.save(workdir)
-                run_dir.save_prepared_data(workdir, run.prepared)
+                resume.save_prepared_data(workdir, run.prepared)
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted by Ctrl-C during start-up, before the first training step; no "
