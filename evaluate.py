@@ -18,15 +18,14 @@ import os
 import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 from pix2pix_tf.options import EvalOptions, RunOptions
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     flags.add_option_flags(parser, RunOptions, EvalOptions)
+    flags.add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -35,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     run = flags.options_from_args(RunOptions, args)
     options = flags.options_from_args(EvalOptions, args)
     try:
+        startup.start_tensorflow(args.verbose)
         from pix2pix_tf.evaluation import evaluator
 
         try:

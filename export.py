@@ -16,20 +16,19 @@ that are multiples of the generator's pad multiple (serving/deploy.py).
 """
 
 import argparse
-import os
 import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 from pix2pix_tf.options import ExportOptions, RunOptions, ServingOptions
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DEFAULT_EXPORT_DIR = ExportOptions().export_dir
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     flags.add_option_flags(parser, RunOptions, ExportOptions, ServingOptions)
+    flags.add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -58,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     export_options = flags.options_from_args(ExportOptions, args)
     serving_options = flags.options_from_args(ServingOptions, args)
     try:
+        startup.start_tensorflow(args.verbose)
         from pix2pix_tf.serving import export as export_lib
 
         try:

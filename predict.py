@@ -12,25 +12,25 @@ JPEGs are turned upright by their EXIF orientation first. Outputs are 1-channel 
 """
 
 import argparse
-import os
 import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 from pix2pix_tf.options import PredictOptions
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     flags.add_option_flags(parser, PredictOptions)
+    flags.add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = flags.options_from_args(PredictOptions, parse_args(argv))
+    args = parse_args(argv)
+    options = flags.options_from_args(PredictOptions, args)
     try:
+        startup.start_tensorflow(args.verbose)
         from pix2pix_tf.serving import predict as predict_lib
 
         try:

@@ -6,11 +6,10 @@ Rerunning the same command resumes from the latest checkpoint in --workdir.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 
 # Exit status (flags.py): 0 done; 2 bad flags; 1 the run could not start (data, run
 # directory), a loss diverged or a file could not be written; 128 + N stopped by
@@ -21,7 +20,7 @@ EXIT_INTERRUPTED = flags.EXIT_INTERRUPTED
 STARTUP_INTERRUPTED = "interrupted by Ctrl-C during start-up; nothing was saved."
 
 
-def parse_config(argv: list[str] | None) -> config_lib.Config:
+def parse_config(argv: list[str] | None) -> tuple[config_lib.Config, argparse.Namespace]:
     parser = argparse.ArgumentParser(
         usage="python train.py [--dataset NAME] [--preset NAME] [--FIELD VALUE ...] (see --help)",
         description=(
@@ -34,9 +33,9 @@ def parse_config(argv: list[str] | None) -> config_lib.Config:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     flags.add_preset_flag(parser)
+    flags.add_verbose_flag(parser)
     flags.add_config_flags(parser)
-    config, _ = flags.parse_config(parser, argv)
-    return config
+    return flags.parse_config(parser, argv)
 
 
 def describe(error: BaseException) -> str:
@@ -55,11 +54,10 @@ def describe(error: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = parse_config(argv)
+    config, args = parse_config(argv)
     # TensorFlow is imported only once the flags are known to be good.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        import tensorflow as tf
+        tf = startup.start_tensorflow(args.verbose)
 
         from pix2pix_tf.training import trainer as training
         from pix2pix_tf.training.controller import NonFiniteLossError
@@ -83,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checkpoint: {result['checkpoint']}")
     if result["sample"]:
         print(f"samples: {result['sample']}")
-    print(f"TensorBoard: tensorboard --logdir {os.path.dirname(result['workdir']) or '.'}")
+    # The run itself (its train/ and eval/ events), not the folder it sits in.
+    print(f"TensorBoard: tensorboard --logdir {result['workdir']}")
     return 0
 
 

@@ -145,6 +145,17 @@ def add_config_flags(
             _add_field_flag(group, section_type, field, config_style=True)
 
 
+def add_verbose_flag(parser: argparse.ArgumentParser) -> None:
+    """--verbose: TensorFlow's start-up lines as they are (see startup.py)."""
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="Show everything TensorFlow prints at start-up; without it, its banners on a "
+        "machine without a GPU (oneDNN, CUDA stub, cuInit) are left out. A "
+        "TF_CPP_MIN_LOG_LEVEL set in the environment also shows them.",
+    )
+
+
 def add_preset_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--preset",

@@ -3,6 +3,7 @@
 import importlib
 import sys
 
+from pix2pix_tf import startup
 from pix2pix_tf.benchmark import SUBCOMMANDS
 
 
@@ -18,6 +19,8 @@ def main(argv: list[str]) -> int:
             return 2
         sys.stdout.write(usage)
         return 0 if argv else 2
+    if not {"-h", "--help"} & set(argv):  # --help answers without TensorFlow.
+        startup.start_tensorflow()
     module = importlib.import_module(f"pix2pix_tf.benchmark.{argv[0]}_benchmark")
     return module.main(argv[1:])
 

@@ -34,7 +34,7 @@ import sys
 import time
 
 from pix2pix_tf import config as config_lib
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 from pix2pix_tf.data import formats, registry
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
@@ -332,9 +332,11 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     flags.add_preset_flag(parser)
+    flags.add_verbose_flag(parser)
     flags.add_config_flags(parser, only=("data",))
-    config, _ = flags.parse_config(parser, argv)  # Bad flags exit with status 2.
+    config, args = flags.parse_config(parser, argv)  # Bad flags exit with status 2.
     try:
+        startup.start_tensorflow(args.verbose)
         report = prepare(config.data)
     except ValueError as error:  # PrepareError, ArchiveError...
         print(f"error: {flags.one_line(error)}", file=sys.stderr)

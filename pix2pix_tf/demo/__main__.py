@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import os
 import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 from pix2pix_tf.options import DemoOptions
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PROG = "python -m pix2pix_tf.demo"
 
@@ -22,6 +19,7 @@ PROG = "python -m pix2pix_tf.demo"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[1].strip())
     flags.add_option_flags(parser, DemoOptions)
+    flags.add_verbose_flag(parser)
     return parser.parse_args(argv)
 
 
@@ -35,7 +33,8 @@ def is_loopback(host: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = flags.options_from_args(DemoOptions, parse_args(argv))
+    args = parse_args(argv)
+    options = flags.options_from_args(DemoOptions, args)
     try:
         options.validate()
     except ValueError as error:
@@ -43,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return flags.EXIT_USAGE
     server = None
     try:
+        startup.start_tensorflow(args.verbose)
         from pix2pix_tf.demo import backend as backend_lib
         from pix2pix_tf.demo import server as server_lib
 

@@ -26,7 +26,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from pix2pix_tf import choices, files, flags
+from pix2pix_tf import choices, files, flags, startup
 from pix2pix_tf import config as config_lib
 from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig, SegmenterPaths
 
@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         description="Train the segmentation network behind the FCN-score.",
     )
     flags.add_option_flags(parser, SegmenterConfig, SegmenterPaths)
+    flags.add_verbose_flag(parser)
     args = parser.parse_args(argv)
+    startup.start_tensorflow(args.verbose)
     config = flags.options_from_args(SegmenterConfig, args)
     paths = flags.options_from_args(SegmenterPaths, args)
     try:

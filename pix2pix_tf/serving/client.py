@@ -17,7 +17,7 @@ import os
 import sys
 import urllib.request
 
-from pix2pix_tf import flags
+from pix2pix_tf import flags, startup
 
 INPUT_KEY = "image_bytes"
 OUTPUT_KEY = "image_bytes"
@@ -82,7 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model_name", default="pix2pix")
     parser.add_argument("--input", nargs="+", required=True, help="Encoded images to send.")
     parser.add_argument("--output", required=True, help="Directory for the returned PNGs.")
+    flags.add_verbose_flag(parser)
     args = parser.parse_args(argv)
+    startup.start_tensorflow(args.verbose)
     errors: tuple[type[BaseException], ...] = (OSError, ValueError)
     if args.grpc:
         import grpc
