@@ -281,9 +281,9 @@ def test_periodic_evaluation_reports_fid_to_tensorboard(run_dir, tmp_path):
 
 
 def test_eval_fid_is_a_resumable_choice():
-    from pix2pix_tf.training import run_dir as run_dir_lib
+    from pix2pix_tf.training import resume
 
     assert config_lib.build_config(preset="tiny").train.eval_fid == "auto"
-    assert "eval_fid" in run_dir_lib.RESUMABLE_FIELDS
+    assert "eval_fid" in resume.RESUMABLE_FIELDS
     with pytest.raises(ValueError, match="--eval_fid"):
         config_lib.build_config(preset="tiny", eval_fid="sometimes")
