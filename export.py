@@ -33,7 +33,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _export_deploy(run: RunOptions, export_options: ExportOptions) -> str:
+def _export_deploy(
+    run: RunOptions, export_options: ExportOptions, serving_options: ServingOptions
+) -> str:
     from pix2pix_tf.serving import deploy
 
     export_dir = export_options.export_dir
@@ -49,6 +51,7 @@ def _export_deploy(run: RunOptions, export_options: ExportOptions) -> str:
         version=export_options.version,
         precision=export_options.precision,
         representative_examples=export_options.representative_examples,
+        max_pixels=serving_options.max_pixels,
     )
 
 
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         try:
             if export_options.format != "saved_model":
-                path = _export_deploy(run, export_options)
+                path = _export_deploy(run, export_options, serving_options)
             elif export_options.quantize != "none":
                 raise ValueError(
                     f"--quantize {export_options.quantize} applies to --format litert."
