@@ -270,3 +270,16 @@ def test_exports_without_a_recorded_bound_serve_at_most_the_default(runs):
     ):
         serve([large])
     assert calls == []
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_a_truncated_export_is_named_damaged_not_foreign(runs, fmt, tmp_path):
+    folder = deploy.export(runs["unet"], str(tmp_path / fmt), fmt)
+    path = os.path.join(folder, deploy.FILE_NAMES[fmt])
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(predict_lib.PredictError) as raised:
+        predict_lib.load_model(folder)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"--model {path}: a damaged or truncated")
+    assert f"export it again with `python export.py --workdir RUN --format {fmt}`" in message

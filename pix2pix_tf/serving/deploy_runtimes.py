@@ -27,6 +27,8 @@ from pix2pix_tf.options import DEFAULT_MAX_PIXELS
 from pix2pix_tf.serving import codec, litert, onnx_export, sizes
 
 SAVED_MODEL_METADATA = os.path.join("assets.extra", "pix2pix_export.json")
+# What export.py writes beside a .tflite / .onnx file (serving/deploy.py's METADATA_FILE).
+FILE_METADATA = os.path.basename(SAVED_MODEL_METADATA)
 EXTENSIONS = {".tflite": "litert", ".onnx": "onnx"}
 FILE_NAMES = {"litert": litert.FILE_NAME, "onnx": onnx_export.FILE_NAME}
 
@@ -116,6 +118,14 @@ def load_file_export(path: str, checkpoint: str | None = None) -> FloatModel | N
 
 def _refuse(path: str, kind: str, why: str) -> DeployModelError:
     flag = "litert" if kind == "litert" else "onnx"
+    record = os.path.join(os.path.dirname(path), FILE_METADATA)
+    if os.path.isfile(record):
+        # export.py wrote this folder: the file was cut short or changed since.
+        return DeployModelError(
+            f"--model {path}: a damaged or truncated pix2pix export ({why}; its folder has "
+            f"{FILE_METADATA}); export it again with "
+            f"`python export.py --workdir RUN --format {flag}`."
+        )
     return DeployModelError(
         f"--model {path}: not a pix2pix export ({why}); export one with "
         f"`python export.py --workdir RUN --format {flag}`."
