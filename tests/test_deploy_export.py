@@ -148,6 +148,13 @@ def test_export_cli_formats_and_bad_flags(runs, tmp_path, capsys):
     assert export_script.main([*args, "--format", "onnx", "--quantize", "int8"]) == 1
     assert "--format litert only" in capsys.readouterr().err
     assert export_script.main([*args, "--quantize", "float16"]) == 1
+    assert "applies to --format litert" in capsys.readouterr().err
+    # The serving graph's options are refused with the other formats, not ignored.
+    for flag, value in (("--test_time_mode", "paper"), ("--serving_size", "training")):
+        assert export_script.main([*args, "--format", "litert", flag, value]) == 2
+        error = capsys.readouterr().err
+        assert f"{flag} {value} applies to --format saved_model" in error
+        assert error.count("\n") == 1
     assert not os.path.exists(os.path.join(export_dir, "1"))
     # A TF Serving base path is not mixed with other formats.
     assert export_script.main([*args, "--no-warmup"]) == 0
