@@ -119,6 +119,24 @@ def test_a_damaged_segmenter_is_named_with_the_command(
     )
 
 
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--max_examples", "0", "--max_examples must be >= 1 (or left out for the whole split)"),
+        ("--max_examples", "-1", "--max_examples must be >= 1"),
+        ("--batch_size", "0", "--batch_size must be >= 1, got 0."),
+        ("--gallery_size", "-1", "--gallery_size must be >= 0, got -1."),
+    ],
+)
+def test_bad_counts_are_bad_flags(run_dir, flag, value, message, capsys):
+    """Exit 2 before anything is read (--max_examples 0 said the split was empty, -1
+    scored the whole split)."""
+    assert evaluate_script.main(["--workdir", run_dir.train.workdir, flag, value]) == 2
+    error = capsys.readouterr().err
+    assert error == f"evaluate.py: error: {message}" + error.split(message, 1)[1]
+    assert error.count("\n") == 1
+
+
 def test_missing_workdir_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such run directory"):
         evaluation.evaluate(str(tmp_path / "nothing"))
