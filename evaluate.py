@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     run = flags.options_from_args(RunOptions, args)
     options = flags.options_from_args(EvalOptions, args)
     try:
+        options.validate()
+    except ValueError as error:
+        sys.stderr.write(f"evaluate.py: error: {flags.one_line(error)}\n")
+        return flags.EXIT_USAGE
+    try:
         startup.start_tensorflow(args.verbose)
         from pix2pix_tf.evaluation import evaluator
 

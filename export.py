@@ -32,7 +32,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _export_deploy(run: RunOptions, export_options: ExportOptions) -> str:
+def _export_deploy(
+    run: RunOptions, export_options: ExportOptions, serving_options: ServingOptions
+) -> str:
     from pix2pix_tf.serving import deploy
 
     export_dir = export_options.export_dir
@@ -48,7 +50,33 @@ def _export_deploy(run: RunOptions, export_options: ExportOptions) -> str:
         version=export_options.version,
         precision=export_options.precision,
         representative_examples=export_options.representative_examples,
+        max_pixels=serving_options.max_pixels,
     )
+
+
+# The serving graph's options a LiteRT/ONNX export (the float contract at any size,
+# inference mode, no encoding) cannot carry; --max_pixels is recorded for predict.py.
+SAVED_MODEL_ONLY = (
+    "resize_method",
+    "parallel_iterations",
+    "test_time_mode",
+    "seed",
+    "serving_size",
+)
+
+
+def _saved_model_only_flag(export_options: ExportOptions, serving: ServingOptions) -> str | None:
+    """The first SavedModel-only flag given a value with another --format, as an error."""
+    if export_options.format == "saved_model":
+        return None
+    for name in SAVED_MODEL_ONLY:
+        value = getattr(serving, name)
+        if value != getattr(ServingOptions(), name):
+            return (
+                f"--{name} {value} applies to --format saved_model; {export_options.format} "
+                "exports carry the float `generate` contract at any size, in inference mode."
+            )
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,13 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     run = flags.options_from_args(RunOptions, args)
     export_options = flags.options_from_args(ExportOptions, args)
     serving_options = flags.options_from_args(ServingOptions, args)
+    refused = _saved_model_only_flag(export_options, serving_options)
+    if refused is not None:
+        sys.stderr.write(f"export.py: error: {refused}\n")
+        return flags.EXIT_USAGE
     try:
         startup.start_tensorflow(args.verbose)
         from pix2pix_tf.serving import export as export_lib
 
         try:
             if export_options.format != "saved_model":
-                path = _export_deploy(run, export_options)
+                path = _export_deploy(run, export_options, serving_options)
             elif export_options.quantize != "none":
                 raise ValueError(
                     f"--quantize {export_options.quantize} applies to --format litert."

@@ -213,6 +213,18 @@ class EvalOptions:
         "kernels_notop.h5); None: the Keras cache, $KERAS_HOME or ~/.keras, under models/.",
     )
 
+    def validate(self) -> None:
+        choices.check_choices(self)
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}.")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError(
+                f"--max_examples must be >= 1 (or left out for the whole split), got "
+                f"{self.max_examples}."
+            )
+        if self.gallery_size < 0:
+            raise ValueError(f"--gallery_size must be >= 0, got {self.gallery_size}.")
+
 
 # -- the browser demo ---------------------------------------------------------------
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import struct
 import tarfile
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -16,6 +18,23 @@ def encode(pixels: np.ndarray | Image.Image, fmt: str, **options) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A black 8-bit gray PNG of width x height built row by row, a few hundred KiB
+    even at 20000x20000 (a decompression bomb): nothing of its size is held in memory."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    compressor = zlib.compressobj(9)
+    row = bytes(1 + width)  # The filter byte and the row's pixels.
+    rows = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+    )
 
 
 def random_pixels(seed: int, height: int = 32, width: int = 64) -> np.ndarray:

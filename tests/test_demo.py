@@ -23,6 +23,7 @@ import urllib.request
 import numpy as np
 import pytest
 from conftest import REPO_ROOT
+from data_factory import bomb_png
 from export_fixtures import encoded_image, make_run
 from PIL import Image
 
@@ -30,7 +31,7 @@ from pix2pix_tf.data import cityscapes_labels, prepare
 from pix2pix_tf.demo import __main__ as demo_cli
 from pix2pix_tf.demo import backend as backend_lib
 from pix2pix_tf.demo import server as server_lib
-from pix2pix_tf.options import DemoOptions
+from pix2pix_tf.options import DemoOptions, ServingOptions
 from pix2pix_tf.serving import export as export_lib
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
@@ -189,6 +190,36 @@ def test_upload_is_an_upright_rgb_png(served):
     image = Image.open(io.BytesIO(png))
     assert status == 200 and image.mode == "RGB" and image.size == (30, 20)
     assert (headers["X-Image-Width"], headers["X-Image-Height"]) == ("30", "20")
+
+
+def test_a_decompression_bomb_is_refused_by_its_size(served):
+    bomb = bomb_png(20000, 20000)  # 400 M pixels, 0.4 MB on disk: over Pillow's own bound.
+    status, body, _ = _request(f"{served}/api/upload", bomb)
+    error = _error_of(body)
+    assert status == 400 and "not an image" not in error
+    assert error.startswith("the image is 20000x20000 = 400000000 pixels, over the bound of ")
+    assert "4194304 pixels" in error and "--max_pixels" in error
+    # Under Pillow's bound too, and at /api/generate (the model's own check).
+    status, body, _ = _request(f"{served}/api/upload", bomb_png(3000, 2000))
+    assert status == 400 and _error_of(body).startswith("the image is 3000x2000 = 6000000 pixels")
+    status, body, _ = _request(f"{served}/api/generate", bomb)
+    assert status == 400 and "20000x20000" in _error_of(body) and "--max_pixels" in _error_of(body)
+
+
+def test_uploads_follow_the_exports_pixel_bound(run, tmp_path):
+    export_dir = str(tmp_path / "exported")
+    export_lib.export(run[0], export_dir, options=ServingOptions(max_pixels=50 * 40), warmup=False)
+    server, url = _serve(DemoOptions(model=export_dir, examples=0))
+    try:
+        status, png, headers = _request(f"{url}/api/upload", encoded_image(40, 50))
+        assert status == 200 and Image.open(io.BytesIO(png)).size == (50, 40)
+        status, body, _ = _request(f"{url}/api/upload", encoded_image(41, 50))
+        assert status == 400 and _error_of(body).startswith(
+            "the image is 50x41 = 2050 pixels, over the bound of 2000 pixels"
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_export_serves_with_its_recorded_palette(run, tmp_path):

@@ -148,6 +148,13 @@ def test_export_cli_formats_and_bad_flags(runs, tmp_path, capsys):
     assert export_script.main([*args, "--format", "onnx", "--quantize", "int8"]) == 1
     assert "--format litert only" in capsys.readouterr().err
     assert export_script.main([*args, "--quantize", "float16"]) == 1
+    assert "applies to --format litert" in capsys.readouterr().err
+    # The serving graph's options are refused with the other formats, not ignored.
+    for flag, value in (("--test_time_mode", "paper"), ("--serving_size", "training")):
+        assert export_script.main([*args, "--format", "litert", flag, value]) == 2
+        error = capsys.readouterr().err
+        assert f"{flag} {value} applies to --format saved_model" in error
+        assert error.count("\n") == 1
     assert not os.path.exists(os.path.join(export_dir, "1"))
     # A TF Serving base path is not mixed with other formats.
     assert export_script.main([*args, "--no-warmup"]) == 0
@@ -225,3 +232,61 @@ def test_predict_refuses_files_that_are_not_pix2pix_exports(tmp_path):
         message = str(raised.value)
         assert "\n" not in message and name in message
         assert "not a pix2pix export" in message or "no such file" in message
+
+
+def test_predict_skips_litert_and_onnx_inputs_over_the_recorded_pixel_bound(runs, tmp_path):
+    """Like the SavedModel: an input over export.py --max_pixels (recorded in the export)
+    and an undecodable one are skipped with their reasons; the network never sees them."""
+    workdir = runs["unet"]
+    inputs = tmp_path / "in"
+    write_image(str(inputs / "small.png"), 40, 64, seed=7)
+    write_image(str(inputs / "large.png"), 80, 96, seed=8)
+    png = open(inputs / "small.png", "rb").read()
+    (inputs / "truncated.png").write_bytes(png[: len(png) // 2])
+    for fmt in ("litert", "onnx"):
+        folder = deploy.export(workdir, str(tmp_path / fmt), fmt, max_pixels=48 * 80)
+        with open(os.path.join(folder, deploy.METADATA_FILE)) as file:
+            assert json.load(file)["serving_options"] == {"max_pixels": 3840}
+        summary = predict_lib.predict(
+            predict_lib.load_model(folder),
+            [str(inputs)],
+            str(tmp_path / f"out-{fmt}"),
+            verbose=False,
+        )
+        assert summary.written == ["small"], fmt
+        reasons = {os.path.basename(path): reason for path, reason in summary.skipped}
+        assert reasons["large.png"].startswith(
+            "80x96 = 7680 pixels, over the bound of 3840 pixels per image set at export "
+            "(export.py --max_pixels)"
+        )
+        assert "not a decodable JPEG, PNG, GIF or BMP image" in reasons["truncated.png"]
+
+
+def test_exports_without_a_recorded_bound_serve_at_most_the_default(runs):
+    """Exports written before the bound was recorded: the default --max_pixels, checked
+    before the network runs (a 3000x2000 input would need gigabytes)."""
+    calls = []
+    record = {"input_channels": 3, "output_channels": 3, "pad_multiple": 16}
+    model = deploy_runtimes.FloatModel("onnx", "model.onnx", record, calls.append)
+    serve = deploy_runtimes.serve_bytes(model)
+    large = tf.io.encode_png(np.zeros((2000, 3000, 3), np.uint8)).numpy()
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match="2000x3000 = 6000000 pixels, over "
+        "the bound of 4194304 pixels per image of exports that record none",
+    ):
+        serve([large])
+    assert calls == []
+
+
+@pytest.mark.parametrize("fmt", ["litert", "onnx"])
+def test_a_truncated_export_is_named_damaged_not_foreign(runs, fmt, tmp_path):
+    folder = deploy.export(runs["unet"], str(tmp_path / fmt), fmt)
+    path = os.path.join(folder, deploy.FILE_NAMES[fmt])
+    with open(path, "r+b") as file:
+        file.truncate(os.path.getsize(path) // 2)
+    with pytest.raises(predict_lib.PredictError) as raised:
+        predict_lib.load_model(folder)
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"--model {path}: a damaged or truncated")
+    assert f"export it again with `python export.py --workdir RUN --format {fmt}`" in message

@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 
 import keras
 import pytest
 import tensorflow as tf
 
+import evaluate as evaluate_script
 from pix2pix_tf import config as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.data import prepare
@@ -85,6 +87,54 @@ def test_fcn_auto_without_a_segmenter_scores_images_only(run_dir, tmp_path):
     results, _ = evaluation.evaluate(run_dir.train.workdir, options)
     assert results["examples"] == 2
     assert not any(name.startswith("fcn_") for name in results)
+
+
+@pytest.mark.parametrize("damage", ["truncated weights", "empty weights", "missing config"])
+def test_a_damaged_segmenter_is_named_with_the_command(
+    run_dir, segmenter_root, damage, tmp_path, capsys
+):
+    root = str(tmp_path / "segmenters")
+    shutil.copytree(segmenter_root, root)
+    directory = segmentation.segmenter_dir("synthetic", run_dir.data.image_size, root)
+    weights = os.path.join(directory, segmentation.WEIGHTS_FILE)
+    if damage == "missing config":
+        damaged = os.path.join(directory, segmentation.CONFIG_FILE)
+        os.remove(damaged)
+    else:
+        damaged = weights
+        with open(weights, "r+b") as file:
+            file.truncate(os.path.getsize(weights) // 2 if damage == "truncated weights" else 0)
+    args = ["--workdir", run_dir.train.workdir, "--segmenter_root", root, "--max_examples", "2"]
+    assert evaluate_script.main([*args, "--fcn", "on", "--fid", "off"]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Traceback" not in error
+    assert error.startswith(f"evaluate.py: error: {damaged}: the FCN-score's segmenter is damaged")
+    assert f"delete {directory} and train it again with: python -m pix2pix_tf.segmentation" in error
+    # auto scores the images and says why the FCN-score is missing.
+    options = evaluation.EvalOptions(fcn="auto", segmenter_root=root, max_examples=2, fid="off")
+    results, _ = evaluation.evaluate(run_dir.train.workdir, options)
+    assert not any(name.startswith("fcn_") for name in results)
+    assert f"FCN-score skipped: {damaged}: the FCN-score's segmenter is damaged" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    "flag,value,message",
+    [
+        ("--max_examples", "0", "--max_examples must be >= 1 (or left out for the whole split)"),
+        ("--max_examples", "-1", "--max_examples must be >= 1"),
+        ("--batch_size", "0", "--batch_size must be >= 1, got 0."),
+        ("--gallery_size", "-1", "--gallery_size must be >= 0, got -1."),
+    ],
+)
+def test_bad_counts_are_bad_flags(run_dir, flag, value, message, capsys):
+    """Exit 2 before anything is read (--max_examples 0 said the split was empty, -1
+    scored the whole split)."""
+    assert evaluate_script.main(["--workdir", run_dir.train.workdir, flag, value]) == 2
+    error = capsys.readouterr().err
+    assert error == f"evaluate.py: error: {message}" + error.split(message, 1)[1]
+    assert error.count("\n") == 1
 
 
 def test_missing_workdir_is_a_clear_error(tmp_path):

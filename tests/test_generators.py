@@ -131,6 +131,19 @@ def test_staged_global_local_resumes_across_global_local_joint(tmp_path, data_di
     assert third(_batch()[0]).shape == (1, 64, 64, 3)
 
 
+def test_local_stage_first_is_refused_and_writes_nothing(tmp_path, data_dir):
+    """A new run's global network is untrained; freezing it for the local stage would
+    waste the stage, so the error says which stage to run first."""
+    config = _config("global_local", tmp_path / "run", data_dir, stage="local")
+    with pytest.raises(ValueError, match="--stage local: .* has no checkpoint") as raised:
+        training.train(config)
+    assert "run --stage global first" in str(raised.value) and "\n" not in str(raised.value)
+    assert not os.path.exists(tmp_path / "run" / "config.json")
+    # The documented order still works from there.
+    assert training.train(config.replace(stage="global"))["step"] == 2
+    assert training.train(config.replace(stage="local", steps=4))["step"] == 4
+
+
 def test_global_stage_trains_only_the_global_network():
     config = config_lib.build_config(
         preset="tiny", generator="global_local", stage="global", **SMALL["global_local"]

@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import struct
 import threading
 import urllib.error
 from collections.abc import Callable
@@ -55,6 +56,8 @@ class Backend:
     description: str
     config: config_lib.Config | None = None
     owner: object = None
+    # The largest image the model serves (an export's --max_pixels; the default otherwise).
+    max_pixels: int = DEFAULT_MAX_PIXELS
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     def generate(self, image: bytes) -> bytes:
@@ -70,16 +73,19 @@ def _local_backend(options: DemoOptions) -> Backend:
         model = predict.load_model(options.model, options.checkpoint)
     except predict.PredictError as error:
         raise DemoError(str(error)) from None
+    config, max_pixels = _model_config(options.model)
     return Backend(
         generate_batch=model.serve,
         description=model.description,
-        config=_model_config(options.model),
+        config=config,
         owner=model,
+        max_pixels=max_pixels,
     )
 
 
-def _model_config(path: str) -> config_lib.Config | None:
-    """The run's config: a run directory's config.json, or the one an export recorded."""
+def _model_config(path: str) -> tuple[config_lib.Config | None, int]:
+    """The run's config (a run directory's config.json, or the one an export recorded)
+    and the pixel bound the model serves (an export's --max_pixels, else the default)."""
     from pix2pix_tf.serving import export as export_lib
 
     candidates = [
@@ -96,10 +102,12 @@ def _model_config(path: str) -> config_lib.Config | None:
         try:
             with open(candidate) as file:
                 values = json.load(file)
-            return config_lib.Config.from_dict(values.get("config", values))
-        except (OSError, ValueError, TypeError):
+            config = config_lib.Config.from_dict(values.get("config", values))
+        except (OSError, ValueError, TypeError, AttributeError):
             continue
-    return None
+        bound = values.get("serving_options", {}).get("max_pixels")
+        return config, bound if isinstance(bound, int) and bound > 0 else DEFAULT_MAX_PIXELS
+    return None, DEFAULT_MAX_PIXELS
 
 
 def _serving_backend(options: DemoOptions) -> Backend:
@@ -185,9 +193,41 @@ def val_examples(
     return examples, None
 
 
-def checked_upload(data: bytes, limit_bytes: int) -> tuple[bytes, int, int]:
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """The (width, height) an image file's header states, read without decoding it and
+    without Pillow's decompression-bomb check (which refuses large images without
+    saying their size); None when no Pillow reader recognises the file."""
+    Image.init()
+    for name in Image.ID:
+        factory, accept = Image.OPEN[name]
+        if accept is not None and not accept(data[:16]):
+            continue
+        try:
+            with factory(io.BytesIO(data), "") as image:
+                return image.size
+        except Image.DecompressionBombError:
+            return None  # A reader that checks its frames itself; Image.open will say so.
+        except (OSError, EOFError, SyntaxError, ValueError, IndexError, TypeError, struct.error):
+            continue
+    return None
+
+
+def _check_pixels(size: tuple[int, int] | None, max_pixels: int) -> None:
+    if size is not None and size[0] * size[1] > max_pixels:
+        width, height = size
+        raise RequestError(
+            f"the image is {width}x{height} = {width * height} pixels, over the bound of "
+            f"{max_pixels} pixels per image the model serves (export.py --max_pixels); "
+            "send a smaller image."
+        )
+
+
+def checked_upload(
+    data: bytes, limit_bytes: int, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[bytes, int, int]:
     """An uploaded file as an upright 8-bit RGB PNG and its (width, height); raises
-    RequestError for files over the limit, non-images and images over the pixel bound."""
+    RequestError for files over the limit, non-images and images over the pixel bound
+    (checked on the header's size, before anything is decoded)."""
     from pix2pix_tf.serving import predict
 
     if len(data) > limit_bytes:
@@ -195,19 +235,18 @@ def checked_upload(data: bytes, limit_bytes: int) -> tuple[bytes, int, int]:
             f"the file is {len(data) / 2**20:.1f} MiB; uploads are limited to "
             f"{limit_bytes / 2**20:.0f} MiB (--max_upload_mb)."
         )
+    _check_pixels(header_size(data), max_pixels)
     try:
         with Image.open(io.BytesIO(predict.upright(data))) as image:
             width, height = image.size
-            if width * height <= DEFAULT_MAX_PIXELS:
-                rgb = image.convert("RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError):
+            _check_pixels(image.size, max_pixels)
+            rgb = image.convert("RGB")
+    except UnidentifiedImageError:
         raise RequestError("not an image Pillow can read (PNG, JPEG, GIF, BMP ...).") from None
+    except Image.DecompressionBombError as error:
+        raise RequestError(f"the image is too large: {error}") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise RequestError(f"the image cannot be decoded ({error}).") from None
-    if width * height > DEFAULT_MAX_PIXELS:
-        raise RequestError(
-            f"the image is {width}x{height}; at most {DEFAULT_MAX_PIXELS} pixels are served."
-        )
     buffer = io.BytesIO()
     rgb.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue(), width, height

@@ -131,7 +131,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if body is None:
                 return
             if self.path == "/api/upload":
-                png, width, height = backend_lib.checked_upload(body, self.app.limit_bytes)
+                png, width, height = backend_lib.checked_upload(
+                    body, self.app.limit_bytes, self.app.backend.max_pixels
+                )
                 extra = {"X-Image-Width": str(width), "X-Image-Height": str(height)}
                 return self._send(200, png, "image/png", extra)
             if not body:

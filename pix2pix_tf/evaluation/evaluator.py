@@ -61,7 +61,7 @@ def fcn_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mode
         return segmentation.load_segmenter(
             config.data.dataset, config.data.image_size, options.segmenter_root
         )
-    except FileNotFoundError as error:
+    except (FileNotFoundError, segmentation.DamagedSegmenterError) as error:
         if options.fcn == "on":
             raise
         print(f"FCN-score skipped: {error}")

@@ -37,6 +37,12 @@ if TYPE_CHECKING:
 __all__ = ["SEGMENTER_ROOT", "SegmenterConfig", "build_segmenter", "load_segmenter"]
 
 WEIGHTS_FILE = "segmenter.weights.h5"
+CONFIG_FILE = "segmenter_config.json"
+
+
+class DamagedSegmenterError(ValueError):
+    """A segmenter folder whose weights or config cannot be read; the message names the
+    file and the command that trains it again."""
 
 
 def segmenter_dir(dataset: str, image_size: int | str, root: str = SEGMENTER_ROOT) -> str:
@@ -175,7 +181,7 @@ def train_segmenter(
     prepare.prepare(data_config)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(directory, exist_ok=True)
-    with open(os.path.join(directory, "segmenter_config.json"), "w") as file:
+    with open(os.path.join(directory, CONFIG_FILE), "w") as file:
         json.dump(dataclasses.asdict(config), file, indent=2)
     model = build_segmenter(config)
     compile_segmenter(model, config)
@@ -204,7 +210,8 @@ def train_segmenter(
 
 
 def load_segmenter(dataset: str, image_size: int | str, root: str = SEGMENTER_ROOT) -> keras.Model:
-    """Loads a trained segmenter, or says which command trains it."""
+    """Loads a trained segmenter, or says which command trains it (FileNotFoundError
+    when there is none, DamagedSegmenterError when its files cannot be read)."""
     directory = segmenter_dir(dataset, image_size, root)
     weights_path = os.path.join(directory, WEIGHTS_FILE)
     if not os.path.exists(weights_path):
@@ -214,11 +221,28 @@ def load_segmenter(dataset: str, image_size: int | str, root: str = SEGMENTER_RO
             f"{height}x{width}. Train it with:\n  python -m pix2pix_tf.segmentation "
             f"--dataset {dataset} --image_size {choices.format_size(height, width)}"
         )
-    with open(os.path.join(directory, "segmenter_config.json")) as file:
-        config = SegmenterConfig(**json.load(file))
-    model = build_segmenter(config)
-    model.load_weights(weights_path)
+    config_path = os.path.join(directory, CONFIG_FILE)
+    try:
+        with open(config_path) as file:
+            config = SegmenterConfig(**json.load(file))
+        model = build_segmenter(config)
+    except (OSError, ValueError, TypeError) as error:
+        raise _damaged(directory, config_path, error, dataset, image_size) from None
+    try:
+        model.load_weights(weights_path)
+    except (OSError, ValueError) as error:
+        raise _damaged(directory, weights_path, error, dataset, image_size) from None
     return model
+
+
+def _damaged(directory, path, error, dataset, image_size) -> DamagedSegmenterError:
+    reason = getattr(error, "strerror", None) or flags.one_line(error)
+    height, width = choices.parse_size(image_size)
+    return DamagedSegmenterError(
+        f"{path}: the FCN-score's segmenter is damaged ({reason}); delete {directory} "
+        f"and train it again with: python -m pix2pix_tf.segmentation --dataset {dataset} "
+        f"--image_size {choices.format_size(height, width)} (or pass --fcn off)."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from pix2pix_tf import config as config_lib
 from pix2pix_tf import models
+from pix2pix_tf.options import DEFAULT_MAX_PIXELS
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import litert, onnx_export
 from pix2pix_tf.training import run_dir
@@ -140,10 +141,14 @@ def export(
     precision: str = "float32",
     representative_examples: int = 100,
     network_builder=deploy_network,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> str:
-    """Restores the run's generator and writes `<export_dir>/<version>/` in `fmt`."""
+    """Restores the run's generator and writes `<export_dir>/<version>/` in `fmt`;
+    `max_pixels` is recorded for predict.py, which skips larger inputs."""
     if fmt not in FILE_NAMES:
         raise ValueError(f"--format must be one of {', '.join(FILE_NAMES)} here, got {fmt}.")
+    if max_pixels < 1:
+        raise ValueError(f"--max_pixels must be >= 1, got {max_pixels}.")
     if quantize != "none" and fmt != "litert":
         raise ValueError(f"--quantize {quantize} applies to --format litert only.")
     if precision != "float32":
@@ -176,6 +181,7 @@ def export(
         "input_bits": input_bits,
         "output_bits": output_bits,
         "contract": contract(config),
+        "serving_options": {"max_pixels": max_pixels},
     }
     if quantize == "int8":
         record["representative_examples"] = representative_examples

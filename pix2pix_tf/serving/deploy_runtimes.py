@@ -23,9 +23,12 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
+from pix2pix_tf.options import DEFAULT_MAX_PIXELS
 from pix2pix_tf.serving import codec, litert, onnx_export, sizes
 
 SAVED_MODEL_METADATA = os.path.join("assets.extra", "pix2pix_export.json")
+# What export.py writes beside a .tflite / .onnx file (serving/deploy.py's METADATA_FILE).
+FILE_METADATA = os.path.basename(SAVED_MODEL_METADATA)
 EXTENSIONS = {".tflite": "litert", ".onnx": "onnx"}
 FILE_NAMES = {"litert": litert.FILE_NAME, "onnx": onnx_export.FILE_NAME}
 
@@ -115,6 +118,14 @@ def load_file_export(path: str, checkpoint: str | None = None) -> FloatModel | N
 
 def _refuse(path: str, kind: str, why: str) -> DeployModelError:
     flag = "litert" if kind == "litert" else "onnx"
+    record = os.path.join(os.path.dirname(path), FILE_METADATA)
+    if os.path.isfile(record):
+        # export.py wrote this folder: the file was cut short or changed since.
+        return DeployModelError(
+            f"--model {path}: a damaged or truncated pix2pix export ({why}; its folder has "
+            f"{FILE_METADATA}); export it again with "
+            f"`python export.py --workdir RUN --format {flag}`."
+        )
     return DeployModelError(
         f"--model {path}: not a pix2pix export ({why}); export one with "
         f"`python export.py --workdir RUN --format {flag}`."
@@ -231,19 +242,42 @@ def serve_bytes(model: FloatModel, png_compression: int = 1) -> Callable[[list[b
     """predict's `serve`: encoded images -> PNGs, each at its own size, decoded to the
     run's input channels and bits, reflection-padded to the pad multiple, generated one
     at a time, cropped back and encoded at the output bits (serving/codec.py's rules).
-    An input still shorter than the contract's min_side once padded fails alone with
-    InvalidArgumentError, as it does in the SavedModel (predict skips it with the reason)."""
+    An input still shorter than the contract's min_side once padded, over the export's
+    --max_pixels (the default for exports that record none) or not decodable fails alone
+    with InvalidArgumentError, as it does in the SavedModel (predict skips it with the
+    reason)."""
     record = model.metadata
     in_channels, out_channels = record["input_channels"], record["output_channels"]
     in_bits, out_bits = record.get("input_bits", 8), record.get("output_bits", 8)
     multiple = record["pad_multiple"]
     minimum = record.get("contract", {}).get("min_side", multiple)
 
+    recorded = record.get("serving_options", {}).get("max_pixels")
+    bound = recorded or DEFAULT_MAX_PIXELS
+    where = "set at export" if recorded else "of exports that record none"
+
     def serve(images: list[bytes]) -> list[bytes]:
         outputs = []
         for encoded in images:
-            pixels = codec.decode(tf.constant(encoded), in_channels, in_bits)
+            try:
+                pixels = codec.decode(tf.constant(encoded), in_channels, in_bits)
+            except tf.errors.InvalidArgumentError as error:
+                raise tf.errors.InvalidArgumentError(
+                    None,
+                    None,
+                    f"{len(encoded)} bytes, not a decodable JPEG, PNG, GIF or BMP image "
+                    f"({error.message.strip().splitlines()[0]})",
+                ) from None
             height, width = pixels.shape[:2]
+            if height * width > bound:
+                # As the SavedModel: refused once decoded, before the network runs on it.
+                raise tf.errors.InvalidArgumentError(
+                    None,
+                    None,
+                    f"{height}x{width} = {height * width} pixels, over the bound of {bound} "
+                    f"pixels per image {where} (export.py --max_pixels); send a smaller "
+                    "image or export with a larger bound.",
+                )
             padded = sizes.reflect_pad(
                 codec.normalise(tf.cast(pixels, tf.float32), in_bits), multiple
             )

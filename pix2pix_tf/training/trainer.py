@@ -88,6 +88,12 @@ def _start(config: config_lib.Config) -> _Run:
 
     workdir = config.train.workdir
     saved = resume.check_resume(workdir, config)
+    if config.train.stage == "local" and tf.train.latest_checkpoint(workdir) is None:
+        raise ValueError(
+            f"--stage local: {workdir} has no checkpoint, so the global network this stage "
+            "keeps frozen is untrained; run --stage global first (pix2pixHD's order: "
+            "global, local, joint), or --stage joint to train everything."
+        )
     if saved is not None:
         changes = resume.schedule_changes(saved, config)
         if changes:
