@@ -22,6 +22,8 @@ ABSOLUTE_PATH = re.compile(
     rb"/[\w.+/-]*"
 )
 FIXTURES = "tests/fixtures/"
+# This file: the table below quotes every path it lists, so it is not scanned itself.
+THIS_FILE = "tests/test_portability.py"
 # (file, path) -> why it is no path this suite reads or writes.
 EXPECTED = {
     ("README.md", "/data/cityscapes"): "an example in a command the reader edits",
@@ -54,7 +56,7 @@ def _absolute_paths() -> dict[tuple[str, str], None]:
     found = {}
     for name in _checked_in_files():
         path = os.path.join(REPO_ROOT, name)
-        if not os.path.isfile(path):
+        if name == THIS_FILE or not os.path.isfile(path):
             continue
         with open(path, "rb") as file:
             for match in ABSOLUTE_PATH.finditer(file.read()):
