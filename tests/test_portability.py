@@ -26,7 +26,6 @@ FIXTURES = "tests/fixtures/"
 THIS_FILE = "tests/test_portability.py"
 # (file, path) -> why it is no path this suite reads or writes.
 EXPECTED = {
-    ("README.md", "/data/cityscapes"): "an example in a command the reader edits",
     ("docs/datasets.md", "/data/cityscapes"): "an example in a command the reader edits",
     ("pix2pix_tf/data/datasets/folder.py", "/data/my"): "a docstring example",
     ("tests/test_datasets_archive.py", "/tmp/evil.jpg"): "an archive member that is refused",
