@@ -6,7 +6,7 @@ CI (CI=true), where they fail: CI must run them.
 
 PIX2PIX_DEMO_MODEL=<run or export> serves that model in the browser tests instead of the
 tiny random run; PIX2PIX_DEMO_SCREENSHOT=<png> saves the painting test's screenshot there
-(docs/demo.png comes from that, see the README).
+(docs/demo.png comes from that, see docs/demo.md).
 """
 
 import base64

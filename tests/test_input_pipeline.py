@@ -404,10 +404,10 @@ def test_cache_refuses_when_memory_is_short(streets, monkeypatch):
         input_pipeline.build_dataset(_cached(streets), "train", training=True, batch_size=2)
 
 
-def _readme_block(start: str, end: str) -> str:
-    """The README's lines from the one starting with `start` through the one with `end`."""
-    readme = os.path.join(os.path.dirname(__file__), os.pardir, "README.md")
-    with open(readme) as file:
+def _docs_block(start: str, end: str) -> str:
+    """docs/datasets.md's lines from the one starting with `start` through the one with `end`."""
+    page = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "datasets.md")
+    with open(page) as file:
         lines = file.read().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(start))
     last = next(i for i in range(first, len(lines)) if lines[i].startswith(end))
@@ -415,7 +415,7 @@ def _readme_block(start: str, end: str) -> str:
 
 
 def test_full_cityscapes_recipe_on_a_fake_release(tmp_path):
-    """The README's recipe for the full release, on a small copy of its folder tree."""
+    """docs/datasets.md's recipe for the full release, on a small copy of its folder tree."""
     import subprocess
 
     road = np.array([128, 64, 128, 255], np.uint8)  # Cityscapes' road colour, RGBA.
@@ -436,10 +436,10 @@ def test_full_cityscapes_recipe_on_a_fake_release(tmp_path):
             (labels / f"{stem}_gtFine_labelIds.png").write_bytes(
                 data_factory.encode(label[..., 0], "PNG")
             )
-    script = _readme_block("CITYSCAPES=", "done").replace("/data/cityscapes", str(release), 1)
+    script = _docs_block("CITYSCAPES=", "done").replace("/data/cityscapes", str(release), 1)
     subprocess.run(["bash", "-c", script], cwd=tmp_path, check=True)
     assert len(os.listdir(tmp_path / "cityscapes_pairs" / "train")) == 6
-    command = _readme_block("python train.py --dataset folder --source_dir cityscapes", "  --")
+    command = _docs_block("python train.py --dataset folder --source_dir cityscapes", "  --")
     command = command.replace("\\", " ").split()
     flags = dict(zip(command[2::2], command[3::2], strict=True))
     assert flags["--folder_layout"] == "suffix" and flags["--image_size"] == "256x512"

@@ -22,14 +22,15 @@ ABSOLUTE_PATH = re.compile(
     rb"/[\w.+/-]*"
 )
 FIXTURES = "tests/fixtures/"
+# This file: the table below quotes every path it lists, so it is not scanned itself.
 THIS_FILE = "tests/test_portability.py"
 # (file, path) -> why it is no path this suite reads or writes.
 EXPECTED = {
-    ("README.md", "/data/cityscapes"): "an example in a command the reader edits",
+    ("docs/datasets.md", "/data/cityscapes"): "an example in a command the reader edits",
     ("pix2pix_tf/data/datasets/folder.py", "/data/my"): "a docstring example",
     ("tests/test_datasets_archive.py", "/tmp/evil.jpg"): "an archive member that is refused",
     ("tests/test_datasets_folder.py", "/data/My"): "a name config_name() hashes",
-    ("tests/test_input_pipeline.py", "/data/cityscapes"): "replaced in the README's command",
+    ("tests/test_input_pipeline.py", "/data/cityscapes"): "replaced in docs/datasets.md's command",
     ("tests/test_train_faults.py", "/data/x.tfrecord"): "an error message's file name",
     ("tests/test_train_faults.py", "/data/train-00000.tfrecord"): "an error message's file name",
     ("tests/test_compatibility.py", "/tmp/fx/tfr"): "says where the fixture was written",
@@ -55,7 +56,7 @@ def _absolute_paths() -> dict[tuple[str, str], None]:
     found = {}
     for name in _checked_in_files():
         path = os.path.join(REPO_ROOT, name)
-        if name == THIS_FILE or not os.path.isfile(path):  # Its table lists them.
+        if name == THIS_FILE or not os.path.isfile(path):
             continue
         with open(path, "rb") as file:
             for match in ABSOLUTE_PATH.finditer(file.read()):
