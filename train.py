@@ -77,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     if result["interrupted"] is not None:
         return 128 + result["interrupted"]  # The shell's convention for a signal.
     losses = [f"{name} {result[name]:.4f}" for name in LOSS_NAMES if name in result]
-    print(f"step {result['step']}/{result['total_steps']} " + ", ".join(losses))
+    # A run already at --steps trained nothing this time, so it has no losses to print.
+    print(
+        f"step {result['step']}/{result['total_steps']} " + (", ".join(losses) or "(no new steps)")
+    )
     print(f"checkpoint: {result['checkpoint']}")
     if result["sample"]:
         print(f"samples: {result['sample']}")

@@ -89,3 +89,11 @@ def test_training_starts_quietly_and_names_the_run_for_tensorboard(tmp_path):
     for banner in ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub", "cuInit"):
         assert banner not in result.stderr
     assert f"TensorBoard: tensorboard --logdir {workdir}\n" in result.stdout
+    # Rerun at --steps: nothing to train, so no losses to print, and it says so.
+    again = _run(
+        "train.py", "--preset", "tiny", "--steps", "1", "--workdir", str(workdir),
+        "--data_dir", str(tmp_path / "tfrecords"),
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "step 1/1 (no new steps)\n" in again.stdout
+    assert "is already trained to step 1 of 1" in again.stderr

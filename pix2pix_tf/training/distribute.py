@@ -52,7 +52,7 @@ def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:
         if "TF_CONFIG" not in os.environ:
             raise ValueError(
                 "--strategy multi_worker needs the TF_CONFIG environment variable (the "
-                "cluster's workers and this worker's index); see the README."
+                "cluster's workers and this worker's index); see docs/training.md."
             )
         return tf.distribute.MultiWorkerMirroredStrategy()
     if not tpu:
