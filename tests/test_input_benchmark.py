@@ -18,6 +18,9 @@ def test_benchmark_prints_one_json_object(tmp_path, capsys):
         assert summary[key] > 0
     assert summary["examples"] == 16 and summary["image_size"] == 64
     assert len(summary["rounds_pairs_per_s"]["ours"]) == 2
+    # Resumed at the first epoch's last step (the default) against a fresh start.
+    assert summary["resume_step"] == 15
+    assert summary["first_batch_ms"] > 0 and summary["resumed_first_batch_ms"] > 0
     # The baselines read the records' original bytes as files.
     exported = os.path.join(data_dir, "downloads", "benchmark", "train16_val4_seed0-train")
     with open(os.path.join(exported, "000003.jpg"), "rb") as file:

@@ -13,6 +13,10 @@ Three pipelines produce the same thing, training batches of one jittered pair:
 - ours: `input_pipeline.build_dataset(..., training=True, batch_size=1)` with
   the data flags given (e.g. --cache_decoded).
 
+Resuming: the time to the first batch of our pipeline started at step 0 and at
+`--resume_step` (default: the last step of the first epoch, the most records a
+resume reads and skips without decoding), alternately over the same rounds.
+
 The baselines read the records' original JPEG bytes, written once to
 `<data_dir>/downloads/benchmark/<config>-train/` (byte-identical to the archive's
 files). The machine is shared, so absolute numbers drift: the pipelines are
@@ -115,6 +119,17 @@ def measure(variants: dict, *, rounds: int, pairs: int, warmup: int) -> dict[str
     return results
 
 
+def first_batch_ms(make_dataset, steps: tuple[int, ...], rounds: int) -> dict[int, list[float]]:
+    """Milliseconds from building the pipeline at each start step to its first batch."""
+    times: dict[int, list[float]] = {step: [] for step in steps}
+    for _ in range(rounds):
+        for step in steps:
+            start = time.perf_counter()
+            next(iter(make_dataset(step)))
+            times[step].append(1000 * (time.perf_counter() - start))
+    return times
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m pix2pix_tf.benchmark input",
@@ -128,6 +143,13 @@ def main(argv: list[str]) -> int:
         "--warmup", type=int, default=100, help="Untimed pairs before each timed stretch."
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--resume_step",
+        type=int,
+        default=None,
+        help="Times the first batch of a run resumed at this step against one at step 0; "
+        "default: the last step of the first epoch (batch 1).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
     if args.dataset is None:
@@ -147,6 +169,14 @@ def main(argv: list[str]) -> int:
         ),
     }
     results = measure(variants, rounds=args.rounds, pairs=args.pairs, warmup=args.warmup)
+    resume_step = report.examples[split] - 1 if args.resume_step is None else args.resume_step
+    first_batch = first_batch_ms(
+        lambda step: input_pipeline.build_dataset(
+            data_config, split, training=True, batch_size=1, seed=args.seed, start_step=step
+        ),
+        (0, resume_step),
+        args.rounds,
+    )
 
     def ratio(name):
         pairs = zip(results["ours"]["pairs_per_s"], results[name]["pairs_per_s"], strict=True)
@@ -174,6 +204,9 @@ def main(argv: list[str]) -> int:
         "ratio_vs_parallel": ratio("baseline_parallel"),
         "cpu_ms_per_pair": {name: median["cpu_ms_per_pair"] for name, median in medians.items()},
         "rounds_pairs_per_s": {name: result["pairs_per_s"] for name, result in results.items()},
+        "resume_step": resume_step,
+        "first_batch_ms": statistics.median(first_batch[0]),
+        "resumed_first_batch_ms": statistics.median(first_batch[resume_step]),
         "cpu_count": os.cpu_count(),
     }
     if args.json:
@@ -193,6 +226,10 @@ def main(argv: list[str]) -> int:
         )
     print(f"  ours / baseline:          {summary['ratio']:.2f}x (median of per-round ratios)")
     print(f"  ours / baseline_parallel: {summary['ratio_vs_parallel']:.2f}x")
+    print(
+        f"  first batch: {summary['first_batch_ms']:.0f} ms at step 0, "
+        f"{summary['resumed_first_batch_ms']:.0f} ms resumed at step {resume_step} (medians)"
+    )
     return 0
 
 
