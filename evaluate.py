@@ -19,7 +19,8 @@ import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
 from pix2pix_tf import flags, startup
-from pix2pix_tf.options import EvalOptions, RunOptions
+from pix2pix_tf.evaluation.options import EvalOptions
+from pix2pix_tf.serving.options import RunOptions
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -20,7 +20,7 @@ import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
 from pix2pix_tf import flags, startup
-from pix2pix_tf.options import ExportOptions, RunOptions, ServingOptions
+from pix2pix_tf.serving.options import ExportOptions, RunOptions, ServingOptions
 
 DEFAULT_EXPORT_DIR = ExportOptions().export_dir
 

@@ -16,7 +16,7 @@ import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
 from pix2pix_tf import flags, startup
-from pix2pix_tf.options import PredictOptions
+from pix2pix_tf.serving.options import PredictOptions
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

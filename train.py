@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import flags, startup
 
 # Exit status (flags.py): 0 done; 2 bad flags; 1 the run could not start (data, run

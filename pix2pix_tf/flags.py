@@ -8,7 +8,8 @@ help text (and choices) from the field's metadata (`choices.setting`):
   settings and the preset only where given (`config_from_args`);
 * option flags (`export.py`, `evaluate.py`, `predict.py`,
   `python -m pix2pix_tf.segmentation`): one flag per field of an options dataclass
-  in `pix2pix_tf/options.py`, with the field's default (`options_from_args`).
+  in the options modules beside their users (serving/, evaluation/, demo/options.py), with
+  the field's default (`options_from_args`).
 
 Entry points agree on exit codes: 0 success, 2 bad flags (argparse's usage error),
 1 a runtime error (one line on stderr), 130 stopped by Ctrl-C. This module imports
@@ -24,8 +25,8 @@ import types
 import typing
 from typing import Any
 
-from pix2pix_tf import config as config_lib
-from pix2pix_tf import presets
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf.configs import presets
 from pix2pix_tf.data import registry
 
 EXIT_OK = 0

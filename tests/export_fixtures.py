@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-from pix2pix_tf import config as config_lib
-from pix2pix_tf.config import build_config
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf.configs import build_config
 from pix2pix_tf.training import distribute, run_dir
 from pix2pix_tf.training.step import build_train_state
 

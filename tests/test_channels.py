@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import formats, prepare
 from pix2pix_tf.data import pipeline as input_pipeline
 

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.evaluation import evaluator
-from pix2pix_tf.options import EvalOptions
+from pix2pix_tf.evaluation.options import EvalOptions
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.training import trainer as training
 

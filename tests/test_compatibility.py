@@ -17,7 +17,7 @@ import tensorflow as tf
 from conftest import REPO_ROOT
 from export_fixtures import encoded_image
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.evaluation import evaluator as evaluation
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import predict as predict_lib

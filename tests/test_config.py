@@ -6,9 +6,12 @@ import json
 
 import pytest
 
-from pix2pix_tf import choices, flags, options, presets
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf import flags
+from pix2pix_tf.configs import choices, presets, sizes
 from pix2pix_tf.data import registry
+from pix2pix_tf.evaluation import options as evaluation_options
+from pix2pix_tf.serving import options as serving_options
 
 
 def _parse(argv):
@@ -202,13 +205,13 @@ SETTINGS_TYPES = [
     config_lib.DataConfig,
     config_lib.ModelConfig,
     config_lib.TrainConfig,
-    options.RunOptions,
-    options.ServingOptions,
-    options.ExportOptions,
-    options.PredictOptions,
-    options.EvalOptions,
-    options.SegmenterConfig,
-    options.SegmenterPaths,
+    serving_options.RunOptions,
+    serving_options.ServingOptions,
+    serving_options.ExportOptions,
+    serving_options.PredictOptions,
+    evaluation_options.EvalOptions,
+    evaluation_options.SegmenterConfig,
+    evaluation_options.SegmenterPaths,
 ]
 
 
@@ -247,27 +250,32 @@ def test_config_flag_help_comes_from_the_field_metadata():
 
 def test_option_flags_keep_names_types_defaults_and_choices():
     parser = argparse.ArgumentParser()
-    flags.add_option_flags(parser, options.RunOptions, options.ExportOptions)
-    flags.add_option_flags(parser, options.ServingOptions)
+    flags.add_option_flags(parser, serving_options.RunOptions, serving_options.ExportOptions)
+    flags.add_option_flags(parser, serving_options.ServingOptions)
     actions = parser._option_string_actions
     assert actions["--workdir"].required
     assert actions["--precision"].choices == choices.EXPORT_PRECISIONS
     assert actions["--resize_method"].choices == choices.RESIZE_METHODS
     args = parser.parse_args(["--workdir", "run", "--version", "3", "--no-warmup"])
-    assert flags.options_from_args(options.ExportOptions, args) == options.ExportOptions(
-        version=3, warmup=False
+    assert flags.options_from_args(
+        serving_options.ExportOptions, args
+    ) == serving_options.ExportOptions(version=3, warmup=False)
+    assert flags.options_from_args(serving_options.RunOptions, args) == serving_options.RunOptions(
+        "run"
     )
-    assert flags.options_from_args(options.RunOptions, args) == options.RunOptions("run")
-    assert flags.options_from_args(options.ServingOptions, args) == options.ServingOptions()
+    assert (
+        flags.options_from_args(serving_options.ServingOptions, args)
+        == serving_options.ServingOptions()
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--workdir", "run", "--precision", "auto"])  # Training only.
 
 
 def test_predict_flags_take_several_inputs():
     parser = argparse.ArgumentParser()
-    flags.add_option_flags(parser, options.PredictOptions)
+    flags.add_option_flags(parser, serving_options.PredictOptions)
     args = parser.parse_args(["--model", "m", "--input", "a.png", "b/", "--output", "o"])
-    predict_options = flags.options_from_args(options.PredictOptions, args)
+    predict_options = flags.options_from_args(serving_options.PredictOptions, args)
     assert predict_options.input == ("a.png", "b/")
     assert predict_options.batch_size == 8 and predict_options.direction is None
 
@@ -348,8 +356,8 @@ def test_choice_fields_validate_against_the_choice_lists():
     "image_size, load_size, depth", [(16, 18, 4), (128, 143, 7), (256, 286, 8)]
 )
 def test_derived_defaults(image_size, load_size, depth):
-    assert choices.default_load_size(image_size) == load_size
-    assert choices.unet_depth_for(image_size) == depth
+    assert sizes.default_load_size(image_size) == load_size
+    assert sizes.unet_depth_for(image_size) == depth
     config = config_lib.build_config(image_size=image_size, discriminator_layers=1)
     assert (config.data.load_size, config.model.unet_depth) == (load_size, depth)
 

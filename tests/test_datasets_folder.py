@@ -10,7 +10,7 @@ import data_factory
 import numpy as np
 import pytest
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.data import prepare
 from pix2pix_tf.data.datasets import base, folder, images

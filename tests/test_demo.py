@@ -31,8 +31,9 @@ from pix2pix_tf.data import cityscapes_labels, prepare
 from pix2pix_tf.demo import __main__ as demo_cli
 from pix2pix_tf.demo import backend as backend_lib
 from pix2pix_tf.demo import server as server_lib
-from pix2pix_tf.options import DemoOptions, ServingOptions
+from pix2pix_tf.demo.options import DemoOptions
 from pix2pix_tf.serving import export as export_lib
+from pix2pix_tf.serving.options import ServingOptions
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 

@@ -11,7 +11,7 @@ import tensorflow as tf
 from export_fixtures import make_run, write_image
 
 import export as export_script
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.serving import deploy, deploy_runtimes, litert
 from pix2pix_tf.serving import export as export_lib

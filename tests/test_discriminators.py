@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import train as train_cli
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import flags, models
 from pix2pix_tf.models import blocks, losses, multiscale
 from pix2pix_tf.models import discriminator as patchgan

@@ -54,7 +54,7 @@ def test_strategy_flag_errors():
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import configs as config_lib
     from pix2pix_tf.data import prepare
 
     data_dir = str(tmp_path_factory.mktemp("tfrecords"))
@@ -75,7 +75,7 @@ def _variables(path):
 
 def test_mirrored_resume_continues_exactly_like_an_uninterrupted_run(tiny_data, tmp_path):
     """No iterator in the checkpoint; the input is rebuilt at the step's position."""
-    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import configs as config_lib
     from pix2pix_tf.training import trainer as training
 
     config = config_lib.build_config(
@@ -181,7 +181,7 @@ def _mirrored_check(norm: str, sync: bool) -> dict:
     (cpu,) = tf.config.list_physical_devices("CPU")
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     tf.config.experimental.enable_op_determinism()
-    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import configs as config_lib
     from pix2pix_tf.training import step as step_lib
 
     config = config_lib.build_config(

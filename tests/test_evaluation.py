@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import evaluate as evaluate_script
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.data import prepare
 from pix2pix_tf.evaluation import evaluator as evaluation

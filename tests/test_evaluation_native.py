@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.data import prepare

@@ -19,7 +19,7 @@ from fs_faults import read_only_directory, small_filesystem
 
 import export as export_cli
 from pix2pix_tf import models
-from pix2pix_tf.config import build_config
+from pix2pix_tf.configs import build_config
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.serving import paper_mode as test_time

@@ -16,7 +16,7 @@ import scipy.linalg
 import tensorflow as tf
 
 import evaluate as evaluate_cli
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.data import prepare
 from pix2pix_tf.evaluation import evaluator as evaluation

@@ -3,7 +3,7 @@
 import json
 import os
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.benchmark import input_benchmark
 from pix2pix_tf.data.datasets import synthetic
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.benchmark import memory_benchmark, memory_estimate
 from pix2pix_tf.models import resnet
 from pix2pix_tf.training import step as step_lib

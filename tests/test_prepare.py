@@ -13,8 +13,8 @@ import fs_faults
 import pytest
 from conftest import CITYSCAPES_ARCHIVE, SHARED_DATASETS, requires_cityscapes
 
-from pix2pix_tf import config as config_lib
-from pix2pix_tf.data import datasets, prepare
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf.data import datasets, prepare, registry
 from pix2pix_tf.data.datasets import archive, base, berkeley, synthetic
 
 FACADES_SPLITS = {"train": 4, "val": 2, "test": 2}
@@ -22,8 +22,8 @@ FACADES_SPLITS = {"train": 4, "val": 2, "test": 2}
 
 @pytest.fixture(autouse=True)
 def _no_user_environment(monkeypatch):
-    monkeypatch.delenv(config_lib.MANUAL_DIR_ENV, raising=False)
-    monkeypatch.delenv(config_lib.URL_ENV, raising=False)
+    monkeypatch.delenv(registry.MANUAL_DIR_ENV, raising=False)
+    monkeypatch.delenv(registry.URL_ENV, raising=False)
 
 
 def _config(tmp_path, **overrides) -> config_lib.DataConfig:
@@ -80,7 +80,7 @@ def test_interrupted_prepare_leaves_nothing_that_looks_complete(tmp_path, monkey
 
 _SLOW_CHILD = """
 import sys, time
-from pix2pix_tf import config
+from pix2pix_tf import configs as config
 from pix2pix_tf.data import prepare
 from pix2pix_tf.data.datasets import synthetic
 render = synthetic.encode_pair
@@ -268,20 +268,20 @@ def test_malicious_manual_archive_is_refused(tmp_path):
 
 def test_manual_dir_from_environment(tmp_path, monkeypatch):
     config, _ = _facades(tmp_path)
-    monkeypatch.setenv(config_lib.MANUAL_DIR_ENV, config.manual_dir)
+    monkeypatch.setenv(registry.MANUAL_DIR_ENV, config.manual_dir)
     report = prepare.prepare(dataclasses.replace(config, manual_dir=None))
     assert report.examples["train"] == 4
 
 
 def test_offline_error_names_the_url_and_the_path(tmp_path, monkeypatch):
-    monkeypatch.setenv(config_lib.URL_ENV, "http://127.0.0.1:1/{name}.tar.gz")
+    monkeypatch.setenv(registry.URL_ENV, "http://127.0.0.1:1/{name}.tar.gz")
     config = _config(tmp_path, dataset="maps", manual_dir=str(tmp_path / "my archives"))
     with pytest.raises(berkeley.DatasetUnavailableError) as error:
         prepare.prepare(config)
     message = str(error.value)
     assert "http://127.0.0.1:1/maps.tar.gz" in message
     assert os.path.join(str(tmp_path / "my archives"), "maps.tar.gz") in message
-    assert config_lib.MANUAL_DIR_ENV in message
+    assert registry.MANUAL_DIR_ENV in message
     assert not prepare.is_prepared(config)
 
 
@@ -309,9 +309,9 @@ def test_download_from_local_http_server_with_good_md5(tmp_path, monkeypatch, ht
     served, url = http_server
     path = str(served / "facades.tar.gz")
     data_factory.berkeley_archive(path, "facades", FACADES_SPLITS)
-    info = dataclasses.replace(config_lib.DATASETS["facades"], md5=archive.file_md5(path))
-    monkeypatch.setitem(config_lib.DATASETS, "facades", info)
-    monkeypatch.setenv(config_lib.URL_ENV, url)
+    info = dataclasses.replace(registry.DATASETS["facades"], md5=archive.file_md5(path))
+    monkeypatch.setitem(registry.DATASETS, "facades", info)
+    monkeypatch.setenv(registry.URL_ENV, url)
     config = _config(tmp_path, dataset="facades")
     report = prepare.prepare(config)
     assert report.examples == FACADES_SPLITS
@@ -323,13 +323,13 @@ def test_download_from_local_http_server_with_good_md5(tmp_path, monkeypatch, ht
 def test_download_with_bad_md5_is_a_clear_error(tmp_path, monkeypatch, http_server):
     served, url = http_server
     data_factory.berkeley_archive(str(served / "facades.tar.gz"), "facades", FACADES_SPLITS)
-    monkeypatch.setenv(config_lib.URL_ENV, url)
+    monkeypatch.setenv(registry.URL_ENV, url)
     config = _config(tmp_path, dataset="facades")
     with pytest.raises(berkeley.ChecksumError) as error:
         prepare.prepare(config)
     message = str(error.value)
     actual = archive.file_md5(str(served / "facades.tar.gz"))
-    assert config_lib.DATASETS["facades"].md5 in message and actual in message
+    assert registry.DATASETS["facades"].md5 in message and actual in message
     assert "facades.tar.gz" in message and "manually supplied" in message
     assert not prepare.is_prepared(config)
     assert any(name.endswith(".md5-mismatch") for name in _downloaded(config))
@@ -367,7 +367,7 @@ def test_real_cityscapes_download_is_checked_against_the_published_md5(
     # The shared copy was repacked: served as a download, its MD5 must be refused.
     served, url = http_server
     os.symlink(CITYSCAPES_ARCHIVE, served / "cityscapes.tar.gz")
-    monkeypatch.setenv(config_lib.URL_ENV, url)
+    monkeypatch.setenv(registry.URL_ENV, url)
     config = _config(tmp_path, dataset="cityscapes")
     with pytest.raises(berkeley.ChecksumError) as error:
         prepare.prepare(config)

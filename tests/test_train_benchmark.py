@@ -6,7 +6,7 @@ import statistics
 import keras
 import pytest
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.benchmark import flops, train_benchmark
 from pix2pix_tf.models import build_discriminator, build_generator
 

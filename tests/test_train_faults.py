@@ -15,7 +15,7 @@ from conftest import REPO_ROOT
 from fs_faults import read_only_directory, small_filesystem
 
 import train as train_script
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.models import losses
 from pix2pix_tf.training import resume, run_dir, summaries
 from pix2pix_tf.training import trainer as training

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.models import build_generator
 from pix2pix_tf.training import controller, distribute, precision, resume, run_dir, summaries

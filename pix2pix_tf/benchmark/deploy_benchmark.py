@@ -38,7 +38,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
-from pix2pix_tf.options import SEGMENTER_ROOT
+from pix2pix_tf.evaluation.options import SEGMENTER_ROOT
 
 if TYPE_CHECKING:
     import numpy as np
@@ -166,7 +166,7 @@ def load_segmenter(config, root: str):
     (on stderr, so --json keeps stdout to its one object) saying why not."""
     from pix2pix_tf import flags
     from pix2pix_tf.evaluation import evaluator
-    from pix2pix_tf.options import EvalOptions
+    from pix2pix_tf.evaluation.options import EvalOptions
 
     if not evaluator.fcn_applies(config):
         sys.stderr.write(
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> dict:
         tf.config.threading.set_inter_op_parallelism_threads(1)
     except RuntimeError:  # TensorFlow already running in this process (tests): its threads.
         pass
-    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import configs as config_lib
     from pix2pix_tf.serving import deploy_runtimes
 
     with tempfile.TemporaryDirectory() as directory:

@@ -27,7 +27,7 @@ import json
 import statistics
 import sys
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import flags
 from pix2pix_tf.benchmark.workers import run_workers
 

@@ -99,7 +99,7 @@ def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     import dataclasses
 
     from pix2pix_tf import models
-    from pix2pix_tf.config import build_config
+    from pix2pix_tf.configs import build_config
     from pix2pix_tf.serving import export as export_lib
     from pix2pix_tf.serving import graph as serving
 

@@ -40,9 +40,9 @@ import statistics
 import sys
 import time
 
-from pix2pix_tf import choices
 from pix2pix_tf.benchmark import train_sizes
 from pix2pix_tf.benchmark.workers import run_workers
+from pix2pix_tf.configs import sizes
 
 BASELINE = "tutorial"
 
@@ -105,7 +105,7 @@ def _build_runner(spec: dict):
     """Returns (run(steps) -> seconds, flops_per_step, policy, image_size) for a variant."""
     import tensorflow as tf
 
-    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import configs as config_lib
     from pix2pix_tf.benchmark import flops
     from pix2pix_tf.training import step as step_lib
 
@@ -320,7 +320,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
-    height, width = choices.parse_size(ours["image_size"])
+    height, width = sizes.parse_size(ours["image_size"])
     print(
         f"{height}x{width}, batch {args.batch_size}, {args.rounds} rounds "
         f"of {args.steps} steps; medians. FLOPs: {_convention()}."

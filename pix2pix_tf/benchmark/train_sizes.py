@@ -12,12 +12,12 @@ from __future__ import annotations
 import json
 import statistics
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import sizes
 
 
 def check_args(parser, args) -> None:
     """Size flags: sizes the models take, --sizes without --image_size or --levers, no repeats."""
-    from pix2pix_tf import config as config_lib
+    from pix2pix_tf import configs as config_lib
 
     try:
         for size in [args.image_size] if args.image_size is not None else args.sizes or []:
@@ -53,7 +53,7 @@ def summarize(args, workers: dict, peaks: dict) -> dict:
             own / base for base, own in zip(workers[first].seconds, worker.seconds, strict=True)
         ]
         rows[size] = {
-            "height_width": list(choices.parse_size(size)),
+            "height_width": list(sizes.parse_size(size)),
             "policy": worker.info["policy"],
             "images_per_s": args.batch_size / seconds,
             "ms_per_step": 1000 * seconds,
@@ -101,5 +101,5 @@ def report(args, workers: dict, peaks: dict) -> int:
 
 
 def _pixels(size: str) -> int:
-    height, width = choices.parse_size(size)
+    height, width = sizes.parse_size(size)
     return height * width

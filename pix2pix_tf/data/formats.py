@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 
 KINDS_KEY = "image_kinds"
 # What an image (or half of a side-by-side pair) holds: colour, three channels

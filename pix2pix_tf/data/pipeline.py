@@ -43,8 +43,8 @@ import os
 
 import tensorflow as tf
 
-from pix2pix_tf import choices
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf.configs import choices, sizes
 from pix2pix_tf.data import cache as input_cache
 from pix2pix_tf.data import datasets, formats, registry, streams
 from pix2pix_tf.data.records import SideFormat, decode_pair, parse, side_formats
@@ -62,7 +62,7 @@ def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
         info = registry.dataset_info(data_config.dataset)
         data_config = dataclasses.replace(data_config, direction=info.natural_direction)
     if data_config.load_size is None:
-        load_size = choices.format_size(*config_lib.load_hw(data_config))
+        load_size = sizes.format_size(*config_lib.load_hw(data_config))
         data_config = dataclasses.replace(data_config, load_size=load_size)
     # Also checks the channels, should the data have changed since training.
     kinds = formats.read_kinds(datasets.prepared_dir(data_config))

@@ -33,7 +33,7 @@ import shutil
 import sys
 import time
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import flags, startup
 from pix2pix_tf.data import formats, registry
 

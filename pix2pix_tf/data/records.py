@@ -14,8 +14,8 @@ import dataclasses
 
 import tensorflow as tf
 
-from pix2pix_tf import choices
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf.configs import choices
 from pix2pix_tf.data.datasets import base
 
 

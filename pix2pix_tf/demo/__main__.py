@@ -11,7 +11,7 @@ import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
 from pix2pix_tf import flags, startup
-from pix2pix_tf.options import DemoOptions
+from pix2pix_tf.demo.options import DemoOptions
 
 PROG = "python -m pix2pix_tf.demo"
 

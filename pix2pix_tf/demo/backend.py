@@ -19,9 +19,10 @@ from collections.abc import Callable
 
 from PIL import Image, UnidentifiedImageError
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import registry
-from pix2pix_tf.options import DEFAULT_MAX_PIXELS, DemoOptions
+from pix2pix_tf.demo.options import DemoOptions
+from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 
 # The canvas when nothing says what size the model was trained at (TF Serving).
 DEFAULT_CANVAS_HW = (256, 256)
@@ -173,7 +174,7 @@ def val_examples(
     data = config.data
     if options.data_dir is not None:
         data = dataclasses.replace(data, data_dir=options.data_dir)
-    split = config_lib.dataset_info(data.dataset).eval_split
+    split = registry.dataset_info(data.dataset).eval_split
     try:
         dataset = pipeline.build_dataset(
             data, split, training=False, batch_size=1, with_keys=True, native_size=True

@@ -17,17 +17,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files
-from pix2pix_tf.choices import check_choices
+from pix2pix_tf.configs.choices import check_choices
 from pix2pix_tf.data import cityscapes_labels, registry
 from pix2pix_tf.evaluation import fid, metrics, reports
+from pix2pix_tf.evaluation.options import EvalOptions
 from pix2pix_tf.models import losses
-from pix2pix_tf.options import EvalOptions
 from pix2pix_tf.training import summaries
 
 EVAL_DIR = "evaluation"
-# EvalOptions lives in options.py, so that evaluate.py builds its flags without TensorFlow.
+# EvalOptions lives in evaluation/options.py, so that evaluate.py builds its flags without
+# TensorFlow.
 DEFAULT_OPTIONS = EvalOptions()
 
 
@@ -163,7 +164,7 @@ def evaluate_generator(
 
     check_choices(options)
     native = options.eval_size == "native"
-    split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
+    split = options.split or registry.dataset_info(config.data.dataset).eval_split
     dataset = input_pipeline.build_dataset(
         config.data,
         split,
@@ -251,7 +252,7 @@ def periodic_evaluator(
     """
     # At the training size: one traced graph for the whole run.
     options = EvalOptions(max_examples=config.train.eval_examples, eval_size="training")
-    split = config_lib.dataset_info(config.data.dataset).eval_split
+    split = registry.dataset_info(config.data.dataset).eval_split
     segmenter = fcn_segmenter(config, options)
     score = make_scorer(generator, segmenter)
     features = _load_features(config.train.eval_fid, None, "--eval_fid", feature_model)
@@ -283,7 +284,7 @@ def evaluate(
     config, generator, checkpoint_path = run_dir.restore_generator(workdir, checkpoint_path)
     step = run_dir.checkpoint_step(checkpoint_path)
     prepare.prepare(config.data)
-    split = options.split or config_lib.dataset_info(config.data.dataset).eval_split
+    split = options.split or registry.dataset_info(config.data.dataset).eval_split
     segmenter = fcn_segmenter(config, options)
     features = _load_features(options.fid, options.inception_weights, "--fid", feature_model)
     gallery: list = []

@@ -26,9 +26,10 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
-from pix2pix_tf import choices, files, flags, startup
-from pix2pix_tf import config as config_lib
-from pix2pix_tf.options import SEGMENTER_ROOT, SegmenterConfig, SegmenterPaths
+from pix2pix_tf import configs as config_lib
+from pix2pix_tf import files, flags, startup
+from pix2pix_tf.configs import sizes
+from pix2pix_tf.evaluation.options import SEGMENTER_ROOT, SegmenterConfig, SegmenterPaths
 
 if TYPE_CHECKING:
     import keras
@@ -48,8 +49,8 @@ class DamagedSegmenterError(ValueError):
 def segmenter_dir(dataset: str, image_size: int | str, root: str = SEGMENTER_ROOT) -> str:
     """`<root>/<dataset>-<N>` for a square size (as before non-square sizes), else
     `<root>/<dataset>-<H>x<W>`."""
-    height, width = choices.parse_size(image_size)
-    return os.path.join(root, f"{dataset}-{choices.format_size(height, width)}")
+    height, width = sizes.parse_size(image_size)
+    return os.path.join(root, f"{dataset}-{sizes.format_size(height, width)}")
 
 
 def build_segmenter(config: SegmenterConfig) -> keras.Model:
@@ -58,7 +59,7 @@ def build_segmenter(config: SegmenterConfig) -> keras.Model:
 
     from pix2pix_tf.data import cityscapes_labels
 
-    height, width = choices.parse_size(config.image_size)
+    height, width = sizes.parse_size(config.image_size)
     if height % 2**config.depth or width % 2**config.depth:
         raise ValueError(
             f"--image_size {config.image_size}: both sides must be multiples of "
@@ -104,12 +105,12 @@ def segmenter_data_config(
     """
     if base is None:
         base = config_lib.build_config(dataset=config.dataset).data
-    image_size = choices.format_size(*choices.parse_size(config.image_size))
+    image_size = sizes.format_size(*sizes.parse_size(config.image_size))
     return dataclasses.replace(
         base,
         dataset=config.dataset,
         image_size=image_size,
-        load_size=choices.default_load_size(image_size),
+        load_size=sizes.default_load_size(image_size),
         direction="AtoB",
     )
 
@@ -215,11 +216,11 @@ def load_segmenter(dataset: str, image_size: int | str, root: str = SEGMENTER_RO
     directory = segmenter_dir(dataset, image_size, root)
     weights_path = os.path.join(directory, WEIGHTS_FILE)
     if not os.path.exists(weights_path):
-        height, width = choices.parse_size(image_size)
+        height, width = sizes.parse_size(image_size)
         raise FileNotFoundError(
             f"{weights_path}: no trained segmenter for the FCN-score of {dataset} at "
             f"{height}x{width}. Train it with:\n  python -m pix2pix_tf.segmentation "
-            f"--dataset {dataset} --image_size {choices.format_size(height, width)}"
+            f"--dataset {dataset} --image_size {sizes.format_size(height, width)}"
         )
     config_path = os.path.join(directory, CONFIG_FILE)
     try:
@@ -237,11 +238,11 @@ def load_segmenter(dataset: str, image_size: int | str, root: str = SEGMENTER_RO
 
 def _damaged(directory, path, error, dataset, image_size) -> DamagedSegmenterError:
     reason = getattr(error, "strerror", None) or flags.one_line(error)
-    height, width = choices.parse_size(image_size)
+    height, width = sizes.parse_size(image_size)
     return DamagedSegmenterError(
         f"{path}: the FCN-score's segmenter is damaged ({reason}); delete {directory} "
         f"and train it again with: python -m pix2pix_tf.segmentation --dataset {dataset} "
-        f"--image_size {choices.format_size(height, width)} (or pass --fcn off)."
+        f"--image_size {sizes.format_size(height, width)} (or pass --fcn off)."
     )
 
 
@@ -258,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = flags.options_from_args(SegmenterPaths, args)
     try:
         config = dataclasses.replace(
-            config, image_size=choices.format_size(*choices.parse_size(config.image_size))
+            config, image_size=sizes.format_size(*sizes.parse_size(config.image_size))
         )
         base = config_lib.build_config(
             dataset=config.dataset, data_dir=paths.data_dir, manual_dir=paths.manual_dir

@@ -18,7 +18,7 @@ import dataclasses
 
 import keras
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices
 
 # Weights are drawn from N(0, 0.02), as in the paper (section 6.2).
 WEIGHT_STDDEV = 0.02

@@ -13,7 +13,7 @@ import re
 
 import keras
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import sizes
 from pix2pix_tf.models import blocks
 
 # Stride-1 layers end the PatchGAN: one C(ndf * 2^n) layer and the 1-channel output.
@@ -43,7 +43,7 @@ def output_size(image_size: int, layers: int) -> int:
 
 def output_hw(image_size: int | str | tuple, layers: int) -> tuple[int, int]:
     """(P_h, P_w) of the logit grid for a square (int), "HxW" or (H, W) --image_size."""
-    height, width = choices.parse_size(image_size)
+    height, width = sizes.parse_size(image_size)
     return output_size(height, layers), output_size(width, layers)
 
 
@@ -54,7 +54,7 @@ def build_discriminator(
     image_hw: tuple[int, int] | None = None,
     name: str = "discriminator",
 ) -> keras.Model:
-    """Builds the PatchGAN for `config` (a pix2pix_tf.config.Config).
+    """Builds the PatchGAN for `config` (a pix2pix_tf.configs.Config).
 
     Inputs `input_image` [batch, H, W, input_channels] and `target_image` [batch, H,
     W, output_channels], in [-1, 1], where (H, W) is `image_hw` (default: the
@@ -65,13 +65,13 @@ def build_discriminator(
     model_name = name  # `name` below names each layer.
     model_config = config.model
     spec = blocks.arch_spec(model_config.arch)
-    height, width = image_hw or choices.parse_size(config.data.image_size)
+    height, width = image_hw or sizes.parse_size(config.data.image_size)
     layers = model_config.discriminator_layers
     if min(output_hw((height, width), layers)) < 1 or height % 2**layers or width % 2**layers:
         raise ValueError(
             f"--discriminator_layers {layers} ({receptive_field(layers)}x{receptive_field(layers)} "
             f"patches) needs --image_size >= {4 * 2**layers} on each side, each a multiple of "
-            f"{2**layers}; got {choices.format_size(height, width)}."
+            f"{2**layers}; got {sizes.format_size(height, width)}."
         )
     norm, ndf, dtype = model_config.norm, model_config.ndf, dtype_policy
     sync = config.train.sync_batch_norm

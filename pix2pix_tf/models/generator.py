@@ -11,28 +11,19 @@ from __future__ import annotations
 
 import keras
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import sizes
 from pix2pix_tf.models import blocks, conv
 
 
 def unet_depth(config) -> int:
-    """Number of encoder layers: the config's, or log2 of the smaller side (to a 1-pixel side)."""
-    image_size = config.data.image_size
-    height, width = choices.parse_size(image_size)
-    deepest = choices.unet_depth_for(image_size)
-    depth = deepest if config.model.unet_depth is None else config.model.unet_depth
-    if not 1 <= depth <= deepest or height % 2**depth or width % 2**depth:
-        raise ValueError(
-            f"--unet_depth {depth} does not fit --image_size {image_size}: each of the "
-            f"{depth} encoder layers halves the image."
-        )
-    return depth
+    """Number of encoder layers: the config's, or log2 of the smaller side (configs/sizes.py)."""
+    return sizes.unet_depth(config.data.image_size, config.model.unet_depth)
 
 
 def build_unet_generator(
     config, *, dtype_policy: str = "float32", input_shape: tuple | None = None
 ) -> keras.Model:
-    """Builds the U-Net generator for `config` (a pix2pix_tf.config.Config).
+    """Builds the U-Net generator for `config` (a pix2pix_tf.configs.Config).
 
     The model maps `input_image` [batch, H, W, input_channels] in [-1, 1] (H x W
     the config's --image_size) to an image [batch, H, W, output_channels] in
@@ -47,7 +38,7 @@ def build_unet_generator(
     """
     model_config = config.model
     spec = blocks.arch_spec(model_config.arch)
-    height, width = choices.parse_size(config.data.image_size)
+    height, width = sizes.parse_size(config.data.image_size)
     depth = unet_depth(config)
     norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
     sync = config.train.sync_batch_norm

@@ -12,7 +12,7 @@ import inspect
 
 import keras
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices, sizes
 from pix2pix_tf.models import blocks, global_local, resnet
 from pix2pix_tf.models.generator import build_unet_generator, unet_depth
 
@@ -47,7 +47,7 @@ def build_generator(
     else:
         build = _BUILDERS[name]
         if input_shape is None:
-            input_shape = (*choices.parse_size(config.data.image_size), config.data.input_channels)
+            input_shape = (*sizes.parse_size(config.data.image_size), config.data.input_channels)
     if not config.train.remat:
         return build(config, dtype_policy=dtype_policy, input_shape=input_shape)
     with keras.RematScope(mode="full"):
@@ -69,7 +69,7 @@ def pad_multiple(config) -> int:
     at (and return) that size: 2^unet_depth, 4 (resnet) or 32 (global_local)."""
     name = config.model.generator
     depth = unet_depth(config) if name == "unet" else None
-    return choices.generator_multiple(name, depth, config.data.image_size)
+    return sizes.generator_multiple(name, depth, config.data.image_size)
 
 
 def generator_pass(config, generator: keras.Model, inputs, targets, training: bool = True):
@@ -107,8 +107,8 @@ def generator_variables(config, generator: keras.Model) -> list:
 def discriminator_config(config):
     """`config` as the discriminator sees it: at half size in a `global` stage run."""
     if config.model.generator == "global_local" and config.train.stage == "global":
-        height, width = choices.parse_size(config.data.image_size)
-        return config.replace(image_size=choices.format_size(height // 2, width // 2))
+        height, width = sizes.parse_size(config.data.image_size)
+        return config.replace(image_size=sizes.format_size(height // 2, width // 2))
     return config
 
 

@@ -26,7 +26,7 @@ import weakref
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices
 from pix2pix_tf.models import blocks, resnet
 
 # pix2pixHD's residual blocks of the local enhancer (n_blocks_local).

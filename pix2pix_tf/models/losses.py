@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices
 
 
 def _per_example_mean(values: tf.Tensor) -> tf.Tensor:

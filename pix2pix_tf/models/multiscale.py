@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import keras
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import sizes
 from pix2pix_tf.models import blocks
 from pix2pix_tf.models import discriminator as patchgan
 
 
 def scale_sizes(image_size: int | str, num_discriminators: int) -> list[tuple[int, int]]:
     """(H, W) each discriminator sees, full size first: 512x1024, 256x512, 128x256."""
-    height, width = choices.parse_size(image_size)
-    sizes = [(height, width)]
+    height, width = sizes.parse_size(image_size)
+    scales = [(height, width)]
     for _ in range(num_discriminators - 1):
         height, width = (height + 1) // 2, (width + 1) // 2
-        sizes.append((height, width))
-    return sizes
+        scales.append((height, width))
+    return scales
 
 
 def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:

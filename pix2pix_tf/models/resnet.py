@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices
 from pix2pix_tf.models import blocks
 
 

@@ -36,11 +36,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
-from pix2pix_tf.options import DEFAULT_MAX_PIXELS
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import litert, onnx_export
+from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 from pix2pix_tf.training import run_dir
 
 # The export folder's record (the SavedModel keeps it under assets.extra/).

@@ -23,8 +23,8 @@ from collections.abc import Callable
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf.options import DEFAULT_MAX_PIXELS
 from pix2pix_tf.serving import codec, litert, onnx_export, sizes
+from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 
 SAVED_MODEL_METADATA = os.path.join("assets.extra", "pix2pix_export.json")
 # What export.py writes beside a .tflite / .onnx file (serving/deploy.py's METADATA_FILE).

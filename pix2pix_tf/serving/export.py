@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files, models
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.training import run_dir

@@ -69,10 +69,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from pix2pix_tf.options import ServingOptions
 from pix2pix_tf.serving import codec, sizes
 from pix2pix_tf.serving import paper_mode as test_time
 from pix2pix_tf.serving.exif import exif_orientation, orient
+from pix2pix_tf.serving.options import ServingOptions
 
 __all__ = ["ServingFunctions", "ServingOptions", "exif_orientation", "orient"]
 

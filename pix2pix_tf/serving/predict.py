@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageOps
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.evaluation import reports
 from pix2pix_tf.files import write_atomic

@@ -30,7 +30,7 @@ import shutil
 
 import tensorflow as tf
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices
 from pix2pix_tf.training import run_dir
 
 

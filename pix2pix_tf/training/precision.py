@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import choices
 
 # CPU flags (from /proc/cpuinfo) that give fast bfloat16 matrix multiplies.
 BFLOAT16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")

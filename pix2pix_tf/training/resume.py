@@ -14,7 +14,7 @@ import os
 
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files
 
 # What the run trains on: the prepared dataset's name, version and train split

@@ -27,9 +27,9 @@ import tempfile
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files
-from pix2pix_tf.choices import EXPORT_PRECISIONS, check_choice
+from pix2pix_tf.configs.choices import EXPORT_PRECISIONS, check_choice
 from pix2pix_tf.training import precision as precision_lib
 
 CHECKPOINT_NAME = "ckpt"

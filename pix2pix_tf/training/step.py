@@ -21,7 +21,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.models import (
     arch_spec,

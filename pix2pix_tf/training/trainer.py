@@ -17,7 +17,7 @@ import signal
 import keras
 import tensorflow as tf
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import registry
 from pix2pix_tf.training import actions, distribute, precision, resume, run_dir, summaries
 from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import registry
 from pix2pix_tf.data.datasets import base
 

@@ -34,7 +34,7 @@ import re
 
 import tensorflow_datasets as tfds
 
-from pix2pix_tf import config as config_lib
+from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data.datasets import base, images
 
 SPLITS = ("train", "val", "test")

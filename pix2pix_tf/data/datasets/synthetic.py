@@ -23,7 +23,7 @@ from concurrent import futures
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from pix2pix_tf import choices
+from pix2pix_tf.configs import sizes
 from pix2pix_tf.data.datasets import base, streets
 
 # Scenes are rendered at 256x256 per half, like the Berkeley Cityscapes pairs.
@@ -36,7 +36,7 @@ _CONFIG_NAME = re.compile(r"^train(\d+)_val(\d+)_seed(\d+)(?:_(\d+)x(\d+))?$")
 
 def half_size(image_size: int | str) -> tuple[int, int]:
     """(height, width) of each rendered half for a training size: its aspect, short side 256."""
-    height, width = choices.parse_size(image_size)
+    height, width = sizes.parse_size(image_size)
     short = min(height, width)
     return round(HALF_SIZE * height / short), round(HALF_SIZE * width / short)
 

@@ -1,17 +1,18 @@
 """Named presets: one function each, taking a Config and returning it with overrides.
 
-A preset applies on top of the dataset's defaults and under the command-line flags
-(see `pix2pix_tf/config.py`): `build_config(dataset=..., preset="tiny")` calls
-`tiny(config)` on the dataset's config. `--preset NAME` chooses one from `PRESETS`.
+A preset applies on top of the dataset's defaults and under the command-line flags:
+`build_config(dataset=..., preset="tiny")` (below) calls `tiny(config)` on the dataset's
+config. `--preset NAME` chooses one from `PRESETS`. Presets depend on the schema
+(schema.py), never the reverse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from pix2pix_tf.config import Config
+from pix2pix_tf.configs.schema import Config
+from pix2pix_tf.data import registry
 
 
 def tiny(config: Config) -> Config:
@@ -137,3 +138,20 @@ def apply(name: str, config: Config) -> Config:
     if name not in PRESETS:
         raise ValueError(f"--preset: unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
     return PRESETS[name](config)
+
+
+def build_config(dataset: str | None = None, preset: str | None = None, **overrides: Any) -> Config:
+    """Builds a resolved config: defaults <- dataset <- preset <- overrides."""
+    config = Config()
+    name = dataset or config.data.dataset
+    config = config.replace(dataset=name, **registry.dataset_info(name).overrides)
+    if preset is not None:
+        config = apply(preset, config)
+    explicit = {key: value for key, value in overrides.items() if value is not None}
+    # An explicit --epochs means the step count is derived from it, and an explicit
+    # --image_size the load size (a preset's load_size belongs to its image_size).
+    if "epochs" in explicit and "steps" not in explicit:
+        explicit["steps"] = None
+    if "image_size" in explicit and "load_size" not in explicit:
+        explicit["load_size"] = None
+    return config.replace(**explicit).resolved()
