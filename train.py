@@ -59,15 +59,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         tf = startup.start_tensorflow(args.verbose)
 
+        from pix2pix_tf.evaluation import evaluator
+        from pix2pix_tf.runs.directory import SaveError
         from pix2pix_tf.training import trainer as training
         from pix2pix_tf.training.controller import NonFiniteLossError
-        from pix2pix_tf.training.run_dir import SaveError
         from pix2pix_tf.training.step import LOSS_NAMES
     except KeyboardInterrupt:
         print(f"train.py: {STARTUP_INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED
     try:
-        result = training.train(config)
+        # The trainer is handed the periodic evaluator: training does not import evaluation.
+        result = training.train(config, periodic_evaluator=evaluator.periodic_evaluator)
     except KeyboardInterrupt as error:  # controller.Interrupted says what was kept.
         print(f"train.py: {str(error) or STARTUP_INTERRUPTED}", file=sys.stderr)
         return EXIT_INTERRUPTED

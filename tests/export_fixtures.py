@@ -13,7 +13,8 @@ from PIL import Image
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.configs import build_config
-from pix2pix_tf.training import distribute, run_dir
+from pix2pix_tf.training import distribute
+from pix2pix_tf.training.checkpoints import make_checkpoint
 from pix2pix_tf.training.step import build_train_state
 
 
@@ -44,7 +45,7 @@ def make_run(
     output_layer = generator.get_layer("output_deconv")
     kernel, *rest = output_layer.get_weights()
     output_layer.set_weights([kernel * output_gain, *rest])
-    checkpoint = run_dir.make_checkpoint(state)
+    checkpoint = make_checkpoint(state)
     manager = distribute.WorkerCheckpointManager(checkpoint, workdir, keep=3)
     for number in checkpoints:
         state.step.assign(number)

@@ -41,7 +41,7 @@ def _train(tmp_path, **overrides):
         steps=2,
         **overrides,
     )
-    result = training.train(config)
+    result = training.train(config, periodic_evaluator=evaluator.periodic_evaluator)
     assert result["step"] == 2 and np.isfinite(result["gen_total"])
     return config
 
@@ -76,7 +76,8 @@ def test_rgb_to_16_bit_depth_trains_resumes_evaluates_and_serves_16_bit_pngs(tmp
     saved = config_lib.Config.from_json(str(tmp_path / "run" / "config.json"))
     assert (saved.data.input_bits, saved.data.output_bits) == (8, 16)
     # Rerunning with more steps resumes (the saved bit depths match the data's).
-    assert training.train(config.replace(steps=3))["step"] == 3
+    resumed = training.train(config.replace(steps=3), evaluator.periodic_evaluator)
+    assert resumed["step"] == 3
     results, _ = evaluator.evaluate(str(tmp_path / "run"), EvalOptions(fcn="off"))
     assert results["examples"] == 2 and np.isfinite(results["psnr"])
     # A 64x96 photo in, a 16-bit single-channel depth map of that size out.

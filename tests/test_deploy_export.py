@@ -13,10 +13,12 @@ from export_fixtures import make_run, write_image
 import export as export_script
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
+from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import deploy, deploy_runtimes, litert
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import predict as predict_lib
-from pix2pix_tf.training import distribute, run_dir
+from pix2pix_tf.training import distribute
+from pix2pix_tf.training.checkpoints import make_checkpoint
 from pix2pix_tf.training.step import build_train_state
 
 # float32 exports must match the Keras generator to at least this PSNR (dB, range 2).
@@ -40,7 +42,7 @@ def _resnet_run(workdir: str, generator: str = "resnet", output_layer: str = "ou
     kernel, *rest = layer.get_weights()
     # A fresh output layer gives nearly flat images; random weights make them textured.
     layer.set_weights([np.random.default_rng(2).normal(0.0, 0.3, kernel.shape), *rest])
-    checkpoint = run_dir.make_checkpoint(state)
+    checkpoint = make_checkpoint(state)
     state.step.assign(1)
     distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
     return config

@@ -9,9 +9,11 @@ from pix2pix_tf import configs as config_lib
 from pix2pix_tf import flags, models
 from pix2pix_tf.models import blocks, losses, multiscale
 from pix2pix_tf.models import discriminator as patchgan
-from pix2pix_tf.training import resume, run_dir
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import resume
 from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
+from pix2pix_tf.training.checkpoints import make_checkpoint
 
 
 def _tiny(**overrides):
@@ -204,7 +206,7 @@ def test_multiscale_feature_matching_run_logs_gen_fm_saves_and_resumes(tiny_data
     # a longer run resumes from it.
     config = _tiny(**settings, steps=3)
     state = step_lib.build_train_state(config, total_steps=3)
-    run_dir.restore(run_dir.make_checkpoint(state), str(workdir / "ckpt-2"))
+    run_dir.restore(make_checkpoint(state), str(workdir / "ckpt-2"))
     assert int(state.step.numpy()) == 2
     assert training.train(config)["step"] == 3
 

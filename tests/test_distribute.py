@@ -134,7 +134,7 @@ def test_multi_worker_resumes_exactly_with_data_at_other_paths_per_worker(tiny_d
 
     import tensorflow as tf
 
-    from pix2pix_tf.training import run_dir
+    from pix2pix_tf.runs import directory as run_dir
 
     copy = tmp_path / "worker1" / "tfrecords"
     shutil.copytree(tiny_data, copy)

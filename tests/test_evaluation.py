@@ -174,7 +174,7 @@ def test_training_evaluates_periodically_into_tensorboard(tmp_path, run_dir):
         eval_every=2,
         eval_examples=2,
     )
-    training.train(config)
+    training.train(config, periodic_evaluator=evaluation.periodic_evaluator)
     series = reports.read_scalars(os.path.join(config.train.workdir, "eval"))
     steps, values = series["val/psnr"]
     assert sorted(steps.tolist()) == [2, 3]  # Every 2 steps, and at the end.

@@ -20,10 +20,10 @@ from fs_faults import read_only_directory, small_filesystem
 import export as export_cli
 from pix2pix_tf import models
 from pix2pix_tf.configs import build_config
+from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.serving import paper_mode as test_time
-from pix2pix_tf.training import run_dir
 
 
 @pytest.fixture(scope="module")

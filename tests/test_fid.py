@@ -281,7 +281,7 @@ def test_periodic_evaluation_reports_fid_to_tensorboard(run_dir, tmp_path):
 
 
 def test_eval_fid_is_a_resumable_choice():
-    from pix2pix_tf.training import resume
+    from pix2pix_tf.runs import resume
 
     assert config_lib.build_config(preset="tiny").train.eval_fid == "auto"
     assert "eval_fid" in resume.RESUMABLE_FIELDS

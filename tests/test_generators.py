@@ -9,9 +9,9 @@ import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
+from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import sizes
-from pix2pix_tf.training import run_dir
 from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
 

@@ -11,10 +11,10 @@ from fs_faults import small_filesystem
 from PIL import Image, ImageOps
 
 import predict as predict_cli
+from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 from pix2pix_tf.serving import predict as predict_lib
-from pix2pix_tf.training import run_dir
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ import pytest
 import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.training import resume, run_dir
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import resume
 from pix2pix_tf.training import trainer as training
 
 STEPS, STOP_AT = 4, 2

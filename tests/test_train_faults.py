@@ -17,7 +17,9 @@ from fs_faults import read_only_directory, small_filesystem
 import train as train_script
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.models import losses
-from pix2pix_tf.training import resume, run_dir, summaries
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import resume
+from pix2pix_tf.training import summaries
 from pix2pix_tf.training import trainer as training
 from pix2pix_tf.training.controller import Interrupted, NonFiniteLossError
 from pix2pix_tf.training.step import LOSS_NAMES

@@ -12,10 +12,14 @@ import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.evaluation import evaluator
 from pix2pix_tf.models import build_generator
-from pix2pix_tf.training import controller, distribute, precision, resume, run_dir, summaries
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import grids, progress, resume
+from pix2pix_tf.training import controller, distribute, precision, summaries
 from pix2pix_tf.training import step as step_lib
 from pix2pix_tf.training import trainer as training
+from pix2pix_tf.training.checkpoints import make_checkpoint, seed_states
 from pix2pix_tf.training.step import LOSS_NAMES
 
 
@@ -118,7 +122,7 @@ def _trained_run(workdir, config, steps=2):
     state = step_lib.build_train_state(config, total_steps=10)
     train_step = step_lib.make_train_step(config, state)
     iterator = iter(tf.data.Dataset.from_tensors(_batch(config)).repeat())
-    checkpoint = run_dir.make_checkpoint(state)
+    checkpoint = make_checkpoint(state)
     for _ in range(steps):
         train_step(*next(iterator))
     manager = distribute.WorkerCheckpointManager(checkpoint, str(workdir), 3)
@@ -191,7 +195,7 @@ def test_restoring_a_mismatched_training_checkpoint_is_a_clear_error(tmp_path):
     _, _, path = _trained_run(tmp_path, _tiny())
     other = _tiny(ndf=16)
     state = step_lib.build_train_state(other, total_steps=10)
-    checkpoint = run_dir.make_checkpoint(state)
+    checkpoint = make_checkpoint(state)
     with pytest.raises(ValueError, match="cannot resume from this checkpoint"):
         run_dir.restore(checkpoint, path)
 
@@ -199,7 +203,7 @@ def test_restoring_a_mismatched_training_checkpoint_is_a_clear_error(tmp_path):
 def test_dropout_seed_state_is_checkpointed():
     config = _tiny()
     generator = build_generator(config)
-    states = run_dir.seed_states(generator)
+    states = seed_states(generator)
     assert len(states) == 3  # One per dropout layer.
     assert all("seed_generator_state" in state.path for state in states)
 
@@ -208,15 +212,15 @@ def test_sample_grid_layout():
     inputs = -np.ones([2, 8, 8, 3], np.float32)
     generated = np.zeros([2, 8, 8, 3], np.float32)
     targets = np.ones([2, 8, 8, 3], np.float32)
-    grid = summaries.sample_grid(inputs, generated, targets)
-    gap = summaries.GRID_GAP
+    grid = grids.sample_grid(inputs, generated, targets)
+    gap = grids.GRID_GAP
     assert grid.shape == (2 * 8 + gap, 3 * 8 + 2 * gap, 3) and grid.dtype == np.uint8
     assert grid[0, 0, 0] == 0 and grid[0, 8 + gap, 0] == 128 and grid[0, -1, 0] == 255
 
 
 def test_progress_bar_eta_counts_only_this_session():
     # A run resumed at step 900 that took 10 s for 10 steps runs at 1 s/step.
-    bar = summaries.Progbar(1000, initial=900, verbose=0)
+    bar = progress.Progbar(1000, initial=900, verbose=0)
     bar._start = 100.0
     assert bar._estimate_step_duration(910, 110.0) == pytest.approx(1.0)
 
@@ -278,7 +282,7 @@ def test_two_step_run_writes_checkpoints_config_and_events(tiny_data, tmp_path):
     width, height = (int(value) for value in image[:2])
     decoded = tf.io.decode_png(image[2]).numpy()
     rows = 4  # The tiny preset's val split has 4 examples.
-    gap = summaries.GRID_GAP
+    gap = grids.GRID_GAP
     assert decoded.shape == (rows * 64 + (rows - 1) * gap, 3 * 64 + 2 * gap, 3)
     assert (width, height) == (decoded.shape[1], decoded.shape[0])
     assert "losses/gen_l1" in eval_events.Tags()["tensors"]
@@ -302,7 +306,9 @@ def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(
         eval_examples=2,
     )
     assert datasets.prepared_dir(config.data).endswith("train16_val4_seed0_256x512/1.1.0")
-    result = training.train(config)
+    with pytest.raises(ValueError, match="--eval_every needs a periodic evaluator"):
+        training.train(config)  # Training does not import evaluation: it is handed it.
+    result = training.train(config, periodic_evaluator=evaluator.periodic_evaluator)
     assert result["step"] == 2 and all(np.isfinite(result[name]) for name in LOSS_NAMES)
     saved = config_lib.Config.from_json(str(workdir / "config.json"))
     assert saved.data.image_size == "64x128" and saved.data.load_size == "72x143"
@@ -312,7 +318,7 @@ def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(
     pair = tf.io.decode_jpeg(input_pipeline.parse(record, side_by_side=True)["image"])
     assert pair.shape == (256, 1024, 3)
     grid = tf.io.decode_png(tf.io.read_file(str(workdir / "samples" / "step_000002.png")))
-    rows, gap = 4, summaries.GRID_GAP
+    rows, gap = 4, grids.GRID_GAP
     assert grid.shape == (rows * 64 + (rows - 1) * gap, 3 * 128 + 2 * gap, 3)
     eval_events = _events(str(workdir / "eval"))
     assert {"val/l1", "val/psnr", "val/ssim"} <= set(eval_events.Tags()["tensors"])
@@ -603,8 +609,8 @@ def test_run_with_steps_per_execution_logs_and_checkpoints_on_every_boundary(
 
 def test_progress_bar_in_a_log_redraws_at_intervals_not_every_update(capsys):
     """stdout is captured (not a terminal): the bar is drawn at the end, not per update."""
-    bar = summaries.Progbar(50)
-    assert bar.interval == summaries.LOG_INTERVAL
+    bar = progress.Progbar(50)
+    assert bar.interval == progress.LOG_INTERVAL
     for step in range(50):
         time.sleep(0.004)  # 0.2 s in all: Keras' default 0.05 s interval would redraw.
         bar.update(step + 1)

@@ -24,7 +24,9 @@ from pix2pix_tf.data import cityscapes_labels, registry
 from pix2pix_tf.evaluation import fid, metrics, reports
 from pix2pix_tf.evaluation.options import EvalOptions
 from pix2pix_tf.models import losses
-from pix2pix_tf.training import summaries
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import grids
+from pix2pix_tf.runs.progress import Progbar
 
 EVAL_DIR = "evaluation"
 # EvalOptions lives in evaluation/options.py, so that evaluate.py builds its flags without
@@ -190,7 +192,7 @@ def evaluate_generator(
     confusion_totals: dict[str, np.ndarray] = {}
     distance = features.distance() if features is not None else None
     count = 0
-    progress = summaries.Progbar(total, unit_name="image")
+    progress = Progbar(total, unit_name="image")
     started = time.perf_counter()
     for inputs, targets, keys in dataset:
         generated, values, confusions = score(inputs, targets)
@@ -204,7 +206,7 @@ def evaluate_generator(
             room = options.gallery_size - len(gallery)
             for key, images in zip(
                 keys.numpy()[:room],
-                zip(*(summaries.to_display(x) for x in (inputs, generated, targets)), strict=True),
+                zip(*(grids.to_display(x) for x in (inputs, generated, targets)), strict=True),
                 strict=False,
             ):
                 gallery.append((key.decode(), *images))
@@ -279,7 +281,6 @@ def evaluate(
     `feature_model` stands in for InceptionV3 (tests). Returns (metrics, output directory).
     """
     from pix2pix_tf.data import prepare
-    from pix2pix_tf.training import run_dir
 
     config, generator, checkpoint_path = run_dir.restore_generator(workdir, checkpoint_path)
     step = run_dir.checkpoint_step(checkpoint_path)
@@ -301,10 +302,10 @@ def evaluate(
     if gallery:
         # The first gallery rows (key dropped): input | generated | target; at native
         # size, those of the first row's size.
-        grid = summaries.tile_rows(
+        grid = grids.tile_rows(
             [row[1:] for row in gallery if row[1].shape == gallery[0][1].shape][:8]
         )
-        summaries.save_png(grid, os.path.join(output_dir, "grid.png"))
+        grids.save_png(grid, os.path.join(output_dir, "grid.png"))
     train_events = os.path.join(workdir, "train")
     if os.path.isdir(train_events):
         try:

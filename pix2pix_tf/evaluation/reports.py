@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from pix2pix_tf import files
-from pix2pix_tf.training.step import ALL_LOSS_NAMES
-from pix2pix_tf.training.summaries import save_png
+from pix2pix_tf.models.losses import ALL_LOSS_NAMES
+from pix2pix_tf.runs.grids import save_png
 
 
 def read_scalars(event_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:

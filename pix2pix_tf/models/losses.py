@@ -13,6 +13,20 @@ import tensorflow as tf
 
 from pix2pix_tf.configs import choices
 
+# What a train step returns, and the TensorBoard tags (`losses/<name>`) a run writes
+# them under: the generator's total, adversarial and L1 terms, and the discriminator's
+# loss; runs with --lambda_feature_matching add FEATURE_MATCHING (see loss_names).
+LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
+FEATURE_MATCHING = "gen_fm"
+ALL_LOSS_NAMES = (*LOSS_NAMES, FEATURE_MATCHING)
+
+
+def loss_names(config) -> tuple[str, ...]:
+    """The losses a run's train step returns: LOSS_NAMES, and gen_fm with feature matching."""
+    if config.train.lambda_feature_matching:
+        return ALL_LOSS_NAMES
+    return LOSS_NAMES
+
 
 def _per_example_mean(values: tf.Tensor) -> tf.Tensor:
     """Averages everything but the batch axis: [batch, ...] -> [batch]."""

@@ -38,10 +38,10 @@ import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
+from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import litert, onnx_export
 from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
-from pix2pix_tf.training import run_dir
 
 # The export folder's record (the SavedModel keeps it under assets.extra/).
 METADATA_FILE = "pix2pix_export.json"

@@ -31,8 +31,8 @@ import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files, models
+from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import graph as serving
-from pix2pix_tf.training import run_dir
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 # Where the export records what it was made from (TF Serving ignores assets.extra).

@@ -33,9 +33,10 @@ from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.evaluation import reports
 from pix2pix_tf.files import write_atomic
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs.progress import Progbar
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
-from pix2pix_tf.training import run_dir, summaries
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -328,7 +329,7 @@ def predict(
         os.makedirs(os.path.join(output_dir, STRIP_DIR) if strip else output_dir, exist_ok=True)
     except OSError as error:
         raise PredictError(f"--output {output_dir}: cannot create it ({error.strerror}).") from None
-    progress = summaries.Progbar(len(files), unit_name="image", verbose=1 if verbose else 0)
+    progress = Progbar(len(files), unit_name="image", verbose=1 if verbose else 0)
     written: list[str] = []
     for start in range(0, len(files), batch_size):
         batch = []

@@ -13,7 +13,9 @@ import time
 import tensorflow as tf
 
 from pix2pix_tf.models import losses
-from pix2pix_tf.training import run_dir, summaries
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import grids
+from pix2pix_tf.training import summaries
 from pix2pix_tf.training.controller import Action, Progress
 from pix2pix_tf.training.step import LOSS_NAMES
 
@@ -135,11 +137,11 @@ class SamplesAction(Action):
         inputs, targets = self.sample_batch
         generated = self.generate(inputs)
         l1 = float(tf.reduce_mean(losses.l1_loss(generated, targets)))
-        grid = summaries.sample_grid(inputs, generated, targets)
+        grid = grids.sample_grid(inputs, generated, targets)
         summaries.write_samples(self.writer, grid, l1, step)
-        path = summaries.sample_path(self.workdir, step)
+        path = grids.sample_path(self.workdir, step)
         try:
-            self.latest = summaries.save_png(grid, path)
+            self.latest = grids.save_png(grid, path)
         except OSError as error:  # A full disk: save_png leaves no partial grid behind.
             raise run_dir.save_error(
                 self.workdir, f"sample grid {path}", error, self.checkpoint.latest

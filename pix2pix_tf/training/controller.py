@@ -17,7 +17,7 @@ import math
 import signal
 import sys
 
-from pix2pix_tf.training import summaries
+from pix2pix_tf.runs import progress
 
 
 class NonFiniteLossError(RuntimeError):
@@ -78,7 +78,7 @@ class Progress:
     """
 
     def __init__(self, total_steps: int, start: int, stateful_metrics: list[str]):
-        self.bar = summaries.Progbar(total_steps, initial=start, stateful_metrics=stateful_metrics)
+        self.bar = progress.Progbar(total_steps, initial=start, stateful_metrics=stateful_metrics)
         self.drawn = start
 
     def show(self, step: int, values: list[tuple[str, float]] | None = None) -> None:

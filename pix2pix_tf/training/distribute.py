@@ -31,7 +31,7 @@ import shutil
 import tensorflow as tf
 
 from pix2pix_tf.configs import choices
-from pix2pix_tf.training import run_dir
+from pix2pix_tf.runs import directory as run_dir
 
 
 def make_strategy(name: str, tpu: str | None = None) -> tf.distribute.Strategy:

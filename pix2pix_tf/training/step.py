@@ -30,23 +30,17 @@ from pix2pix_tf.models import (
     losses,
     with_features,
 )
+
+# The names of what a train step returns live with the losses; imported here for the
+# trainer and its tests.
+from pix2pix_tf.models.losses import (  # noqa: F401
+    ALL_LOSS_NAMES,
+    FEATURE_MATCHING,
+    LOSS_NAMES,
+    loss_names,
+)
 from pix2pix_tf.training import precision
 from pix2pix_tf.training.optimizers import FusedAdam
-
-# What a train step returns, and the TensorBoard tags (`losses/<name>`) the run
-# writes them under: the generator's total, adversarial and L1 terms, and the
-# discriminator's loss; runs with --lambda_feature_matching add FEATURE_MATCHING
-# (see loss_names).
-LOSS_NAMES = ("gen_total", "gen_gan", "gen_l1", "disc")
-FEATURE_MATCHING = "gen_fm"
-ALL_LOSS_NAMES = (*LOSS_NAMES, FEATURE_MATCHING)
-
-
-def loss_names(config: config_lib.Config) -> tuple[str, ...]:
-    """The losses a run's train step returns: LOSS_NAMES, and gen_fm with feature matching."""
-    if config.train.lambda_feature_matching:
-        return ALL_LOSS_NAMES
-    return LOSS_NAMES
 
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")

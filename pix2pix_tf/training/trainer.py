@@ -19,7 +19,10 @@ import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import registry
-from pix2pix_tf.training import actions, distribute, precision, resume, run_dir, summaries
+from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import resume
+from pix2pix_tf.training import actions, distribute, precision, summaries
+from pix2pix_tf.training.checkpoints import make_checkpoint
 from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log
 from pix2pix_tf.training.step import (
     TrainState,
@@ -129,7 +132,7 @@ def _start(config: config_lib.Config) -> _Run:
     state = build_train_state(config, strategy, total_steps=steps, policy=policy)
     train_steps = make_train_loop(config, state)
 
-    checkpoint = run_dir.make_checkpoint(state)
+    checkpoint = make_checkpoint(state)
     manager = distribute.WorkerCheckpointManager(
         checkpoint, workdir, config.train.keep_checkpoints, strategy
     )
@@ -205,8 +208,13 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
     }
 
 
-def train(config: config_lib.Config) -> dict:
+def train(config: config_lib.Config, periodic_evaluator=None) -> dict:
     """Trains (or resumes) the run in config.train.workdir; returns final metrics.
+
+    `periodic_evaluator(config, generator, writer) -> evaluate(step)` scores the
+    generator every --eval_every steps (train.py passes evaluation's
+    `periodic_evaluator`, so that training does not depend on evaluation); a config
+    with --eval_every needs one.
 
     The returned dict holds the last logged losses (step.loss_names), `step`,
     `total_steps`, `workdir`, `checkpoint` (the latest), `sample` (the last
@@ -220,6 +228,11 @@ def train(config: config_lib.Config) -> dict:
     workdir = config.train.workdir
     if workdir is None:
         raise ValueError("config.train.workdir is not set; build the config with build_config.")
+    if config.train.eval_every and periodic_evaluator is None:
+        raise ValueError(
+            "--eval_every needs a periodic evaluator: pass "
+            "periodic_evaluator=pix2pix_tf.evaluation.evaluator.periodic_evaluator to train()."
+        )
     run_dir.check_workdir(workdir)
     writers = {}
     try:
@@ -237,9 +250,7 @@ def train(config: config_lib.Config) -> dict:
             }
             evaluate = None
             if chief and config.train.eval_every:
-                from pix2pix_tf.evaluation import evaluator as evaluation
-
-                evaluate = evaluation.periodic_evaluator(config, state.generator, writers["eval"])
+                evaluate = periodic_evaluator(config, state.generator, writers["eval"])
             if chief:
                 config.save(workdir)
                 resume.save_prepared_data(workdir, run.prepared)

@@ -1,12 +1,14 @@
 """The run directory: its layout, checkpoints, and restoring the generator.
 
 A run directory (`--workdir`, by default `checkpoints/<dataset>[-<preset>]`)
-holds `config.json` (config.CONFIG_FILE), the checkpoints `ckpt-<step>.*` written by
+holds `config.json` (configs.CONFIG_FILE), the checkpoints `ckpt-<step>.*` written by
 `tf.train.CheckpointManager` (CHECKPOINT_NAME) with the layout of
-`make_checkpoint`, TensorBoard events under `train/` and `eval/`, and sample
-grids under `samples/`. Export, predict and evaluation read a run through
-`restore_generator` and `checkpoint_step`; train.py writes and resumes it (what
-may change on resume, and prepared_data.json: resume.py).
+training/checkpoints.py's `make_checkpoint`, TensorBoard events under `train/` and
+`eval/`, and sample grids under `samples/` (grids.py). Export, predict and
+evaluation read a run through `restore_generator` and `checkpoint_step`; train.py
+writes and resumes it (what may change on resume, and prepared_data.json: resume.py).
+This package sits below training, serving and evaluation: export, predict and evaluate
+read a run without the trainer.
 
 This module also owns what can go wrong with that directory: a --workdir that
 is a file or not writable, a damaged (truncated or corrupt) checkpoint, which
@@ -30,10 +32,10 @@ import tensorflow as tf
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files
 from pix2pix_tf.configs.choices import EXPORT_PRECISIONS, check_choice
-from pix2pix_tf.training import precision as precision_lib
+from pix2pix_tf.models import build_generator
 
 CHECKPOINT_NAME = "ckpt"
-# The key of the step counter in a checkpoint made by `make_checkpoint`.
+# The key of the step counter in a training checkpoint (training/checkpoints.py).
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 # The input iterator's state in checkpoints of earlier versions.
 ITERATOR_PREFIX = "iterator/"
@@ -130,35 +132,6 @@ def save_error(workdir: str, what: str, error: BaseException, latest: str | None
         f"command to start again"
     )
     return SaveError(f"--workdir {workdir}: could not write {what} ({reason}); {resume}.")
-
-
-def seed_states(model: keras.Model) -> list:
-    """The random-seed state variables of a model's dropout layers.
-
-    Keras 3 does not track seed generators as checkpoint dependencies; saving
-    them makes a resumed run draw the same dropout masks as an uninterrupted one.
-    """
-    weights = {id(weight) for weight in model.weights}
-    return [variable for variable in model.variables if id(variable) not in weights]
-
-
-def make_checkpoint(state) -> tf.train.Checkpoint:
-    """The training checkpoint of a TrainState: models, optimizers, step and seeds.
-
-    The optimizers are saved without a loss-scale wrapper, so a checkpoint does
-    not depend on --precision. The input position is the step itself (see
-    data/pipeline.py): no iterator state, so nothing in it names a data file.
-    """
-    parts = dict(
-        step=state.step,
-        generator=state.generator,
-        discriminator=state.discriminator,
-        generator_optimizer=precision_lib.inner_optimizer(state.generator_optimizer),
-        discriminator_optimizer=precision_lib.inner_optimizer(state.discriminator_optimizer),
-        generator_seeds=seed_states(state.generator),
-        discriminator_seeds=seed_states(state.discriminator),
-    )
-    return tf.train.Checkpoint(**parts)
 
 
 def checkpoint_step(path: str) -> int:
@@ -266,8 +239,6 @@ def restore_generator(
     Raises FileNotFoundError for a missing run or checkpoint and ValueError for a
     damaged one or one that does not fit config.json, each a one-line message.
     """
-    from pix2pix_tf.models import build_generator
-
     check_choice("precision", precision, EXPORT_PRECISIONS)
     if not os.path.isdir(workdir):
         raise FileNotFoundError(
