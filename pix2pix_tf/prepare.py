@@ -5,7 +5,7 @@ Kept at the top level so that the documented command stays the same.
 
 import sys
 
-from pix2pix_tf.data.prepare import main
+from pix2pix_tf.cli.prepare import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,7 +6,7 @@ Kept at the top level so that the documented command stays the same.
 
 import sys
 
-from pix2pix_tf.evaluation.segmenter import main
+from pix2pix_tf.cli.segmentation import main
 
 if __name__ == "__main__":
     sys.exit(main())

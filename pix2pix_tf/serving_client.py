@@ -6,7 +6,7 @@ Kept at the top level so that the documented command stays the same.
 
 import sys
 
-from pix2pix_tf.serving.client import main
+from pix2pix_tf.cli.serving_client import main
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -17,7 +17,10 @@ import evaluate as evaluate_cli
 import export as export_cli
 import predict as predict_cli
 import train as train_cli
-from pix2pix_tf import flags
+from pix2pix_tf.cli import flags
+from pix2pix_tf.cli import prepare as prepare_cli
+from pix2pix_tf.cli import segmentation as segmentation_cli
+from pix2pix_tf.cli import serving_client as client_cli
 from pix2pix_tf.data import prepare
 from pix2pix_tf.evaluation import segmenter
 from pix2pix_tf.serving import client
@@ -75,7 +78,7 @@ def test_help_answers_without_tensorflow(entry_point, usage):
 # (entry point's main, flags that parse, a flag value it refuses).
 COMMANDS = {
     "train": (train_cli.main, [], ["--gan_mode", "wgan"]),
-    "prepare": (prepare.main, [], ["--image_size", "100"]),
+    "prepare": (prepare_cli.main, [], ["--image_size", "100"]),
     "export": (export_cli.main, ["--workdir", "run"], ["--precision", "fp8"]),
     "evaluate": (evaluate_cli.main, ["--workdir", "run"], ["--fcn", "maybe"]),
     "predict": (
@@ -83,8 +86,8 @@ COMMANDS = {
         ["--model", "m", "--input", "x.png", "--output", "out"],
         ["--batch_size", "many"],
     ),
-    "segmentation": (segmenter.main, [], ["--dataset", "imagenet"]),
-    "serving_client": (client.main, ["--rest", "http://host", "--input", "x"], ["--grpc"]),
+    "segmentation": (segmentation_cli.main, [], ["--dataset", "imagenet"]),
+    "serving_client": (client_cli.main, ["--rest", "http://host", "--input", "x"], ["--grpc"]),
 }
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import flags
+from pix2pix_tf.cli import flags
 from pix2pix_tf.configs import choices, presets, sizes
 from pix2pix_tf.data import registry
 from pix2pix_tf.evaluation import options as evaluation_options

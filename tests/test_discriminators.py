@@ -6,7 +6,8 @@ import tensorflow as tf
 
 import train as train_cli
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import flags, models
+from pix2pix_tf import models
+from pix2pix_tf.cli import flags
 from pix2pix_tf.models import blocks, losses, multiscale
 from pix2pix_tf.models import discriminator as patchgan
 from pix2pix_tf.runs import directory as run_dir

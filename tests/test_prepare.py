@@ -14,6 +14,7 @@ import pytest
 from conftest import CITYSCAPES_ARCHIVE, SHARED_DATASETS, requires_cityscapes
 
 from pix2pix_tf import configs as config_lib
+from pix2pix_tf.cli import prepare as prepare_cli
 from pix2pix_tf.data import datasets, prepare, registry
 from pix2pix_tf.data.datasets import archive, base, berkeley, synthetic
 
@@ -338,11 +339,12 @@ def test_download_with_bad_md5_is_a_clear_error(tmp_path, monkeypatch, http_serv
 def test_command_line(tmp_path, capsys):
     argv = ["--data_dir", str(tmp_path / "tfrecords"), "--synthetic_train_examples", "5"]
     argv += ["--synthetic_val_examples", "2"]
-    assert prepare.main(argv) == 0
+    assert prepare_cli.main(argv) == 0
     out = capsys.readouterr().out
     assert "train: 5 examples" in out and "val: 2 examples" in out
     assert str(tmp_path / "tfrecords") in out
-    assert prepare.main([*argv, "--dataset", "folder", "--source_dir", str(tmp_path / "no")]) == 1
+    missing = ["--dataset", "folder", "--source_dir", str(tmp_path / "no")]
+    assert prepare_cli.main([*argv, *missing]) == 1
     assert "not a directory" in capsys.readouterr().err
 
 
@@ -382,7 +384,7 @@ def test_real_cityscapes_download_is_checked_against_the_published_md5(
 
 def _cli(argv, capsys):
     """(exit code, error lines) of the command line; never a traceback."""
-    code = prepare.main(argv)
+    code = prepare_cli.main(argv)
     err = capsys.readouterr().err  # Also holds TFDS' progress bars.
     assert "Traceback" not in err
     return code, [line for line in err.splitlines() if line.startswith("error")]
@@ -422,7 +424,7 @@ def test_full_disk_is_one_line_and_keeps_the_previous_copy(tmp_path, capsys):
     argv = ["--data_dir", data_dir, "--dataset", "folder", "--source_dir", source]
     config = _config(tmp_path, dataset="folder", source_dir=source, data_dir=data_dir)
     with fs_faults.small_filesystem(data_dir, 1 << 20):
-        assert prepare.main(argv) == 0
+        assert prepare_cli.main(argv) == 0
         capsys.readouterr()
         _noise_pairs(os.path.join(source, "train"), 12, start=3)  # 1.5 MB: no room.
         code, err = _cli(argv, capsys)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pix2pix_tf.cli import segmentation as segmentation_cli
 from pix2pix_tf.data import cityscapes_labels
 from pix2pix_tf.evaluation import segmenter as segmentation
 
@@ -61,6 +62,6 @@ def test_segmenter_size_not_divisible_by_its_depth_is_a_clear_error():
 
 def test_segmenter_cli_refuses_a_bad_size_as_a_flag_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        segmentation.main(["--image_size", "64y128"])
+        segmentation_cli.main(["--image_size", "64y128"])
     assert exit_info.value.code == 2
     assert "--image_size" in capsys.readouterr().err

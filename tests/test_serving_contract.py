@@ -19,6 +19,7 @@ import tensorflow as tf
 from export_fixtures import EXIF_TRANSPOSE, encoded_image, exif_image, make_run, png_bytes
 from PIL import Image, ImageOps
 
+from pix2pix_tf.cli import serving_client as client_cli
 from pix2pix_tf.serving import client as serving_client
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
@@ -605,7 +606,7 @@ def test_client_command_line(rest_url, tmp_path, capsys):
     source = tmp_path / "label.png"
     source.write_bytes(encoded_image(24, 40))
     args = ["--rest", rest_url, "--input", str(source), "--output", str(tmp_path / "out")]
-    assert serving_client.main(args) == 0
+    assert client_cli.main(args) == 0
     written = tmp_path / "out" / "label.png"
     assert str(written) in capsys.readouterr().out
     assert tuple(tf.io.decode_png(written.read_bytes()).shape) == (24, 40, 3)

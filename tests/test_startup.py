@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-from pix2pix_tf import startup
+from pix2pix_tf.cli import startup
 
 # What TensorFlow 2.21 printed at start-up on the CPU-only machines of this project.
 BANNERS = """\

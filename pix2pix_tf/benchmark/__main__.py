@@ -3,8 +3,8 @@
 import importlib
 import sys
 
-from pix2pix_tf import startup
 from pix2pix_tf.benchmark import SUBCOMMANDS
+from pix2pix_tf.cli import startup
 
 
 def main(argv: list[str]) -> int:

@@ -164,7 +164,7 @@ def fcn_score(segmenter, pairs, photos) -> dict:
 def load_segmenter(config, root: str):
     """evaluate.py's segmenter for the run (its --fcn auto), or None after one line
     (on stderr, so --json keeps stdout to its one object) saying why not."""
-    from pix2pix_tf import flags
+    from pix2pix_tf.cli import flags
     from pix2pix_tf.evaluation import evaluator
     from pix2pix_tf.evaluation.options import EvalOptions
 

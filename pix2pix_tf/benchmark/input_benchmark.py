@@ -37,7 +37,7 @@ import time
 import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import flags
+from pix2pix_tf.cli import flags
 from pix2pix_tf.data import datasets, prepare
 from pix2pix_tf.data import pipeline as input_pipeline
 

@@ -28,8 +28,8 @@ import statistics
 import sys
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import flags
 from pix2pix_tf.benchmark.workers import run_workers
+from pix2pix_tf.cli import flags
 
 VARIANTS = ("plain", "remat")
 # Config flags the benchmark sets itself.

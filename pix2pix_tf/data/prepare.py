@@ -20,7 +20,6 @@ answers at once.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import contextlib
 import dataclasses
@@ -30,11 +29,9 @@ import glob
 import json
 import os
 import shutil
-import sys
 import time
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import flags, startup
 from pix2pix_tf.data import formats, registry
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
@@ -214,7 +211,7 @@ def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
             else:
                 _build(data_config, data_config.data_dir, directory)
     except OSError as error:
-        raise base.PrepareError(_write_error(data_config.data_dir, error)) from None
+        raise base.PrepareError(write_error(data_config.data_dir, error)) from None
     return read_report(directory, name, reused=False, seconds=time.perf_counter() - start)
 
 
@@ -257,7 +254,7 @@ def _rebuild(data_config: config_lib.DataConfig, directory: str, name: str) -> N
         built = _build(data_config, staging, directory)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise base.PrepareError(f"{_write_error(data_config.data_dir, error)} {kept}") from None
+        raise base.PrepareError(f"{write_error(data_config.data_dir, error)} {kept}") from None
     except ValueError as error:  # PrepareError, ArchiveError: same type, one more sentence.
         shutil.rmtree(staging, ignore_errors=True)
         raise type(error)(f"{error} {kept}") from None
@@ -308,7 +305,7 @@ def _write_failure(error: BaseException, op_error: type) -> OSError | None:
     return None
 
 
-def _write_error(data_dir: str, error: OSError) -> str:
+def write_error(data_dir: str, error: OSError) -> str:
     """One line naming --data_dir, what went wrong and what to do."""
     reason = error.strerror or str(error)
     if error.errno == errno.ENOSPC:
@@ -322,34 +319,3 @@ def _write_error(data_dir: str, error: OSError) -> str:
         f"--data_dir {data_dir}: cannot write the prepared dataset: {reason}{where}; {hint}. "
         "Nothing incomplete was kept."
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pix2pix_tf.prepare",
-        description="Prepares a dataset as sharded TFRecords (reuses what exists).",
-        epilog="datasets:\n" + flags.datasets_help(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    flags.add_preset_flag(parser)
-    flags.add_verbose_flag(parser)
-    flags.add_config_flags(parser, only=("data",))
-    config, args = flags.parse_config(parser, argv)  # Bad flags exit with status 2.
-    try:
-        startup.start_tensorflow(args.verbose)
-        report = prepare(config.data)
-    except ValueError as error:  # PrepareError, ArchiveError...
-        print(f"error: {flags.one_line(error)}", file=sys.stderr)
-        return flags.EXIT_ERROR
-    except OSError as error:  # Whatever prepare() did not turn into a PrepareError.
-        print(f"error: {_write_error(config.data.data_dir, error)}", file=sys.stderr)
-        return flags.EXIT_ERROR
-    except KeyboardInterrupt:
-        print("error: interrupted; nothing was (re)built.", file=sys.stderr)
-        return flags.EXIT_INTERRUPTED
-    print(report.summary())
-    return flags.EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,7 +18,6 @@ command line answers `--help` and flag errors at once.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -27,9 +26,10 @@ import sys
 from typing import TYPE_CHECKING
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import files, flags, startup
+from pix2pix_tf import files
 from pix2pix_tf.configs import sizes
-from pix2pix_tf.evaluation.options import SEGMENTER_ROOT, SegmenterConfig, SegmenterPaths
+from pix2pix_tf.errors import one_line
+from pix2pix_tf.evaluation.options import SEGMENTER_ROOT, SegmenterConfig
 
 if TYPE_CHECKING:
     import keras
@@ -237,46 +237,10 @@ def load_segmenter(dataset: str, image_size: int | str, root: str = SEGMENTER_RO
 
 
 def _damaged(directory, path, error, dataset, image_size) -> DamagedSegmenterError:
-    reason = getattr(error, "strerror", None) or flags.one_line(error)
+    reason = getattr(error, "strerror", None) or one_line(error)
     height, width = sizes.parse_size(image_size)
     return DamagedSegmenterError(
         f"{path}: the FCN-score's segmenter is damaged ({reason}); delete {directory} "
         f"and train it again with: python -m pix2pix_tf.segmentation --dataset {dataset} "
         f"--image_size {sizes.format_size(height, width)} (or pass --fcn off)."
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pix2pix_tf.segmentation",
-        description="Train the segmentation network behind the FCN-score.",
-    )
-    flags.add_option_flags(parser, SegmenterConfig, SegmenterPaths)
-    flags.add_verbose_flag(parser)
-    args = parser.parse_args(argv)
-    startup.start_tensorflow(args.verbose)
-    config = flags.options_from_args(SegmenterConfig, args)
-    paths = flags.options_from_args(SegmenterPaths, args)
-    try:
-        config = dataclasses.replace(
-            config, image_size=sizes.format_size(*sizes.parse_size(config.image_size))
-        )
-        base = config_lib.build_config(
-            dataset=config.dataset, data_dir=paths.data_dir, manual_dir=paths.manual_dir
-        ).data
-    except ValueError as error:
-        parser.error(flags.one_line(error))  # Exits with status 2.
-    try:
-        directory = train_segmenter(config, paths.root, base)
-    except (ValueError, OSError) as error:
-        print(f"error: {flags.one_line(error)}", file=sys.stderr)
-        return flags.EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted; rerun the same command to resume.", file=sys.stderr)
-        return flags.EXIT_INTERRUPTED
-    print(f"Segmenter in {directory}")
-    return flags.EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

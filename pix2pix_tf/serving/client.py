@@ -10,14 +10,9 @@ and protobuf, come with TensorFlow). REST needs only the standard library.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import os
-import sys
 import urllib.request
-
-from pix2pix_tf import flags, startup
 
 INPUT_KEY = "image_bytes"
 OUTPUT_KEY = "image_bytes"
@@ -72,51 +67,3 @@ def rest_generate(
         predictions = json.load(response)["predictions"]
     # An output whose name ends in `_bytes` comes back base64-encoded as {"b64": ...}.
     return [base64.b64decode(prediction["b64"]) for prediction in predictions]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    server = parser.add_mutually_exclusive_group(required=True)
-    server.add_argument("--grpc", help="host:port of TF Serving's gRPC API (8500).")
-    server.add_argument("--rest", help="http://host:port of TF Serving's REST API (8501).")
-    parser.add_argument("--model_name", default="pix2pix")
-    parser.add_argument("--input", nargs="+", required=True, help="Encoded images to send.")
-    parser.add_argument("--output", required=True, help="Directory for the returned PNGs.")
-    flags.add_verbose_flag(parser)
-    args = parser.parse_args(argv)
-    startup.start_tensorflow(args.verbose)
-    errors: tuple[type[BaseException], ...] = (OSError, ValueError)
-    if args.grpc:
-        import grpc
-
-        errors += (grpc.RpcError,)
-    try:
-        _send(args)
-    except KeyboardInterrupt:
-        print("interrupted; the PNGs printed above are complete.", file=sys.stderr)
-        return flags.EXIT_INTERRUPTED
-    except errors as error:
-        print(f"error: {flags.one_line(error)}", file=sys.stderr)
-        return flags.EXIT_ERROR
-    return flags.EXIT_OK
-
-
-def _send(args: argparse.Namespace) -> None:
-    images = []
-    for path in args.input:
-        with open(path, "rb") as file:
-            images.append(file.read())
-    if args.grpc:
-        outputs = grpc_generate(args.grpc, images, args.model_name)
-    else:
-        outputs = rest_generate(args.rest, images, args.model_name)
-    os.makedirs(args.output, exist_ok=True)
-    for path, data in zip(args.input, outputs, strict=True):
-        target = os.path.join(args.output, os.path.splitext(os.path.basename(path))[0] + ".png")
-        with open(target, "wb") as file:
-            file.write(data)
-        print(target)
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

@@ -28,16 +28,12 @@ from typing import Any
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.configs import presets
 from pix2pix_tf.data import registry
+from pix2pix_tf.errors import one_line
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 128 + 2  # SIGINT, the shell's convention.
-
-
-def one_line(error: BaseException) -> str:
-    """The error's message on one line (its type's name if it has none)."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 # ---------------------------------------------------------------------------
