@@ -14,8 +14,8 @@ A rebuild (a folder dataset whose files or layout options changed) is written
 into a staging data_dir beside the prepared copy and swapped in only when it is
 complete: a rebuild that fails (a bad file, a full disk) leaves the previous copy
 in place and says so. Write errors end in one PrepareError naming --data_dir.
-TensorFlow and TFDS are imported only when a dataset is prepared, so `--help`
-answers at once.
+Its command (pix2pix_tf/cli/prepare.py) imports this module after the flags are
+parsed, so `--help` answers without TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,8 +31,11 @@ import os
 import shutil
 import time
 
+import tensorflow as tf
+
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.data import formats, registry
+from pix2pix_tf.data import datasets, formats, registry
+from pix2pix_tf.data.datasets import base, folder
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
 STAGING_DIR = ".staging"
@@ -150,7 +153,6 @@ def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
     prepared, or that was prepared before gray and 16-bit images were kept."""
     if registry.dataset_info(data_config.dataset).builder != registry.FOLDER:
         return False
-    from pix2pix_tf.data.datasets import folder
 
     with open(os.path.join(directory, "metadata.json")) as file:
         metadata = json.load(file)
@@ -167,7 +169,6 @@ def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
 
 
 def is_prepared(data_config: config_lib.DataConfig) -> bool:
-    from pix2pix_tf.data import datasets
 
     return os.path.exists(os.path.join(datasets.prepared_dir(data_config), "dataset_info.json"))
 
@@ -178,8 +179,6 @@ def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
     Returns at once when it is already complete. Raises a PrepareError (or an
     archive.ArchiveError) whose message says what is wrong and what to do.
     """
-    from pix2pix_tf.data import datasets
-    from pix2pix_tf.data.datasets import base
 
     start = time.perf_counter()
     data_dir = os.path.abspath(data_config.data_dir)
@@ -217,10 +216,6 @@ def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
 
 def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: str) -> str:
     """Builds the dataset into build_data_dir; returns the prepared directory there."""
-    import tensorflow as tf
-
-    from pix2pix_tf.data import datasets
-    from pix2pix_tf.data.datasets import base
 
     manual_dir = datasets.manual_dir(data_config)  # Resolved against the real data_dir.
     build_config = dataclasses.replace(data_config, data_dir=build_data_dir, manual_dir=manual_dir)
@@ -245,8 +240,6 @@ def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: s
 
 def _rebuild(data_config: config_lib.DataConfig, directory: str, name: str) -> None:
     """Builds beside `directory`, then swaps the new copy in; keeps it on failure."""
-    from pix2pix_tf.data.datasets import base
-
     staging = os.path.join(os.path.abspath(data_config.data_dir), STAGING_DIR, name)
     kept = f"The previously prepared copy in {directory} is unchanged and still used."
     shutil.rmtree(staging, ignore_errors=True)

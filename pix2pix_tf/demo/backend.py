@@ -67,6 +67,10 @@ class Backend:
             return self.generate_batch([image])[0]
 
 
+# The project imports below sit inside functions: with --serving_url the demo talks to TF
+# Serving and never imports TensorFlow, so only the local model's paths import it.
+
+
 def _local_backend(options: DemoOptions) -> Backend:
     from pix2pix_tf.serving import predict
 

@@ -18,15 +18,18 @@ import numpy as np
 import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf import files
+from pix2pix_tf import files, models
 from pix2pix_tf.configs.choices import check_choices
-from pix2pix_tf.data import cityscapes_labels, registry
+from pix2pix_tf.data import cityscapes_labels, prepare, registry
+from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.evaluation import fid, metrics, reports
+from pix2pix_tf.evaluation import segmenter as segmentation
 from pix2pix_tf.evaluation.options import EvalOptions
 from pix2pix_tf.models import losses
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.runs import grids
 from pix2pix_tf.runs.progress import Progbar
+from pix2pix_tf.serving import sizes
 
 EVAL_DIR = "evaluation"
 # EvalOptions lives in evaluation/options.py, so that evaluate.py builds its flags without
@@ -45,7 +48,6 @@ def fcn_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mode
     """The run's FCN-score segmenter as options.fcn asks: None when off, when the score
     does not apply, or (with `auto`, after one printed line) when none is trained; with
     `on` those last two raise ValueError / FileNotFoundError."""
-    from pix2pix_tf.evaluation import segmenter as segmentation
 
     check_choices(options)
     if options.fcn == "off":
@@ -73,8 +75,6 @@ def fcn_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mode
 
 def native_generator(config: config_lib.Config, generator: keras.Model) -> keras.Model:
     """The fully convolutional copy of `generator` (its weights, inputs of any size)."""
-    from pix2pix_tf import models
-
     copy = models.build_generator(config, input_shape=(None, None, config.data.input_channels))
     copy.set_weights(generator.get_weights())
     return copy
@@ -83,7 +83,6 @@ def native_generator(config: config_lib.Config, generator: keras.Model) -> keras
 def generate_padded(generator: keras.Model, inputs: tf.Tensor, multiple: int) -> tf.Tensor:
     """[N, h, w, C_in] -> [N, h, w, C_out]: reflect-padded to multiples of `multiple`,
     cropped back."""
-    from pix2pix_tf.serving import sizes
 
     size = tf.shape(inputs)[1:3]
     # reflect_pad pads the two leading axes: [N, h, w, C] -> [h, w, N, C] and back.
@@ -161,8 +160,6 @@ def evaluate_generator(
     With options.eval_size "native", `generator` is the training-size generator and
     a fully convolutional copy of it scores the pairs at their own size.
     """
-    from pix2pix_tf import models
-    from pix2pix_tf.data import pipeline as input_pipeline
 
     check_choices(options)
     native = options.eval_size == "native"
@@ -280,7 +277,6 @@ def evaluate(
 
     `feature_model` stands in for InceptionV3 (tests). Returns (metrics, output directory).
     """
-    from pix2pix_tf.data import prepare
 
     config, generator, checkpoint_path = run_dir.restore_generator(workdir, checkpoint_path)
     step = run_dir.checkpoint_step(checkpoint_path)

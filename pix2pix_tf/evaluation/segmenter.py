@@ -12,8 +12,8 @@ writes `checkpoints/segmenter/cityscapes-128/` (weights, its config, TensorBoard
 rerunning resumes. `--image_size 64x128` trains on 2:1 photos into `synthetic-64x128/`.
 `evaluate.py` finds it there by dataset and image size.
 
-TensorFlow and Keras are imported inside the functions that use them, so that the
-command line answers `--help` and flag errors at once.
+Its command (pix2pix_tf/cli/segmentation.py) imports this module after the flags are
+parsed, so `--help` and flag errors answer without TensorFlow.
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ import json
 import math
 import os
 import sys
-from typing import TYPE_CHECKING
+
+import keras
+import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files
 from pix2pix_tf.configs import sizes
+from pix2pix_tf.data import cityscapes_labels, prepare
+from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.errors import one_line
 from pix2pix_tf.evaluation.options import SEGMENTER_ROOT, SegmenterConfig
-
-if TYPE_CHECKING:
-    import keras
-    import tensorflow as tf
 
 __all__ = ["SEGMENTER_ROOT", "SegmenterConfig", "build_segmenter", "load_segmenter"]
 
@@ -55,9 +55,6 @@ def segmenter_dir(dataset: str, image_size: int | str, root: str = SEGMENTER_ROO
 
 def build_segmenter(config: SegmenterConfig) -> keras.Model:
     """A small U-Net: photo in [-1, 1] -> per-pixel logits over the 19 classes."""
-    import keras
-
-    from pix2pix_tf.data import cityscapes_labels
 
     height, width = sizes.parse_size(config.image_size)
     if height % 2**config.depth or width % 2**config.depth:
@@ -86,7 +83,6 @@ def build_segmenter(config: SegmenterConfig) -> keras.Model:
 
 
 def _conv_block(x, filters: int):
-    import keras
 
     for _ in range(2):
         x = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)(x)
@@ -119,10 +115,6 @@ def photo_label_dataset(
     config: SegmenterConfig, data_config: config_lib.DataConfig, split: str, training: bool
 ) -> tf.data.Dataset:
     """(photo in [-1, 1], int32 labels with IGNORE) batches from the prepared dataset."""
-    import tensorflow as tf
-
-    from pix2pix_tf.data import cityscapes_labels
-    from pix2pix_tf.data import pipeline as input_pipeline
 
     dataset = input_pipeline.build_dataset(
         data_config,
@@ -138,9 +130,6 @@ def photo_label_dataset(
 
 
 def compile_segmenter(model: keras.Model, config: SegmenterConfig) -> None:
-    import keras
-
-    from pix2pix_tf.data import cityscapes_labels
 
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, config.steps)
     model.compile(
@@ -166,10 +155,6 @@ def train_segmenter(
     data_config: config_lib.DataConfig | None = None,
 ) -> str:
     """Trains (or resumes) the segmenter; returns its directory."""
-    import keras
-
-    from pix2pix_tf.data import pipeline as input_pipeline
-    from pix2pix_tf.data import prepare
 
     if config.steps % config.steps_per_epoch:
         raise ValueError("--steps must be a multiple of --steps_per_epoch.")

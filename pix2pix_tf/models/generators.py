@@ -13,7 +13,7 @@ import inspect
 import keras
 
 from pix2pix_tf.configs import choices, sizes
-from pix2pix_tf.models import blocks, global_local, resnet
+from pix2pix_tf.models import blocks, global_local, multiscale, resnet
 from pix2pix_tf.models.generator import build_unet_generator, unet_depth
 
 _BUILDERS = {
@@ -115,7 +115,6 @@ def discriminator_config(config):
 def build_discriminator(config, *, dtype_policy: str = "float32", **kwargs) -> keras.Model:
     """models/multiscale.py's discriminator(s) for the pairs a step shows them
     (`discriminator_config`); its weights do not depend on the size."""
-    from pix2pix_tf.models import multiscale
 
     return multiscale.build_discriminator(
         discriminator_config(config), dtype_policy=dtype_policy, **kwargs

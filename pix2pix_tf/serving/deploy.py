@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
+from pix2pix_tf.data import pipeline, prepare
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import litert, onnx_export
@@ -93,7 +94,6 @@ def contract(config: config_lib.Config) -> dict:
 def representative_inputs(config: config_lib.Config, count: int) -> list[np.ndarray]:
     """Up to `count` inputs [1, H, W, C_in] of the run's training split (centre crops at
     the training size, no jitter), for int8 calibration."""
-    from pix2pix_tf.data import pipeline, prepare
 
     if count < 1:
         raise ValueError(f"--representative_examples must be >= 1, got {count}.")

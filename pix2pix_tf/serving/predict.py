@@ -98,6 +98,8 @@ def load_model(path: str, checkpoint: str | None = None) -> Model:
     """Loads --model: a SavedModel version dir, a TF Serving base path, a run directory
     (its latest checkpoint, or `checkpoint`), or a .tflite / .onnx export (the file, its
     version folder or their base path; serving/deploy_runtimes.py)."""
+    # Imported here: it loads the LiteRT and ONNX Runtime libraries, which a SavedModel
+    # or a run directory never needs.
     from pix2pix_tf.serving import deploy_runtimes
 
     try:

@@ -18,7 +18,8 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.data import registry
+from pix2pix_tf.data import formats, prepare, registry
+from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.runs import resume
 from pix2pix_tf.training import actions, distribute, precision, summaries
@@ -40,7 +41,6 @@ def _seed_everything(config: config_lib.Config) -> None:
 
 
 def _distributed_dataset(strategy, data_config, split, *, seed, batch_size, start_step):
-    from pix2pix_tf.data import pipeline as input_pipeline
 
     def dataset_fn(input_context):
         return input_pipeline.build_dataset(
@@ -58,8 +58,6 @@ def _distributed_dataset(strategy, data_config, split, *, seed, batch_size, star
 
 def _sample_batch(config: config_lib.Config):
     """A fixed validation batch for the sample grid (the train split if no val)."""
-    from pix2pix_tf.data import pipeline as input_pipeline
-
     split = registry.dataset_info(config.data.dataset).eval_split
     try:
         available = input_pipeline.num_examples(config.data, split)
@@ -86,9 +84,6 @@ class _Run:
 
 def _start(config: config_lib.Config) -> _Run:
     """Prepares the data, builds the state and restores the newest intact checkpoint."""
-    from pix2pix_tf.data import formats, prepare
-    from pix2pix_tf.data import pipeline as input_pipeline
-
     workdir = config.train.workdir
     saved = resume.check_resume(workdir, config)
     if config.train.stage == "local" and tf.train.latest_checkpoint(workdir) is None:

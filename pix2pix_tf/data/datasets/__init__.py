@@ -40,6 +40,8 @@ def builder_location(data_config: config_lib.DataConfig) -> tuple[str, str]:
 
 
 def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
+    # Only the selected builder's module is imported: each brings its own libraries
+    # (the archive reader, the renderer, the folder scanner) that the others never need.
     info = registry.dataset_info(data_config.dataset)
     if info.builder == registry.SYNTHETIC:
         from pix2pix_tf.data.datasets import synthetic
