@@ -10,6 +10,7 @@ that exists on one machine only (tests/test_portability.py checks it).
 import atexit
 import os
 import shutil
+import signal
 import tempfile
 
 # Point the project or its libraries at data or caches outside the test's folders.
@@ -42,6 +43,12 @@ def _isolate() -> str:
 
 
 TEST_ROOT = _isolate()
+# A suite started in the background of a non-interactive shell (`bash -c '... &'`) inherits
+# SIGINT ignored, and so would every command a test starts: the tests of Ctrl-C would then
+# fail without a defect. Ctrl-C gets Python's own handler back (children start with the
+# default disposition again).
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
@@ -54,3 +61,5 @@ requires_cityscapes = pytest.mark.skipif(
     not os.path.exists(CITYSCAPES_ARCHIVE),
     reason=f"real Cityscapes archive not found at {CITYSCAPES_ARCHIVE}",
 )
+
+
