@@ -60,7 +60,7 @@ def _read_shards(directory: str, names, count: int, *, interleave: bool) -> tf.d
     """The records of the `count` shards `names` (a tensor or list) in `directory`:
     interleaved, or one shard after the other.
 
-    Only the folder is joined here, so no state of the pipeline holds a path.
+    The folder is joined to each name only where its shard is opened.
     """
     dataset = tf.data.Dataset.from_tensor_slices(names)
     read = lambda name: tf.data.TFRecordDataset(  # noqa: E731
