@@ -61,5 +61,3 @@ requires_cityscapes = pytest.mark.skipif(
     not os.path.exists(CITYSCAPES_ARCHIVE),
     reason=f"real Cityscapes archive not found at {CITYSCAPES_ARCHIVE}",
 )
-
-

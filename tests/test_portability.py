@@ -28,11 +28,17 @@ THIS_FILE = "tests/test_portability.py"
 EXPECTED = {
     ("docs/datasets.md", "/data/cityscapes"): "an example in a command the reader edits",
     ("pix2pix_tf/data/datasets/folder.py", "/data/my"): "a docstring example",
-    ("tests/test_datasets_archive.py", "/tmp/evil.jpg"): "an archive member that is refused",
-    ("tests/test_datasets_folder.py", "/data/My"): "a name config_name() hashes",
-    ("tests/test_input_pipeline.py", "/data/cityscapes"): "replaced in docs/datasets.md's command",
-    ("tests/test_train_faults.py", "/data/x.tfrecord"): "an error message's file name",
-    ("tests/test_train_faults.py", "/data/train-00000.tfrecord"): "an error message's file name",
+    ("tests/data/test_datasets_archive.py", "/tmp/evil.jpg"): "an archive member that is refused",
+    ("tests/data/test_datasets_folder.py", "/data/My"): "a name config_name() hashes",
+    (
+        "tests/data/test_input_pipeline.py",
+        "/data/cityscapes",
+    ): "replaced in docs/datasets.md's command",
+    ("tests/training/test_train_faults.py", "/data/x.tfrecord"): "an error message's file name",
+    (
+        "tests/training/test_train_faults.py",
+        "/data/train-00000.tfrecord",
+    ): "an error message's file name",
     ("tests/test_compatibility.py", "/tmp/fx/tfr"): "says where the fixture was written",
 }
 

@@ -22,7 +22,7 @@ limits below (measured; they depend on the compute dtype), these layers compute
 The generator uses these layers on CPUs only (`runs_on_cpu`); GPUs and TPUs,
 where the limits were not measured, keep Keras' layers. The variables are
 Keras' own, so checkpoints and exports do not change, and
-the values match Keras' layers to float rounding (tests/test_conv.py).
+the values match Keras' layers to float rounding (tests/models/test_conv.py).
 `python -m pix2pix_tf.benchmark train --levers` measures the effect on the
 whole train step.
 """

@@ -21,7 +21,7 @@ way serving/codec.py does in the graph). Both formats are converted with free he
 and width: H and W may be any positive multiples of `pad_multiple` (2^unet_depth, 4
 for resnet, 32 for global_local), at least `min_side` (twice the multiple for resnet
 and global_local), measured to give the generator's numbers at other sizes than the
-training size (tests/test_deploy_export.py). The network is rebuilt
+training size (tests/serving/test_deploy_export.py). The network is rebuilt
 with Keras' own convolutions (the CPU matmul convolutions of models/conv.py need
 ExtractImagePatches, which LiteRT's builtins lack) in float32 whatever the run's
 precision, and the checkpoint's weights copied into it.

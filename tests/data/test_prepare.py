@@ -100,7 +100,7 @@ def test_killed_prepare_is_rebuilt(tmp_path):
 
     config = _synthetic(tmp_path)
     parent = os.path.dirname(datasets.prepared_dir(config))
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     child = subprocess.Popen(
         [sys.executable, "-c", _SLOW_CHILD, config.data_dir],
         cwd=root,
@@ -133,7 +133,7 @@ def test_concurrent_prepares_of_one_dataset_build_it_once(tmp_path):
     import sys
 
     config = _synthetic(tmp_path)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     command = [
         sys.executable,
         "-m",
@@ -453,7 +453,7 @@ def test_help_does_not_import_tensorflow():
     import sys
     import time
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     code = (
         "import sys\nfrom pix2pix_tf import prepare\n"
         "try:\n    prepare.main(['--help'])\nexcept SystemExit:\n    pass\n"

@@ -1,7 +1,7 @@
 """tf.distribute on CPU: Mirrored over 2 logical CPUs, multi-worker over 2 local processes.
 
 TensorFlow's devices are fixed when it initialises, so the 2-CPU checks run
-this file as a script in a fresh process (`python tests/test_distribute.py ...`).
+this file as a script in a fresh process (`python tests/training/test_distribute.py ...`).
 """
 
 import json
@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN = os.path.join(REPO_ROOT, "train.py")
 
 

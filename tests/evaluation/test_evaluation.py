@@ -146,7 +146,7 @@ def test_cli_prints_the_report_and_a_clear_error(run_dir, tmp_path):
     import subprocess
     import sys
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     command = [sys.executable, os.path.join(root, "evaluate.py")]
     ok = subprocess.run(
         [*command, "--workdir", run_dir.train.workdir, "--fcn", "off", "--max_examples", "2"],

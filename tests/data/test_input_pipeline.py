@@ -406,7 +406,7 @@ def test_cache_refuses_when_memory_is_short(streets, monkeypatch):
 
 def _docs_block(start: str, end: str) -> str:
     """docs/datasets.md's lines from the one starting with `start` through the one with `end`."""
-    page = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "datasets.md")
+    page = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "docs", "datasets.md")
     with open(page) as file:
         lines = file.read().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith(start))

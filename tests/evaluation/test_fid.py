@@ -22,7 +22,7 @@ from pix2pix_tf.data import prepare
 from pix2pix_tf.evaluation import evaluator as evaluation
 from pix2pix_tf.evaluation import fid, reports
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def stand_in_inception(dims: int = 16, seed: int = 0) -> keras.Model:
