@@ -110,7 +110,7 @@ def _start(config: config_lib.Config) -> _Run:
         warning = resume.check_prepared_data(workdir, prepared, accept=config.train.accept_new_data)
         if warning:
             log(warning)
-    steps = total_steps(config, input_pipeline.num_examples(config.data, "train"))
+    steps = total_steps(config, prepared["train"]["examples"])  # Read with the identity.
 
     _seed_everything(config)
     strategy = distribute.make_strategy(config.train.strategy, config.train.tpu)
