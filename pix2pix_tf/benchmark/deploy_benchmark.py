@@ -186,9 +186,9 @@ def split_pairs(config, split: str, count: int) -> list[tuple[np.ndarray, np.nda
     """Up to `count` (input, target) float32 [1, H, W, C] of `split` at the training size."""
     from pix2pix_tf.data import pipeline, prepare
 
-    prepare.prepare(config.data)
-    dataset = pipeline.build_dataset(config.data, split, training=False, batch_size=1)
-    return [(x.numpy(), y.numpy()) for x, y in dataset.take(count)]
+    dataset = prepare.prepare(config.data)
+    batches = pipeline.build_dataset(dataset, split, training=False, batch_size=1)
+    return [(x.numpy(), y.numpy()) for x, y in batches.take(count)]
 
 
 def run(args: argparse.Namespace) -> dict:

@@ -44,11 +44,11 @@ from pix2pix_tf.data import pipeline as input_pipeline
 AUTOTUNE = tf.data.AUTOTUNE
 
 
-def export_jpegs(data_config: config_lib.DataConfig, split: str, directory: str) -> str:
+def export_jpegs(dataset, split: str, directory: str) -> str:
     """Writes the split's original image files to `directory` (once); returns it."""
     if os.path.isdir(directory):
         return directory
-    files, side_by_side = input_pipeline.split_files(data_config, split)
+    files, side_by_side = dataset.files(split), dataset.shards(split).side_by_side
     if not side_by_side:
         raise ValueError("The per-file baseline needs side-by-side pairs (not A/ and B/).")
     temporary = f"{directory}.incomplete-{os.getpid()}"
@@ -156,23 +156,31 @@ def main(argv: list[str]) -> int:
         args.dataset = "cityscapes"
     data_config = flags.config_from_args(args).data
 
-    report = prepare.prepare(data_config)
+    dataset = prepare.prepare(data_config)
     split = "train"
-    _, config_name = datasets.builder_location(data_config)
+    config_name = datasets.locate(data_config).config_name
     cache = os.path.join(data_config.data_dir, "downloads", "benchmark")
-    jpeg_dir = export_jpegs(data_config, split, os.path.join(cache, f"{config_name}-{split}"))
+    jpeg_dir = export_jpegs(dataset, split, os.path.join(cache, f"{config_name}-{split}"))
+    training_options = data_config.training_input()
     variants = {
         "baseline": baseline_dataset(jpeg_dir, data_config, args.seed, parallel=False),
         "baseline_parallel": baseline_dataset(jpeg_dir, data_config, args.seed, parallel=True),
         "ours": input_pipeline.build_dataset(
-            data_config, split, training=True, batch_size=1, seed=args.seed
+            dataset, split, training=True, batch_size=1, seed=args.seed, **training_options
         ),
     }
     results = measure(variants, rounds=args.rounds, pairs=args.pairs, warmup=args.warmup)
-    resume_step = report.examples[split] - 1 if args.resume_step is None else args.resume_step
+    examples = dataset.num_examples(split)
+    resume_step = examples - 1 if args.resume_step is None else args.resume_step
     first_batch = first_batch_ms(
         lambda step: input_pipeline.build_dataset(
-            data_config, split, training=True, batch_size=1, seed=args.seed, start_step=step
+            dataset,
+            split,
+            training=True,
+            batch_size=1,
+            seed=args.seed,
+            start_step=step,
+            **training_options,
         ),
         (0, resume_step),
         args.rounds,
@@ -190,7 +198,7 @@ def main(argv: list[str]) -> int:
         "benchmark": "input",
         "dataset": data_config.dataset,
         "split": split,
-        "examples": report.examples[split],
+        "examples": examples,
         "image_size": data_config.image_size,
         "load_size": data_config.load_size,
         "cache_decoded": data_config.cache_decoded,

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         startup.start_tensorflow(args.verbose)
         from pix2pix_tf.data import prepare as prepare_lib
 
-        report = prepare_lib.prepare(config.data)
+        report = prepare_lib.prepare(config.data).report
     except ValueError as error:  # PrepareError, ArchiveError...
         print(f"error: {flags.one_line(error)}", file=sys.stderr)
         return flags.EXIT_ERROR

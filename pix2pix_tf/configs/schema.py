@@ -111,6 +111,16 @@ class DataConfig:
     synthetic_val_examples: int = setting(50, "See synthetic_train_examples.")
     synthetic_seed: int = setting(0, "See synthetic_train_examples.")
 
+    def training_input(self) -> dict[str, Any]:
+        """The training-only choices of the input pipeline, as data/pipeline.py's
+        build_dataset takes them (keyword arguments)."""
+        return {
+            "random_jitter": self.random_jitter,
+            "random_mirror": self.random_mirror,
+            "shuffle_buffer": self.shuffle_buffer,
+            "cache_decoded": self.cache_decoded,
+        }
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:

@@ -3,8 +3,9 @@
 Preparing a dataset records, for its A and B images (the left and right halves of
 side-by-side pairs), how many are colour, gray stored as RGB, 8-bit gray and 16-bit
 gray, with the first file of each (`metadata.json` "image_kinds", written by
-data/datasets/base.py). Before training, `resolve` compares that with
---input_channels / --output_channels (after --direction):
+data/datasets/base.py). When a prepared dataset is opened
+(data/prepare.py), `resolve` compares that with --input_channels /
+--output_channels (after --direction):
 
 - a colour image where 1 channel is asked for is an error naming the file;
 - gray images where 3 channels are asked for are read as RGB (R = G = B), gray
@@ -19,11 +20,8 @@ library here, so that `--help` stays fast.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-
-from pix2pix_tf import configs as config_lib
 
 KINDS_KEY = "image_kinds"
 # What an image (or half of a side-by-side pair) holds: colour, three channels
@@ -68,27 +66,35 @@ def describe(kinds: dict | None) -> str | None:
 
 
 def resolve(
-    data_config: config_lib.DataConfig, kinds: dict | None
-) -> tuple[config_lib.DataConfig, list[str]]:
-    """(data_config with both bit depths set, lines reporting conversions).
+    kinds: dict | None,
+    *,
+    direction: str,
+    channels: tuple[int, int],
+    bits: tuple[int | None, int | None],
+    dataset: str,
+    data_dir: str,
+) -> tuple[tuple[int, int], list[str]]:
+    """((input bits, output bits), lines reporting conversions).
 
-    `data_config` has its direction set; `kinds` is read_kinds() of its prepared
-    dataset. Raises ValueError naming the flag and a file when colour images would
-    have to be read as one channel.
+    `kinds` is read_kinds() of the prepared dataset; `channels` and `bits` are
+    (--input_*, --output_*) with `direction` AtoB or BtoA; a bit depth of None is
+    taken from the data. `dataset` and `data_dir` name the prepared copy in errors.
+    Raises ValueError naming the flag and a file when colour images would have to
+    be read as one channel.
     """
-    sides = ("A", "B") if data_config.direction == "AtoB" else ("B", "A")
-    updates, notes = {}, []
-    for (channels_flag, bits_flag, role), side in zip(_ROLES, sides, strict=True):
-        channels, bits = getattr(data_config, channels_flag), getattr(data_config, bits_flag)
+    sides = ("A", "B") if direction == "AtoB" else ("B", "A")
+    resolved, notes = [], []
+    asked = list(zip(_ROLES, sides, channels, bits, strict=True))
+    for (channels_flag, bits_flag, role), side, channels, bits in asked:  # noqa: B020
         if kinds is None:
             if channels == 1:
                 raise ValueError(
-                    f"--{channels_flag} 1: the prepared {data_config.dataset} dataset was "
-                    "prepared by an earlier version of pix2pix-tf, which stored every image as "
-                    "8-bit RGB without recording which are gray; delete its folder under "
-                    f"--data_dir {data_config.data_dir} so that it is prepared again."
+                    f"--{channels_flag} 1: the prepared {dataset} dataset was prepared by an "
+                    "earlier version of pix2pix-tf, which stored every image as 8-bit RGB "
+                    "without recording which are gray; delete its folder under "
+                    f"--data_dir {data_dir} so that it is prepared again."
                 )
-            updates[bits_flag] = bits or 8
+            resolved.append(bits or 8)
             continue
         found = kinds.get(side, {})
         total = sum(entry["count"] for entry in found.values())
@@ -126,5 +132,5 @@ def resolve(
             notes.append(
                 f"{deep} {role} images are 16-bit; they are read at 8 bits (--{bits_flag} 8)."
             )
-        updates[bits_flag] = bits
-    return dataclasses.replace(data_config, **updates), notes
+        resolved.append(bits)
+    return (resolved[0], resolved[1]), notes

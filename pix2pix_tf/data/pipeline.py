@@ -25,9 +25,12 @@ checks the data first.
 Evaluation: resize to image_size only (or, native_size, not at all), fixed
 order, one pass, the last partial batch kept.
 
-Sizes are HEIGHTxWIDTH (config_lib.image_hw). A pair whose aspect differs from
-the size is, with `--resize_mode cover` (the default), scaled to cover it and
-cropped (at random in training, in the centre for evaluation), never squashed;
+Everything about the data comes from one resolved value, data/prepared.py's
+PreparedDataset (what data/prepare.py's `prepare` returns); the training-only
+choices are keyword arguments of build_dataset. Sizes are (height, width). A pair
+whose aspect differs from the size is, with `--resize_mode cover` (the default),
+scaled to cover it and cropped (at random in training, in the centre for
+evaluation), never squashed;
 `squash` resizes each side on its own. Pairs of the size's aspect (every square
 pair of a square run) come out the same either way.
 
@@ -38,97 +41,20 @@ cache.py).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import tensorflow as tf
 
-from pix2pix_tf import configs as config_lib
-from pix2pix_tf.configs import choices, sizes
+from pix2pix_tf.configs import choices
 from pix2pix_tf.data import cache as input_cache
-from pix2pix_tf.data import datasets, formats, registry, streams
-from pix2pix_tf.data.records import SideFormat, decode_pair, parse, side_formats
-
-__all__ = ["SideFormat", "build_dataset", "decode_pair", "parse", "side_formats"]
+from pix2pix_tf.data import streams
 from pix2pix_tf.data.datasets import base
+from pix2pix_tf.data.prepared import PreparedDataset
+from pix2pix_tf.data.records import SideFormat, decode_pair, parse
+
+__all__ = ["PreparedDataset", "SideFormat", "build_dataset", "decode_pair", "parse"]
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def resolve(data_config: config_lib.DataConfig) -> config_lib.DataConfig:
-    """Fills in the direction, load size and bit depths if the config leaves them to
-    defaults (the bit depths from the prepared data, see data/formats.py)."""
-    if data_config.direction is None:
-        info = registry.dataset_info(data_config.dataset)
-        data_config = dataclasses.replace(data_config, direction=info.natural_direction)
-    if data_config.load_size is None:
-        load_size = sizes.format_size(*config_lib.load_hw(data_config))
-        data_config = dataclasses.replace(data_config, load_size=load_size)
-    # Also checks the channels, should the data have changed since training.
-    kinds = formats.read_kinds(datasets.prepared_dir(data_config))
-    data_config, _ = formats.resolve(data_config, kinds)
-    return data_config
-
-
-def _read_only_builder(data_config: config_lib.DataConfig):
-    import tensorflow_datasets as tfds
-
-    directory = datasets.prepared_dir(data_config)
-    if not os.path.exists(os.path.join(directory, "dataset_info.json")):
-        raise FileNotFoundError(
-            f"{directory}: the {data_config.dataset} dataset is not prepared. Run "
-            f"`python -m pix2pix_tf.prepare --dataset {data_config.dataset}` "
-            "(train.py does it by itself)."
-        )
-    return tfds.builder_from_directory(directory)
-
-
-def _split_info(data_config: config_lib.DataConfig, split: str):
-    builder = _read_only_builder(data_config)
-    if split not in builder.info.splits:
-        raise ValueError(
-            f"The {data_config.dataset} dataset has no {split!r} split; it has "
-            f"{', '.join(sorted(builder.info.splits))}."
-        )
-    return builder, builder.info.splits[split]
-
-
-def num_examples(data_config: config_lib.DataConfig, split: str) -> int:
-    return _split_info(data_config, split)[1].num_examples
-
-
-def split_files(data_config: config_lib.DataConfig, split: str) -> tuple[list[str], bool]:
-    """(sorted shard paths, whether examples are side-by-side pairs)."""
-    shards = split_shards(data_config, split)
-    return [f"{shards.directory}/{name}" for name in shards.names], shards.side_by_side
-
-
-def identity(data_config: config_lib.DataConfig, split: str = "train") -> dict:
-    """What identifies a prepared split for a resumed run: the builder's name and
-    version, and the split's examples, bytes and shard lengths (JSON values).
-
-    Not where it lives: neither the data_dir nor a folder dataset's source path
-    (which names its builder config).
-    """
-    builder, split_info = _split_info(data_config, split)
-    return {
-        "builder": f"{builder.info.name} {builder.info.version}",
-        split: {
-            "examples": int(split_info.num_examples),
-            "bytes": int(split_info.num_bytes),
-            "shard_lengths": [int(length) for length in split_info.shard_lengths],
-        },
-    }
-
-
-def split_shards(data_config: config_lib.DataConfig, split: str) -> streams.Shards:
-    builder, split_info = _split_info(data_config, split)
-    return streams.Shards(
-        directory=os.fspath(builder.data_path),
-        names=tuple(split_info.filenames),
-        lengths=tuple(int(length) for length in split_info.shard_lengths),
-        side_by_side=base.IMAGE in builder.info.features,
-    )
 
 
 # -- Preprocessing (decoding: records.py): each works eagerly and inside tf.data.
@@ -171,7 +97,16 @@ def jitter_key(seed: int, pipeline: int, index: tf.Tensor) -> tf.Tensor:
     return tf.random.experimental.stateless_fold_in(key, tf.cast(index, tf.int64))
 
 
-def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
+def preprocess_train(
+    a,
+    b,
+    key,
+    *,
+    image_hw: tuple[int, int],
+    load_hw: tuple[int, int],
+    resize_mode: str = "cover",
+    random_mirror: bool = True,
+):
     """Random jitter and mirroring, the same for both halves -> float32 [-1, 1].
 
     Each half is mirrored (or not), resized to load_size (bilinear) and cropped
@@ -182,21 +117,23 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
     Args:
       a, b: the decoded halves (decode_pair; their sizes may differ).
       key: [2] int64 stateless random key (see jitter_key).
-      data_config: a config with load_size set (see resolve).
+      image_hw: the crop, (height, width).
+      load_hw: the size resized to before cropping; image_hw itself: no jitter.
+      resize_mode: cover (scale a pair of another aspect to cover, crop) or squash.
+      random_mirror: flip both halves left-right half of the time.
     """
-    size = config_lib.image_hw(data_config)
-    load_size = config_lib.load_hw(data_config) if data_config.random_jitter else size
+    size, load_size = image_hw, load_hw
     random = tf.random.stateless_uniform([3], seed=key)
-    mirror = data_config.random_mirror & (random[2] < 0.5)
+    mirror = random_mirror & (random[2] < 0.5)
 
     def jitter(image):
-        if data_config.random_mirror:
+        if random_mirror:
             image = tf.cond(mirror, lambda: tf.reverse(image, axis=[1]), lambda: image)
         # Scaled to [-1, 1] before resizing (float resizing is faster than
         # uint8), resized to cover [load_h, load_w, 3] (exactly that for pairs
         # of its aspect), then the [h, w, 3] crop at the same relative offsets
         # for both halves.
-        resized = _cover(image, load_size, data_config.resize_mode)
+        resized = _cover(image, load_size, resize_mode)
         room = [resized[axis] - size[axis] for axis in (0, 1)]
         top, left = (
             tf.minimum(
@@ -209,33 +146,33 @@ def preprocess_train(a, b, key, data_config: config_lib.DataConfig):
     return jitter(a), jitter(b)
 
 
-def preprocess_eval(a, b, data_config: config_lib.DataConfig):
+def preprocess_eval(a, b, *, image_hw: tuple[int, int], resize_mode: str = "cover"):
     """Resize (to cover, then the centre crop) -> float32 [-1, 1] [height, width, C] each."""
-    size = config_lib.image_hw(data_config)
+    size = image_hw
 
     def fit(image):
-        resized = _cover(image, size, data_config.resize_mode)
+        resized = _cover(image, size, resize_mode)
         top, left = ((resized[axis] - size[axis]) // 2 for axis in (0, 1))
         return _scaled_crop(image, resized, top, left, size)
 
     return fit(a), fit(b)
 
 
-def preprocess_native(a, b, data_config: config_lib.DataConfig):
+def preprocess_native(a, b, *, direction: str):
     """Evaluation at the pairs' own size: scaled to [-1, 1], not resized.
 
     The target half is resized to the input half's size where the two differ, so
     that the generated image (at the input's size) can be scored against it.
     """
     a, b = _scale(a), _scale(b)
-    inputs, targets = select_direction(a, b, data_config.direction)
+    inputs, targets = select_direction(a, b, direction)
     size = tf.shape(inputs)[:2]
     targets = tf.cond(
         tf.reduce_all(tf.equal(tf.shape(targets)[:2], size)),
         lambda: targets,
         lambda: _resize(targets, size),
     )
-    return select_direction(inputs, targets, data_config.direction)
+    return select_direction(inputs, targets, direction)
 
 
 def batch_by_size(dataset: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
@@ -259,7 +196,7 @@ def select_direction(a, b, direction: str):
 
 
 def build_dataset(
-    data_config: config_lib.DataConfig,
+    dataset: PreparedDataset,
     split: str,
     *,
     training: bool,
@@ -269,23 +206,30 @@ def build_dataset(
     input_context: tf.distribute.InputContext | None = None,
     with_keys: bool = False,
     native_size: bool = False,
+    random_jitter: bool = True,
+    random_mirror: bool = True,
+    shuffle_buffer: int = 400,
+    cache_decoded: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (input, target[, key]) from the prepared split.
+    """Batches of (input, target[, key]) from a split of the prepared `dataset`.
 
-    input/target are float32 [batch, height, width, channels] in [-1, 1] (image_hw;
-    input_channels / output_channels), chosen by data_config.direction; keys are
-    the source file names. With an input_context, each input pipeline reads its
-    own shards (or, with fewer shards than pipelines, every n-th record) and
-    batches per replica. Training starts after the first `start_step` global
+    input/target are float32 [batch, height, width, channels] in [-1, 1]
+    (dataset.image_hw; its input and target formats), chosen by dataset.direction;
+    keys are the source file names. With an input_context, each input pipeline
+    reads its own shards (or, with fewer shards than pipelines, every n-th record)
+    and batches per replica. Training starts after the first `start_step` global
     batches of `batch_size` (a resumed run's step): the same batches from there on
     as a run that started at 0. With native_size (evaluation only), the pairs keep
     their own size (preprocess_native) and each batch holds pairs of one size
     (batch_by_size).
+
+    Training only: random_jitter (resize to dataset.load_hw, then a random crop),
+    random_mirror, the shuffle_buffer of records and cache_decoded (keep decoded
+    images in memory, cache.py).
     """
     if native_size and training:
         raise ValueError("native_size is an evaluation mode; training crops image_size.")
-    data_config = resolve(data_config)
-    shards = split_shards(data_config, split)
+    shards = dataset.shards(split)
     pipelines, pipeline, replicas = 1, 0, 1
     if input_context is not None:
         pipelines, pipeline = input_context.num_input_pipelines, input_context.input_pipeline_id
@@ -295,7 +239,8 @@ def build_dataset(
         raise ValueError(f"--batch_size must be >= 1 per replica, got {batch_size}.")
     # The elements this pipeline has produced: each step takes one batch per replica it feeds.
     start = start_step * batch_size * replicas if training else 0
-    read_as = side_formats(data_config)
+    read_as = dataset.side_formats
+    load_hw = dataset.load_hw if random_jitter else dataset.image_hw
 
     def decode(serialized):
         features = parse(serialized, shards.side_by_side)
@@ -303,15 +248,23 @@ def build_dataset(
 
     def finish(index, a, b, key):
         if training:
-            a, b = preprocess_train(a, b, jitter_key(seed, pipeline, index), data_config)
+            a, b = preprocess_train(
+                a,
+                b,
+                jitter_key(seed, pipeline, index),
+                image_hw=dataset.image_hw,
+                load_hw=load_hw,
+                resize_mode=dataset.resize_mode,
+                random_mirror=random_mirror,
+            )
         elif native_size:
-            a, b = preprocess_native(a, b, data_config)
+            a, b = preprocess_native(a, b, direction=dataset.direction)
         else:
-            a, b = preprocess_eval(a, b, data_config)
-        inputs, targets = select_direction(a, b, data_config.direction)
+            a, b = preprocess_eval(a, b, image_hw=dataset.image_hw, resize_mode=dataset.resize_mode)
+        inputs, targets = select_direction(a, b, dataset.direction)
         return (inputs, targets, key) if with_keys else (inputs, targets)
 
-    cached = training and data_config.cache_decoded
+    cached = training and cache_decoded
     if cached:
         records = streams.evaluation_records(shards, pipelines, pipeline)
         table = input_cache.DecodedTable(records, decode, sum(shards.lengths), split)
@@ -326,20 +279,20 @@ def build_dataset(
                 pipelines,
                 pipeline,
                 seed=seed,
-                shuffle_buffer=data_config.shuffle_buffer,
+                shuffle_buffer=shuffle_buffer,
                 start=start,
             )
         else:
             examples = streams.evaluation_records(shards, pipelines, pipeline)
         prepare = lambda index, record: finish(index, *decode(record))  # noqa: E731
-    dataset = examples.enumerate(start=start).map(
+    batches = examples.enumerate(start=start).map(
         prepare, num_parallel_calls=AUTOTUNE, deterministic=True
     )
     if native_size:
-        dataset = batch_by_size(dataset, batch_size)
+        batches = batch_by_size(batches, batch_size)
     else:
-        dataset = dataset.batch(batch_size, drop_remainder=training)
-    dataset = dataset.prefetch(AUTOTUNE)
+        batches = batches.batch(batch_size, drop_remainder=training)
+    batches = batches.prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
     options.experimental_optimization.map_parallelization = True
@@ -348,4 +301,4 @@ def build_dataset(
     # across threads only adds overhead.
     options.threading.private_threadpool_size = os.cpu_count() or 1
     options.threading.max_intra_op_parallelism = 1
-    return dataset.with_options(options)
+    return batches.with_options(options)

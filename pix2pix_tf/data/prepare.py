@@ -5,7 +5,10 @@
     python -m pix2pix_tf.prepare --dataset folder --source_dir my_pairs
 
 `prepare(data_config)` is idempotent: when the dataset is already complete it
-returns at once (the training loop calls it before every run). TFDS writes into
+returns at once (the training loop calls it before every run). Either way it
+returns the dataset resolved once (prepared.PreparedDataset), the value the input
+pipeline, the trainer, evaluation and calibration take; `load_prepared` resolves
+one that is already prepared without ever preparing it. TFDS writes into
 an `incomplete.*` folder that is renamed into place only at the end, so an
 interrupted prepare never leaves a dataset that looks complete: the next call
 removes the leftovers and starts over. A lock file serialises concurrent calls.
@@ -32,10 +35,13 @@ import shutil
 import time
 
 import tensorflow as tf
+import tensorflow_datasets as tfds
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.data import datasets, formats, registry
+from pix2pix_tf.configs import choices, sizes
+from pix2pix_tf.data import datasets, formats, prepared, registry, streams
 from pix2pix_tf.data.datasets import base, folder
+from pix2pix_tf.data.records import SideFormat
 
 # Where a rebuild is written before it replaces the prepared copy, under data_dir.
 STAGING_DIR = ".staging"
@@ -108,21 +114,23 @@ class PrepareReport:
         return "\n".join(lines)
 
 
-def read_report(directory: str, dataset: str, reused: bool, seconds: float) -> PrepareReport:
-    """Builds the report from a prepared dataset's JSON files."""
-    with open(os.path.join(directory, "dataset_info.json")) as file:
-        info = json.load(file)
-    metadata = {}
-    metadata_path = os.path.join(directory, "metadata.json")
-    if os.path.exists(metadata_path):
-        with open(metadata_path) as file:
-            metadata = json.load(file)
-    splits = {split["name"]: split for split in info.get("splits", [])}
+def _read_metadata(directory: str) -> dict:
+    """The prepared copy's metadata.json ({} for copies prepared before it existed)."""
+    try:
+        with open(os.path.join(directory, "metadata.json")) as file:
+            return json.load(file)
+    except FileNotFoundError:
+        return {}
+
+
+def _report(builder, metadata: dict, dataset: str, reused: bool, seconds: float) -> PrepareReport:
+    """The report of a prepared copy, from its TFDS info and metadata.json."""
+    splits = builder.info.splits
     return PrepareReport(
         dataset=dataset,
-        directory=directory,
-        examples={name: sum(int(n) for n in s["shardLengths"]) for name, s in splits.items()},
-        shards={name: len(s["shardLengths"]) for name, s in splits.items()},
+        directory=os.fspath(builder.data_path),
+        examples={name: int(split.num_examples) for name, split in splits.items()},
+        shards={name: len(split.shard_lengths) for name, split in splits.items()},
         skipped=metadata.get("skipped", {}),
         # Copies prepared before the reasons were recorded list the files only.
         converted={
@@ -137,6 +145,81 @@ def read_report(directory: str, dataset: str, reused: bool, seconds: float) -> P
     )
 
 
+def read_report(directory: str, dataset: str, reused: bool, seconds: float) -> PrepareReport:
+    """Builds the report from a prepared dataset's JSON files."""
+    builder = tfds.builder_from_directory(directory)
+    return _report(builder, _read_metadata(directory), dataset, reused, seconds)
+
+
+def _open(
+    data_config: config_lib.DataConfig,
+    location: datasets.Location,
+    metadata: dict,
+    *,
+    reused: bool,
+    seconds: float,
+) -> prepared.PreparedDataset:
+    """Resolves the prepared copy at `location` for `data_config`: its splits, how
+    each side is read (checked against the images, formats.resolve), the direction
+    and the sizes."""
+    builder = tfds.builder_from_directory(location.directory)
+    report = _report(builder, metadata, data_config.dataset, reused, seconds)
+    info = registry.dataset_info(data_config.dataset)
+    direction = data_config.direction or info.natural_direction
+    choices.check_choice("direction", direction, choices.DIRECTIONS)
+    channels = (data_config.input_channels, data_config.output_channels)
+    bits, notes = formats.resolve(
+        report.image_kinds,
+        direction=direction,
+        channels=channels,
+        bits=(data_config.input_bits, data_config.output_bits),
+        dataset=data_config.dataset,
+        data_dir=data_config.data_dir,
+    )
+    inputs, targets = (SideFormat(*side) for side in zip(channels, bits, strict=True))
+    side_by_side = base.IMAGE in builder.info.features
+    directory = os.fspath(builder.data_path)
+    return prepared.PreparedDataset(
+        name=data_config.dataset,
+        builder=f"{builder.info.name} {builder.info.version}",
+        directory=directory,
+        splits={
+            name: streams.Shards(
+                directory=directory,
+                names=tuple(split.filenames),
+                lengths=tuple(int(length) for length in split.shard_lengths),
+                side_by_side=side_by_side,
+            )
+            for name, split in builder.info.splits.items()
+        },
+        split_bytes={name: int(split.num_bytes) for name, split in builder.info.splits.items()},
+        eval_split=info.eval_split,
+        direction=direction,
+        side_formats=(inputs, targets) if direction == "AtoB" else (targets, inputs),
+        image_hw=sizes.image_hw(data_config),
+        load_hw=sizes.load_hw(data_config),
+        resize_mode=data_config.resize_mode,
+        report=report,
+        notes=tuple(notes),
+    )
+
+
+def load_prepared(data_config: config_lib.DataConfig) -> prepared.PreparedDataset:
+    """The dataset `data_config` selects, resolved, if it is prepared (never prepares).
+
+    Raises FileNotFoundError naming the command that prepares it.
+    """
+    location = datasets.locate(data_config)
+    if not is_prepared(location):
+        raise FileNotFoundError(
+            f"{location.directory}: the {data_config.dataset} dataset is not prepared. Run "
+            f"`python -m pix2pix_tf.prepare --dataset {data_config.dataset}` "
+            "(train.py does it by itself)."
+        )
+    metadata = _read_metadata(location.directory)
+    return _open(data_config, location, metadata, reused=True, seconds=0.0)
+
+
 @contextlib.contextmanager
 def _lock(path: str):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -148,14 +231,12 @@ def _lock(path: str):
             fcntl.flock(file, fcntl.LOCK_UN)
 
 
-def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
+def _is_stale(metadata: dict, data_config: config_lib.DataConfig) -> bool:
     """A folder dataset whose source files or layout options changed since it was
     prepared, or that was prepared before gray and 16-bit images were kept."""
     if registry.dataset_info(data_config.dataset).builder != registry.FOLDER:
         return False
 
-    with open(os.path.join(directory, "metadata.json")) as file:
-        metadata = json.load(file)
     source = metadata.get("source", {})
     if formats.KINDS_KEY not in metadata and os.path.isdir(data_config.source_dir):
         return True
@@ -168,16 +249,19 @@ def _is_stale(directory: str, data_config: config_lib.DataConfig) -> bool:
     return source.get("fingerprint") != folder.fingerprint(data_config.source_dir)
 
 
-def is_prepared(data_config: config_lib.DataConfig) -> bool:
+def is_prepared(location: datasets.Location) -> bool:
+    """Whether `location` holds a complete prepared copy (TFDS writes dataset_info.json
+    last, into a folder renamed into place when it is complete)."""
+    return os.path.exists(os.path.join(location.directory, "dataset_info.json"))
 
-    return os.path.exists(os.path.join(datasets.prepared_dir(data_config), "dataset_info.json"))
 
-
-def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
+def prepare(data_config: config_lib.DataConfig) -> prepared.PreparedDataset:
     """Prepares the dataset `data_config` selects under data_config.data_dir.
 
-    Returns at once when it is already complete. Raises a PrepareError (or an
-    archive.ArchiveError) whose message says what is wrong and what to do.
+    Returns it resolved (prepared.PreparedDataset; `.report` says what was done),
+    at once when it is already complete. Raises a PrepareError (or an
+    archive.ArchiveError) whose message says what is wrong and what to do, and
+    ValueError naming the flag when the channel settings do not fit the images.
     """
 
     start = time.perf_counter()
@@ -187,31 +271,37 @@ def prepare(data_config: config_lib.DataConfig) -> PrepareReport:
             f"--data_dir {data_config.data_dir}: is a file, not a directory; pass a "
             "directory for the prepared datasets (it is created if missing)."
         )
-    directory = datasets.prepared_dir(data_config)
-    name = data_config.dataset
-    if is_prepared(data_config) and not _is_stale(directory, data_config):
-        return read_report(directory, name, reused=True, seconds=time.perf_counter() - start)
-    builder_name, config_name = datasets.builder_location(data_config)
+    location = datasets.locate(data_config)
+    directory = location.directory
+
+    def reuse(metadata: dict) -> prepared.PreparedDataset:
+        seconds = time.perf_counter() - start
+        return _open(data_config, location, metadata, reused=True, seconds=seconds)
+
+    if is_prepared(location):
+        metadata = _read_metadata(directory)
+        if not _is_stale(metadata, data_config):
+            return reuse(metadata)
     try:
-        with _lock(os.path.join(data_dir, ".locks", f"{builder_name}-{config_name}.lock")):
+        with _lock(os.path.join(data_dir, ".locks", f"{location.name}.lock")):
             _restore_interrupted_swap(directory)
             # Another process may have finished it while we waited for the lock.
-            if is_prepared(data_config):
-                if not _is_stale(directory, data_config):
-                    return read_report(
-                        directory, name, reused=True, seconds=time.perf_counter() - start
-                    )
+            if is_prepared(location):
+                metadata = _read_metadata(directory)
+                if not _is_stale(metadata, data_config):
+                    return reuse(metadata)
                 print(
                     f"The files in {data_config.source_dir}, the layout options or the record "
                     "format changed; preparing them again (the prepared copy is kept until this "
                     "succeeds)."
                 )
-                _rebuild(data_config, directory, f"{builder_name}-{config_name}")
+                _rebuild(data_config, location)
             else:
                 _build(data_config, data_config.data_dir, directory)
     except OSError as error:
         raise base.PrepareError(write_error(data_config.data_dir, error)) from None
-    return read_report(directory, name, reused=False, seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return _open(data_config, location, _read_metadata(directory), reused=False, seconds=seconds)
 
 
 def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: str) -> str:
@@ -219,10 +309,11 @@ def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: s
 
     manual_dir = datasets.manual_dir(data_config)  # Resolved against the real data_dir.
     build_config = dataclasses.replace(data_config, data_dir=build_data_dir, manual_dir=manual_dir)
-    built = datasets.prepared_dir(build_config)
+    location = datasets.locate(build_config)
+    built = location.directory
     # Leftovers of interrupted runs (we hold the lock, so none is running).
     _remove_incomplete(built)
-    builder = datasets.get_builder(build_config)
+    builder = datasets.get_builder(build_config, location)
     print(f"Preparing {data_config.dataset} into {directory}", flush=True)
     try:
         builder.download_and_prepare(
@@ -238,9 +329,10 @@ def _build(data_config: config_lib.DataConfig, build_data_dir: str, directory: s
     return built
 
 
-def _rebuild(data_config: config_lib.DataConfig, directory: str, name: str) -> None:
-    """Builds beside `directory`, then swaps the new copy in; keeps it on failure."""
-    staging = os.path.join(os.path.abspath(data_config.data_dir), STAGING_DIR, name)
+def _rebuild(data_config: config_lib.DataConfig, location: datasets.Location) -> None:
+    """Builds beside the prepared copy, then swaps the new copy in; keeps it on failure."""
+    directory = location.directory
+    staging = os.path.join(os.path.abspath(data_config.data_dir), STAGING_DIR, location.name)
     kept = f"The previously prepared copy in {directory} is unchanged and still used."
     shutil.rmtree(staging, ignore_errors=True)
     try:

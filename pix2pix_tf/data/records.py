@@ -14,8 +14,6 @@ import dataclasses
 
 import tensorflow as tf
 
-from pix2pix_tf import configs as config_lib
-from pix2pix_tf.configs import choices
 from pix2pix_tf.data.datasets import base
 
 
@@ -26,15 +24,6 @@ class SideFormat:
 
     channels: int = 3
     bits: int = 8
-
-
-def side_formats(data_config: config_lib.DataConfig) -> tuple[SideFormat, SideFormat]:
-    """(A, B) formats of a resolved data config."""
-    input_bits, output_bits = config_lib.bit_depths(data_config)
-    inputs = SideFormat(data_config.input_channels, input_bits)
-    targets = SideFormat(data_config.output_channels, output_bits)
-    choices.check_choice("direction", data_config.direction, choices.DIRECTIONS)
-    return (inputs, targets) if data_config.direction == "AtoB" else (targets, inputs)
 
 
 def parse(serialized: tf.Tensor, side_by_side: bool) -> dict[str, tf.Tensor]:

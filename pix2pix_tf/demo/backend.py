@@ -173,18 +173,20 @@ def val_examples(
     import numpy as np
     import tensorflow as tf
 
-    from pix2pix_tf.data import pipeline
+    from pix2pix_tf.data import pipeline, prepare
 
     data = config.data
     if options.data_dir is not None:
         data = dataclasses.replace(data, data_dir=options.data_dir)
     split = registry.dataset_info(data.dataset).eval_split
     try:
-        dataset = pipeline.build_dataset(
-            data, split, training=False, batch_size=1, with_keys=True, native_size=True
+        # Never prepares: a demo offers what is there.
+        dataset = prepare.load_prepared(data)
+        batches = pipeline.build_dataset(
+            dataset, split, training=False, batch_size=1, with_keys=True, native_size=True
         )
         examples = []
-        for inputs, _, keys in dataset.take(options.examples):
+        for inputs, _, keys in batches.take(options.examples):
             pixels = np.round((inputs[0].numpy() + 1.0) * 127.5).clip(0, 255).astype(np.uint8)
             if pixels.shape[-1] == 1:
                 pixels = np.repeat(pixels, 3, axis=-1)

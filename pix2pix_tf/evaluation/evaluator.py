@@ -22,6 +22,7 @@ from pix2pix_tf import files, models
 from pix2pix_tf.configs.choices import check_choices
 from pix2pix_tf.data import cityscapes_labels, prepare, registry
 from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data.prepared import PreparedDataset
 from pix2pix_tf.evaluation import fid, metrics, reports
 from pix2pix_tf.evaluation import segmenter as segmentation
 from pix2pix_tf.evaluation.options import EvalOptions
@@ -146,6 +147,7 @@ def make_scorer(
 
 def evaluate_generator(
     config: config_lib.Config,
+    dataset: PreparedDataset,
     generator: keras.Model,
     options: EvalOptions = DEFAULT_OPTIONS,
     segmenter: keras.Model | None = None,
@@ -153,7 +155,8 @@ def evaluate_generator(
     score=None,
     features: fid.InceptionFeatures | None = None,
 ) -> dict[str, float]:
-    """Scores `generator` over a split; appends (key, input, generated, target) to gallery.
+    """Scores `generator` over a split of the prepared `dataset`; appends (key, input,
+    generated, target) to gallery.
 
     `score` is a make_scorer(generator, segmenter) function to reuse, if any; with
     `features`, FID and KID of the generated against the target images too.
@@ -163,23 +166,23 @@ def evaluate_generator(
 
     check_choices(options)
     native = options.eval_size == "native"
-    split = options.split or registry.dataset_info(config.data.dataset).eval_split
-    dataset = input_pipeline.build_dataset(
-        config.data,
+    split = options.split or dataset.eval_split
+    batches = input_pipeline.build_dataset(
+        dataset,
         split,
         training=False,
         batch_size=options.batch_size,
         with_keys=True,
         native_size=native,
     )
-    total = input_pipeline.num_examples(config.data, split)
+    total = dataset.num_examples(split)
     if options.max_examples is not None:
         total = min(total, options.max_examples)
-        dataset = dataset.unbatch().take(total)
+        batches = batches.unbatch().take(total)
         if native:
-            dataset = input_pipeline.batch_by_size(dataset, options.batch_size)
+            batches = input_pipeline.batch_by_size(batches, options.batch_size)
         else:
-            dataset = dataset.batch(options.batch_size)
+            batches = batches.batch(options.batch_size)
     if score is None and native:
         multiple = models.pad_multiple(config)
         score = make_scorer(native_generator(config, generator), segmenter, multiple)
@@ -191,7 +194,7 @@ def evaluate_generator(
     count = 0
     progress = Progbar(total, unit_name="image")
     started = time.perf_counter()
-    for inputs, targets, keys in dataset:
+    for inputs, targets, keys in batches:
         generated, values, confusions = score(inputs, targets)
         for name in sums:
             sums[name] += float(tf.reduce_sum(values[name]))
@@ -243,22 +246,28 @@ def _load_features(mode: str, weights: str | None, flag: str, feature_model):
 
 
 def periodic_evaluator(
-    config: config_lib.Config, generator: keras.Model, writer, feature_model=None
+    config: config_lib.Config,
+    generator: keras.Model,
+    writer,
+    *,
+    dataset: PreparedDataset,
+    feature_model=None,
 ):
     """Returns evaluate(step) for the training loop (--eval_every, --eval_examples, --eval_fid).
 
-    `feature_model` stands in for InceptionV3 (tests); None: InceptionV3 per --eval_fid.
+    `dataset` is the run's prepared data (the trainer's); `feature_model` stands in
+    for InceptionV3 (tests); None: InceptionV3 per --eval_fid.
     """
     # At the training size: one traced graph for the whole run.
     options = EvalOptions(max_examples=config.train.eval_examples, eval_size="training")
-    split = registry.dataset_info(config.data.dataset).eval_split
+    split = dataset.eval_split
     segmenter = fcn_segmenter(config, options)
     score = make_scorer(generator, segmenter)
     features = _load_features(config.train.eval_fid, None, "--eval_fid", feature_model)
 
     def evaluate(step: int) -> dict[str, float]:
         results = evaluate_generator(
-            config, generator, options, segmenter, score=score, features=features
+            config, dataset, generator, options, segmenter, score=score, features=features
         )
         write_scalars(writer, results, split, step)
         print(f"eval at step {step}: " + format_report({**results, "split": split, "step": step}))
@@ -280,12 +289,14 @@ def evaluate(
 
     config, generator, checkpoint_path = run_dir.restore_generator(workdir, checkpoint_path)
     step = run_dir.checkpoint_step(checkpoint_path)
-    prepare.prepare(config.data)
-    split = options.split or registry.dataset_info(config.data.dataset).eval_split
+    dataset = prepare.prepare(config.data)
+    split = options.split or dataset.eval_split
     segmenter = fcn_segmenter(config, options)
     features = _load_features(options.fid, options.inception_weights, "--fid", feature_model)
     gallery: list = []
-    results = evaluate_generator(config, generator, options, segmenter, gallery, features=features)
+    results = evaluate_generator(
+        config, dataset, generator, options, segmenter, gallery, features=features
+    )
     results.update(step=step, split=split, checkpoint=os.path.basename(checkpoint_path))
 
     output_dir = os.path.join(workdir, EVAL_DIR, f"{split}_step{step:07d}")

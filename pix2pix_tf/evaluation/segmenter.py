@@ -32,6 +32,7 @@ from pix2pix_tf import files
 from pix2pix_tf.configs import sizes
 from pix2pix_tf.data import cityscapes_labels, prepare
 from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data.prepared import PreparedDataset
 from pix2pix_tf.errors import one_line
 from pix2pix_tf.evaluation.options import SEGMENTER_ROOT, SegmenterConfig
 
@@ -112,18 +113,24 @@ def segmenter_data_config(
 
 
 def photo_label_dataset(
-    config: SegmenterConfig, data_config: config_lib.DataConfig, split: str, training: bool
+    config: SegmenterConfig,
+    dataset: PreparedDataset,
+    data_config: config_lib.DataConfig,
+    split: str,
+    training: bool,
 ) -> tf.data.Dataset:
-    """(photo in [-1, 1], int32 labels with IGNORE) batches from the prepared dataset."""
+    """(photo in [-1, 1], int32 labels with IGNORE) batches from the prepared `dataset`
+    (prepared for `data_config`, whose training options apply)."""
 
-    dataset = input_pipeline.build_dataset(
-        data_config,
+    batches = input_pipeline.build_dataset(
+        dataset,
         split,
         training=training,
         batch_size=config.batch_size,
         seed=config.seed,
+        **data_config.training_input(),
     )
-    return dataset.map(
+    return batches.map(
         lambda photos, label_maps: (photos, cityscapes_labels.colors_to_labels(label_maps)),
         num_parallel_calls=tf.data.AUTOTUNE,
     )
@@ -164,7 +171,7 @@ def train_segmenter(
         print(f"Segmenter already trained: {weights_path}")
         return directory
     data_config = segmenter_data_config(config, data_config)
-    prepare.prepare(data_config)
+    dataset = prepare.prepare(data_config)
     keras.utils.set_random_seed(config.seed)
     os.makedirs(directory, exist_ok=True)
     with open(os.path.join(directory, CONFIG_FILE), "w") as file:
@@ -172,15 +179,13 @@ def train_segmenter(
     model = build_segmenter(config)
     compile_segmenter(model, config)
     model.fit(
-        photo_label_dataset(config, data_config, "train", training=True),
+        photo_label_dataset(config, dataset, data_config, "train", training=True),
         epochs=config.steps // config.steps_per_epoch,
         shuffle=False,  # The input pipeline shuffles.
         steps_per_epoch=config.steps_per_epoch,
-        validation_data=photo_label_dataset(config, data_config, "val", training=False),
+        validation_data=photo_label_dataset(config, dataset, data_config, "val", training=False),
         # The whole val split, without Keras warning that the finite dataset ran out.
-        validation_steps=math.ceil(
-            input_pipeline.num_examples(data_config, "val") / config.batch_size
-        ),
+        validation_steps=math.ceil(dataset.num_examples("val") / config.batch_size),
         callbacks=[
             # Resumes an interrupted run from its last finished epoch.
             keras.callbacks.BackupAndRestore(os.path.join(directory, "backup")),

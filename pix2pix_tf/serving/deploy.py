@@ -97,9 +97,9 @@ def representative_inputs(config: config_lib.Config, count: int) -> list[np.ndar
 
     if count < 1:
         raise ValueError(f"--representative_examples must be >= 1, got {count}.")
-    prepare.prepare(config.data)
-    dataset = pipeline.build_dataset(config.data, "train", training=False, batch_size=1)
-    inputs = [images.numpy() for images, _ in dataset.take(count)]
+    dataset = prepare.prepare(config.data)
+    batches = pipeline.build_dataset(dataset, "train", training=False, batch_size=1)
+    inputs = [images.numpy() for images, _ in batches.take(count)]
     if not inputs:
         raise ValueError(f"--quantize int8: the {config.data.dataset} train split is empty.")
     return inputs

@@ -18,8 +18,9 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.data import formats, prepare, registry
 from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data import prepare
+from pix2pix_tf.data.prepared import PreparedDataset
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.runs import resume
 from pix2pix_tf.training import actions, distribute, precision, summaries
@@ -40,32 +41,30 @@ def _seed_everything(config: config_lib.Config) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def _distributed_dataset(strategy, data_config, split, *, seed, batch_size, start_step):
+def _distributed_dataset(strategy, dataset, config: config_lib.Config, start_step: int):
+    """The train split's batches for `strategy`, from step `start_step` on."""
 
     def dataset_fn(input_context):
         return input_pipeline.build_dataset(
-            data_config,
-            split,
+            dataset,
+            "train",
             training=True,
-            batch_size=batch_size,  # Global: build_dataset splits it per replica.
-            seed=seed,
+            batch_size=config.train.batch_size,  # Global: build_dataset splits it per replica.
+            seed=config.train.seed,
             start_step=start_step,
             input_context=input_context,
+            **config.data.training_input(),
         )
 
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
-def _sample_batch(config: config_lib.Config):
+def _sample_batch(dataset, count: int):
     """A fixed validation batch for the sample grid (the train split if no val)."""
-    split = registry.dataset_info(config.data.dataset).eval_split
-    try:
-        available = input_pipeline.num_examples(config.data, split)
-    except ValueError:  # The prepared dataset has no such split.
-        split, available = "train", input_pipeline.num_examples(config.data, "train")
-    count = min(config.train.num_sample_images, available)
-    dataset = input_pipeline.build_dataset(config.data, split, training=False, batch_size=count)
-    return next(iter(dataset))
+    split = dataset.sample_split
+    count = min(count, dataset.num_examples(split))
+    batches = input_pipeline.build_dataset(dataset, split, training=False, batch_size=count)
+    return next(iter(batches))
 
 
 @dataclasses.dataclass
@@ -78,8 +77,8 @@ class _Run:
     iterator: object
     manager: distribute.WorkerCheckpointManager
     chief: bool
-    # data/pipeline.py's identity of the train split, for prepared_data.json.
-    prepared: dict
+    # The prepared data, resolved once (data/prepared.py).
+    dataset: PreparedDataset
 
 
 def _start(config: config_lib.Config) -> _Run:
@@ -96,15 +95,16 @@ def _start(config: config_lib.Config) -> _Run:
         changes = resume.schedule_changes(saved, config)
         if changes:
             log(changes)
-    report = prepare.prepare(config.data)
-    if not report.reused:
-        log(report.summary())
+    dataset = prepare.prepare(config.data)
+    if not dataset.report.reused:
+        log(dataset.report.summary())
     # Channels checked against the prepared images, bit depths taken from them.
-    data, notes = formats.resolve(config.data, report.image_kinds)
-    for note in notes:
+    for note in dataset.notes:
         log(note)
-    config = dataclasses.replace(config, data=data)
-    prepared = input_pipeline.identity(config.data)
+    config = config.replace(
+        input_bits=dataset.input_format.bits, output_bits=dataset.target_format.bits
+    )
+    prepared = dataset.identity("train")
     if saved is not None:
         resume.check_resume(workdir, config)  # Now with the bit depths.
         warning = resume.check_prepared_data(workdir, prepared, accept=config.train.accept_new_data)
@@ -137,15 +137,8 @@ def _start(config: config_lib.Config) -> _Run:
         manager.known_latest = restored
         log(f"Resuming {restored} at step {step}.")
     # The input continues at the step's position, rebuilt from the step alone.
-    dataset = _distributed_dataset(
-        strategy,
-        config.data,
-        "train",
-        seed=config.train.seed,
-        batch_size=config.train.batch_size,
-        start_step=step,
-    )
-    return _Run(config, state, train_steps, iter(dataset), manager, chief, prepared)
+    batches = _distributed_dataset(strategy, dataset, config, start_step=step)
+    return _Run(config, state, train_steps, iter(batches), manager, chief, dataset)
 
 
 def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
@@ -206,7 +199,7 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
 def train(config: config_lib.Config, periodic_evaluator=None) -> dict:
     """Trains (or resumes) the run in config.train.workdir; returns final metrics.
 
-    `periodic_evaluator(config, generator, writer) -> evaluate(step)` scores the
+    `periodic_evaluator(config, generator, writer, dataset=) -> evaluate(step)` scores the
     generator every --eval_every steps (train.py passes evaluation's
     `periodic_evaluator`, so that training does not depend on evaluation); a config
     with --eval_every needs one.
@@ -234,7 +227,7 @@ def train(config: config_lib.Config, periodic_evaluator=None) -> dict:
         try:
             run = _start(config)
             config, state, chief = run.config, run.state, run.chief
-            sample_batch = _sample_batch(config)
+            sample_batch = _sample_batch(run.dataset, config.train.num_sample_images)
             writers = {
                 name: (
                     tf.summary.create_file_writer(os.path.join(workdir, name))
@@ -245,10 +238,12 @@ def train(config: config_lib.Config, periodic_evaluator=None) -> dict:
             }
             evaluate = None
             if chief and config.train.eval_every:
-                evaluate = periodic_evaluator(config, state.generator, writers["eval"])
+                evaluate = periodic_evaluator(
+                    config, state.generator, writers["eval"], dataset=run.dataset
+                )
             if chief:
                 config.save(workdir)
-                resume.save_prepared_data(workdir, run.prepared)
+                resume.save_prepared_data(workdir, run.dataset.identity("train"))
         except KeyboardInterrupt:
             raise Interrupted(
                 f"interrupted by Ctrl-C during start-up, before the first training step; no "

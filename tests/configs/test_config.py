@@ -383,7 +383,7 @@ def test_the_dataset_table_is_what_every_consumer_lists():
     }
     for name, info in registry.DATASETS.items():
         data_config = config_lib.DataConfig(dataset=name, source_dir="pairs")
-        assert datasets.builder_location(data_config)[0] == builder_names[info.builder]
+        assert datasets.locate(data_config).builder_class.name == builder_names[info.builder]
         assert info.natural_direction in choices.DIRECTIONS
         assert set(info.overrides) <= set(config_lib.FIELD_SECTION)
         assert info.eval_split in info.splits

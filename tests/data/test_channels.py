@@ -6,12 +6,12 @@ import os
 
 import data_factory
 import numpy as np
+import pipeline_helpers
 import pytest
 from PIL import Image
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.data import formats, prepare
-from pix2pix_tf.data import pipeline as input_pipeline
+from pix2pix_tf.data import prepare
 
 
 def _write(path, image: np.ndarray) -> None:
@@ -49,7 +49,7 @@ def _data(tmp_path, source, **fields):
 
 
 def _native(data_config, split="val"):
-    dataset = input_pipeline.build_dataset(
+    dataset = pipeline_helpers.build(
         data_config, split, training=False, batch_size=1, with_keys=True, native_size=True
     )
     return {key.numpy()[0].decode(): (a[0].numpy(), b[0].numpy()) for a, b, key in dataset}
@@ -58,13 +58,16 @@ def _native(data_config, split="val"):
 def test_gray_and_16_bit_images_are_kept_and_read_exactly(tmp_path):
     pairs = _gray_to_depth(tmp_path / "src")
     data = _data(tmp_path, tmp_path / "src", input_channels=1, output_channels=1)
-    report = prepare.prepare(data)
+    report = prepare.prepare(data).report
     assert report.image_kinds["A"] == {"gray": {"count": 6, "example": "train/A/1.png"}}
     assert report.image_kinds["B"]["gray16"]["count"] == 6
     assert "images: A: 6 8-bit gray; B: 6 16-bit gray" in report.summary()
     assert not any(report.converted.values())  # The PNGs' own bytes are stored.
-    resolved, notes = formats.resolve(data, report.image_kinds)
-    assert (resolved.input_bits, resolved.output_bits) == (8, 16)
+    bits, notes = pipeline_helpers.resolve_formats(data, report.image_kinds)
+    assert bits == (8, 16)
+    dataset = prepare.prepare(data)  # The same, resolved once for every reader.
+    assert (dataset.input_format.bits, dataset.target_format.bits) == (8, 16)
+    assert list(dataset.notes) == notes
     assert any("read and exported at 16 bits (--output_bits 16)" in note for note in notes)
     (key, (inputs, targets)), *_ = _native(data).items()
     gray, depth = pairs[key]
@@ -78,7 +81,7 @@ def test_8_bits_asked_for_16_bit_targets_reads_them_at_8_bits(tmp_path):
     pairs = _gray_to_depth(tmp_path / "src")
     data = _data(tmp_path, tmp_path / "src", output_channels=1, output_bits=8)
     prepare.prepare(data)
-    _, notes = formats.resolve(data, prepare.prepare(data).image_kinds)
+    _, notes = pipeline_helpers.resolve_formats(data, prepare.prepare(data).report.image_kinds)
     assert any("read at 8 bits (--output_bits 8)" in note for note in notes)
     (key, (_, targets)), *_ = _native(data).items()
     coarse = np.round(pairs[key][1] / 257.0)  # What an 8-bit reading keeps.
@@ -88,7 +91,7 @@ def test_8_bits_asked_for_16_bit_targets_reads_them_at_8_bits(tmp_path):
 def test_gray_images_are_read_as_rgb_for_three_channels(tmp_path):
     pairs = _gray_to_depth(tmp_path / "src")
     data = _data(tmp_path, tmp_path / "src")  # 3 channels each: the defaults.
-    _, notes = formats.resolve(data, prepare.prepare(data).image_kinds)
+    _, notes = pipeline_helpers.resolve_formats(data, prepare.prepare(data).report.image_kinds)
     assert "6 of 6 input images are grayscale; they are read as RGB (R = G = B) " in notes[0]
     assert "(--input_channels 1 trains on one channel)" in notes[0]
     (key, (inputs, targets)), *_ = _native(data).items()
@@ -104,17 +107,20 @@ def test_colour_images_for_one_channel_are_an_error_naming_a_file(tmp_path):
         split = "val" if index == 0 else "train"
         _write(str(source / split / "A" / f"{index}.png"), _gray(index))
         _write(str(source / split / "B" / f"{index}.jpg"), data_factory.random_pixels(index))
-    kinds = prepare.prepare(_data(tmp_path, source)).image_kinds
+    kinds = prepare.prepare(_data(tmp_path, source)).report.image_kinds
     with pytest.raises(ValueError) as error:
-        formats.resolve(_data(tmp_path, source, output_channels=1), kinds)
+        pipeline_helpers.resolve_formats(_data(tmp_path, source, output_channels=1), kinds)
     message = str(error.value)
     assert message.startswith("--output_channels 1, but 4 of 4 target images (B side) are colour")
     assert "e.g. train/B/1.jpg; pass --output_channels 3" in message
     # BtoA makes the colour side the input; the gray side may have one channel.
     flipped = _data(tmp_path, source, direction="BtoA", output_channels=1)
     with pytest.raises(ValueError, match="--input_channels 1"):
-        formats.resolve(_data(tmp_path, source, direction="BtoA", input_channels=1), kinds)
-    assert formats.resolve(flipped, kinds)[0].output_bits == 8
+        flipped_gray = _data(tmp_path, source, direction="BtoA", input_channels=1)
+        pipeline_helpers.resolve_formats(flipped_gray, kinds)
+    assert pipeline_helpers.resolve_formats(flipped, kinds)[0][1] == 8
+    with pytest.raises(ValueError, match="--output_channels 1, but 4 of 4 target images"):
+        prepare.prepare(_data(tmp_path, source, output_channels=1))  # Checked when resolved.
 
 
 def test_side_by_side_colourisation_reads_the_gray_half_as_one_channel(tmp_path):
@@ -127,12 +133,12 @@ def test_side_by_side_colourisation_reads_the_gray_half_as_one_channel(tmp_path)
         _write(str(source / split / f"{index}.png"), np.concatenate([gray, pixels], axis=1))
         color[f"{split}/{index}.png"] = pixels
     data = _data(tmp_path, source, input_channels=1)
-    report = prepare.prepare(data)
+    report = prepare.prepare(data).report
     assert report.image_kinds == {
         "A": {"rgb_gray": {"count": 4, "example": "train/1.png"}},
         "B": {"rgb": {"count": 4, "example": "train/1.png"}},
     }
-    _, notes = formats.resolve(data, report.image_kinds)
+    _, notes = pipeline_helpers.resolve_formats(data, report.image_kinds)
     assert notes == [
         "4 of 4 input images are gray images stored as RGB; they are read as one channel."
     ]
@@ -148,7 +154,7 @@ def test_training_batches_have_the_asked_channels(tmp_path, cache_decoded):
         tmp_path, tmp_path / "src", input_channels=1, output_channels=1, cache_decoded=cache_decoded
     )
     prepare.prepare(data)
-    dataset = input_pipeline.build_dataset(data, "train", training=True, batch_size=2)
+    dataset = pipeline_helpers.build(data, "train", training=True, batch_size=2)
     inputs, targets = next(iter(dataset))
     assert inputs.shape == (2, 32, 32, 1) and targets.shape == (2, 32, 32, 1)
     # 16-bit targets: values between the 8-bit steps occur.
@@ -159,19 +165,19 @@ def test_training_batches_have_the_asked_channels(tmp_path, cache_decoded):
 def test_folder_prepared_before_kinds_were_recorded_is_prepared_again(tmp_path):
     _gray_to_depth(tmp_path / "src")
     data = _data(tmp_path, tmp_path / "src")
-    report = prepare.prepare(data)
+    report = prepare.prepare(data).report
     metadata_path = os.path.join(report.directory, "metadata.json")
     with open(metadata_path) as file:
         metadata = json.load(file)
     del metadata["image_kinds"]  # As an earlier version wrote it.
     with open(metadata_path, "w") as file:
         json.dump(metadata, file)
-    assert prepare.prepare(data).image_kinds["B"]["gray16"]["count"] == 6
+    assert prepare.prepare(data).report.image_kinds["B"]["gray16"]["count"] == 6
 
 
 def test_a_dataset_without_kinds_is_rgb_and_refuses_one_channel(tmp_path):
     data = _data(tmp_path, tmp_path / "src")
-    resolved, notes = formats.resolve(data, None)
-    assert (resolved.input_bits, resolved.output_bits, notes) == (8, 8, [])
+    bits, notes = pipeline_helpers.resolve_formats(data, None)
+    assert (bits, notes) == ((8, 8), [])
     with pytest.raises(ValueError, match="prepared by an earlier version of pix2pix-tf"):
-        formats.resolve(_data(tmp_path, tmp_path / "src", input_channels=1), None)
+        pipeline_helpers.resolve_formats(_data(tmp_path, tmp_path / "src", input_channels=1), None)

@@ -8,11 +8,11 @@ import shutil
 
 import data_factory
 import numpy as np
+import pipeline_helpers
 import pytest
 
 from pix2pix_tf import configs as config_lib
-from pix2pix_tf.data import pipeline as input_pipeline
-from pix2pix_tf.data import prepare
+from pix2pix_tf.data import datasets, prepare
 from pix2pix_tf.data.datasets import base, folder, images
 
 
@@ -35,7 +35,7 @@ def test_side_by_side_without_splits_holds_out_val(tmp_path):
         data = data_factory.encode(data_factory.random_pixels(index, 32, 64 + index % 2), fmt)
         _write(str(source / f"pair{index:02d}.{fmt.lower()}"), data)
     _write(str(source / "notes.txt"), b"ignored: not an image name")
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.examples["train"] + report.examples["val"] == 30
     assert report.examples["val"] >= 1
     held_out = {f"pair{i:02d}.{'png' if i % 3 == 0 else 'jpeg'}" for i in range(30)}
@@ -49,7 +49,7 @@ def test_split_folders_are_used_as_splits(tmp_path):
     for split, count in (("train", 3), ("val", 2), ("test", 1)):
         for index in range(count):
             _write(str(source / split / f"{index}.jpg"), data_factory.jpeg_pair(index))
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.examples == {"train": 3, "val": 2, "test": 1}
 
 
@@ -66,20 +66,18 @@ def test_a_and_b_folders_pair_by_name(tmp_path):
     _write(str(source / "train" / "B" / "twin.png"), data_factory.jpeg_pair(7))
     _write(str(source / "train" / "A" / "twin.jpg"), data_factory.jpeg_pair(8))
     config = _config(tmp_path, source)
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.examples == {"train": 3, "val": 3}
     assert set(report.skipped["train"]) == {"train/lonely", "train/twin"}
     assert "no file with the same name in B/" in report.skipped["train"]["train/lonely"]
     assert "ambiguous" in report.skipped["train"]["train/twin"]
     # A and B of different sizes come out at image_size, in the right order.
     config = config_lib.DataConfig(**{**config.__dict__, "image_size": 16, "load_size": 18})
-    dataset = input_pipeline.build_dataset(
-        config, "val", training=False, batch_size=3, with_keys=True
-    )
+    dataset = pipeline_helpers.build(config, "val", training=False, batch_size=3, with_keys=True)
     inputs, targets, keys = next(iter(dataset))
     assert inputs.shape == targets.shape == (3, 16, 16, 3)
     assert sorted(keys.numpy().tolist()) == [b"val/img0", b"val/img1", b"val/img2"]
-    training = input_pipeline.build_dataset(config, "train", training=True, batch_size=2)
+    training = pipeline_helpers.build(config, "train", training=True, batch_size=2)
     assert next(iter(training))[0].shape == (2, 16, 16, 3)
 
 
@@ -89,15 +87,15 @@ def test_changed_source_files_are_prepared_again(tmp_path):
         _write(str(source / "train" / f"{index}.jpg"), data_factory.jpeg_pair(index))
         _write(str(source / "val" / f"{index}.jpg"), data_factory.jpeg_pair(index))
     config = _config(tmp_path, source)
-    assert prepare.prepare(config).examples["train"] == 4
-    assert prepare.prepare(config).reused
+    assert prepare.prepare(config).report.examples["train"] == 4
+    assert prepare.prepare(config).report.reused
     _write(str(source / "train" / "new.jpg"), data_factory.jpeg_pair(9))
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert not report.reused and report.examples["train"] == 5
     # Without its source, the prepared copy is still used.
     shutil.rmtree(source)
-    assert prepare.prepare(config).reused
-    assert input_pipeline.num_examples(config, "train") == 5
+    assert prepare.prepare(config).report.reused
+    assert pipeline_helpers.num_examples(config, "train") == 5
 
 
 def test_folder_errors_name_the_problem(tmp_path):
@@ -149,7 +147,7 @@ def test_bad_file_hashed_into_val_is_skipped_not_held_out(tmp_path):
     for index, name in enumerate(names[:30]):
         _write(str(source / name), data_factory.jpeg_pair(index))
     _write(str(source / "bad59.jpg"), b"")
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.examples["train"] + report.examples["val"] == 30
     assert report.examples["val"] == 1
     assert report.skipped == {"train": {"bad59.jpg": "empty file (0 bytes)"}, "val": {}}
@@ -163,7 +161,7 @@ def test_unpaired_files_are_not_held_out(tmp_path):
     for index in range(4):
         _write(str(source / "A" / f"extra{index}.jpg"), data_factory.jpeg_pair(index + 40))
     assert folder._held_out("extra1")
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.examples == {"train": 7, "val": 1}
     assert sorted(report.skipped["train"]) == [f"extra{index}" for index in range(4)]
 
@@ -174,22 +172,22 @@ def test_failed_rebuild_keeps_the_previous_copy(tmp_path):
         _write(str(source / "train" / f"{index}.jpg"), data_factory.jpeg_pair(index))
         _write(str(source / "val" / f"{index}.jpg"), data_factory.jpeg_pair(index + 9))
     config = _config(tmp_path, source)
-    first = prepare.prepare(config)
+    first = prepare.prepare(config).report
     # The user adds files that make the train split mostly unusable.
     for index in range(8):
         _write(str(source / "train" / f"broken{index}.jpg"), b"")
     with pytest.raises(base.BadDatasetError) as error:
         prepare.prepare(config)
     assert f"previously prepared copy in {first.directory} is unchanged" in str(error.value)
-    assert prepare.is_prepared(config)
-    assert input_pipeline.num_examples(config, "train") == 6
+    assert prepare.is_prepared(datasets.locate(config))
+    assert prepare.load_prepared(config).num_examples("train") == 6
     assert not os.path.exists(os.path.join(config.data_dir, prepare.STAGING_DIR, "folder"))
     assert os.listdir(os.path.dirname(first.directory)) == ["1.0.0"]
     # Fixed, the next prepare rebuilds and swaps the new copy in.
     for index in range(8):
         os.remove(source / "train" / f"broken{index}.jpg")
     _write(str(source / "train" / "new.jpg"), data_factory.jpeg_pair(30))
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert not report.reused and report.examples["train"] == 7
     assert report.directory == first.directory
     assert os.listdir(os.path.dirname(first.directory)) == ["1.0.0"]
@@ -212,7 +210,7 @@ def test_suffix_paired_files_are_pairs_not_side_by_side(tmp_path):
     train = _suffix_pairs(source / "train", 20)
     _suffix_pairs(source / "val", 3, seed=50)
     _write(str(source / "train" / "lonely_input.jpg"), data_factory.jpeg_pair(1))
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.examples == {"train": 20, "val": 3}
     assert report.skipped["train"] == {
         "train/lonely": "pairs with nothing: no lonely_target.* file"
@@ -229,7 +227,7 @@ def test_suffix_paired_files_are_pairs_not_side_by_side(tmp_path):
 def test_longest_suffix_wins(tmp_path):
     source = tmp_path / "results"
     _suffix_pairs(source, 4, suffixes=("_real_A", "_real_B"))
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert sum(report.examples.values()) == 4 and report.num_skipped == 0
     assert "NAME_real_A (A) + NAME_real_B (B)" in report.summary()
 
@@ -249,10 +247,10 @@ def test_ambiguous_layouts_are_refused_with_the_options(tmp_path):
         prepare.prepare(_config(tmp_path, two))
     # Told how to read them, both folders prepare.
     config = dataclasses.replace(_config(tmp_path, mixed), folder_layout="suffix")
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert sum(report.examples.values()) == 3 and list(report.skipped["train"]) == ["plain.jpg"]
     config = dataclasses.replace(_config(tmp_path, two), pair_suffixes="_label,_photo")
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert sum(report.examples.values()) == 3
     assert report.skipped["train"]["city_000000_input.jpg"] == (
         "name ends in neither _label nor _photo"
@@ -263,13 +261,13 @@ def test_layout_options_decide_staleness(tmp_path):
     source = tmp_path / "sketches"
     _suffix_pairs(source, 4, suffixes=("_sketch", "_render"))
     config = _config(tmp_path, source)
-    first = prepare.prepare(config)  # No known suffix: side-by-side images.
+    first = prepare.prepare(config).report  # No known suffix: side-by-side images.
     assert sum(first.examples.values()) == 8 and "side-by-side" in first.layout
     config = dataclasses.replace(config, pair_suffixes="_sketch,_render")
-    second = prepare.prepare(config)
+    second = prepare.prepare(config).report
     assert not second.reused and sum(second.examples.values()) == 4
     assert second.directory == first.directory
-    assert prepare.prepare(config).reused
+    assert prepare.prepare(config).report.reused
 
 
 def test_pair_suffixes_flag_is_validated():
@@ -293,7 +291,7 @@ def test_exif_rotated_pair_is_split_upright(tmp_path):
     exif = Image.Exif()
     exif[0x0112] = 6  # "Rotate 90 degrees clockwise to display".
     _write(str(source / "val" / "rotated.jpg"), data_factory.encode(stored, "JPEG", exif=exif))
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.converted["val"] == {"val/rotated.jpg": "EXIF orientation 6 applied"}
     assert "1 images converted to PNG (1 EXIF orientation 6 applied)" in report.summary()
     (png,) = _records(report, "val", features=("image",))["val/rotated.jpg"]
@@ -306,7 +304,7 @@ def test_duplicates_across_splits_are_reported(tmp_path):
         _write(str(source / "val" / f"v{index}.jpg"), data_factory.jpeg_pair(index))
     for index in range(6):
         _write(str(source / "train" / f"t{index}.jpg"), data_factory.jpeg_pair(index + 2))
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     duplicates = {
         "count": 3,
         "examples": [
@@ -329,7 +327,7 @@ def test_ab_duplicates_need_both_files_equal(tmp_path):
             _write(str(source / split / "A" / f"{index}.jpg"), data_factory.jpeg_pair(index))
             b = data_factory.jpeg_pair(index + b_seed + 10)
             _write(str(source / split / "B" / f"{index}.jpg"), b)
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert set(report.duplicates) == {"train/val"}  # test's B files differ.
     assert report.duplicates["train/val"]["count"] == 2
 
@@ -342,7 +340,7 @@ def test_broken_links_and_huge_files_are_skipped_and_listed(tmp_path):
     os.symlink(str(tmp_path / "gone.jpg"), source / "train" / "link.jpg")
     with open(source / "train" / "huge.jpg", "wb") as file:
         file.truncate(images.MAX_IMAGE_BYTES + 1)  # Sparse: no disk or memory used.
-    report = prepare.prepare(_config(tmp_path, source))
+    report = prepare.prepare(_config(tmp_path, source)).report
     assert report.examples == {"train": 4, "val": 4}
     assert "broken symbolic link" in report.skipped["train"]["train/link.jpg"]
     assert report.skipped["train"]["train/huge.jpg"].startswith("too large (268,435,457 bytes")

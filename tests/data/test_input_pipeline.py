@@ -5,6 +5,7 @@ import os
 
 import data_factory
 import numpy as np
+import pipeline_helpers
 import pytest
 import tensorflow as tf
 
@@ -28,7 +29,7 @@ def streets(tmp_path_factory):
         shuffle_buffer=16,
     )
     prepare.prepare(config)
-    return input_pipeline.resolve(config)
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,7 @@ def twins(tmp_path_factory):
         load_size=24,
     )
     prepare.prepare(config)
-    return input_pipeline.resolve(config)
+    return config
 
 
 def _batches(dataset, count=None):
@@ -59,7 +60,7 @@ def _batches(dataset, count=None):
 
 
 def test_records_keep_the_original_bytes_and_keys(streets):
-    files, side_by_side = input_pipeline.split_files(streets, "train")
+    files, side_by_side = pipeline_helpers.split_files(streets, "train")
     assert side_by_side and len(files) == 4
     keys = []
     for serialized in tf.data.TFRecordDataset(files):
@@ -69,21 +70,23 @@ def test_records_keep_the_original_bytes_and_keys(streets):
         assert features["image"].numpy() == synthetic.encode_pair(0, "train", index)
         keys.append(key)
     assert sorted(keys) == [f"train/{index:06d}.jpg" for index in range(TRAIN)]
-    assert input_pipeline.num_examples(streets, "train") == TRAIN
+    assert pipeline_helpers.num_examples(streets, "train") == TRAIN
 
 
 def test_preprocessing_eagerly_and_in_tf_data_agree(streets):
-    files, _ = input_pipeline.split_files(streets, "train")
+    files, _ = pipeline_helpers.split_files(streets, "train")
     records = [record.numpy() for record in tf.data.TFRecordDataset(files)]
 
     def train_fn(index, record):
         a, b = input_pipeline.decode_pair(input_pipeline.parse(record, True))
         key = input_pipeline.jitter_key(7, 0, index)
-        return input_pipeline.preprocess_train(a, b, key, streets)
+        return input_pipeline.preprocess_train(
+            a, b, key, **pipeline_helpers.train_arguments(streets)
+        )
 
     def eval_fn(record):
         a, b = input_pipeline.decode_pair(input_pipeline.parse(record, True))
-        return input_pipeline.preprocess_eval(a, b, streets)
+        return input_pipeline.preprocess_eval(a, b, **pipeline_helpers.eval_arguments(streets))
 
     dataset = tf.data.Dataset.from_tensor_slices(records)
     in_graph = _batches(dataset.enumerate().map(train_fn, num_parallel_calls=4))
@@ -97,13 +100,13 @@ def test_preprocessing_eagerly_and_in_tf_data_agree(streets):
 
 
 def test_jitter_crops_and_mirrors_both_halves_identically(twins):
-    dataset = input_pipeline.build_dataset(twins, "train", training=True, batch_size=3, seed=3)
+    dataset = pipeline_helpers.build(twins, "train", training=True, batch_size=3, seed=3)
     batches = _batches(dataset, 6)
     for inputs, targets in batches:
         assert inputs.shape == (3, 16, 16, 3)
         np.testing.assert_array_equal(inputs, targets)
     # The jitter does vary: the same pair comes out differently across epochs.
-    evaluated = _batches(input_pipeline.build_dataset(twins, "train", training=False, batch_size=6))
+    evaluated = _batches(pipeline_helpers.build(twins, "train", training=False, batch_size=6))
     outputs = np.concatenate([inputs for inputs, _ in batches])
     assert not any(np.allclose(out, ref) for out in outputs for ref in evaluated[0][0])
 
@@ -114,7 +117,9 @@ def test_jitter_matches_resize_then_crop_then_mirror(streets):
     b = tf.constant(data_factory.random_pixels(2, 20, 24))
     key = input_pipeline.jitter_key(0, 0, tf.constant(5, tf.int64))
     squash = dataclasses.replace(streets, resize_mode="squash")
-    out_a, out_b = input_pipeline.preprocess_train(a, b, key, squash)
+    out_a, out_b = input_pipeline.preprocess_train(
+        a, b, key, **pipeline_helpers.train_arguments(squash)
+    )
     random = tf.random.stateless_uniform([3], seed=key).numpy()
     top, left = (np.minimum(random[:2] * 5, 4)).astype(int)
     for image, out in ((a, out_a), (b, out_b)):
@@ -123,7 +128,9 @@ def test_jitter_matches_resize_then_crop_then_mirror(streets):
         expected = tf.image.resize(image, [36, 36])[top : top + 32, left : left + 32] / 127.5 - 1
         np.testing.assert_allclose(out, expected, atol=1e-5)
     # A square half comes out the same in the default cover mode.
-    cover_a, _ = input_pipeline.preprocess_train(a, b, key, streets)
+    cover_a, _ = input_pipeline.preprocess_train(
+        a, b, key, **pipeline_helpers.train_arguments(streets)
+    )
     np.testing.assert_array_equal(cover_a, out_a)
 
 
@@ -150,23 +157,29 @@ def test_cover_keeps_the_aspect_of_pairs_that_differ_from_the_size(streets, imag
         key = input_pipeline.jitter_key(0, 0, tf.constant(index, tf.int64))
         for mode, kept in (("cover", True), ("squash", False)):
             moded = dataclasses.replace(config, resize_mode=mode, random_mirror=False)
-            train, _ = input_pipeline.preprocess_train(pair, pair, key, moded)
-            evaluated, _ = input_pipeline.preprocess_eval(pair, pair, moded)
+            train, _ = input_pipeline.preprocess_train(
+                pair, pair, key, **pipeline_helpers.train_arguments(moded)
+            )
+            evaluated, _ = input_pipeline.preprocess_eval(
+                pair, pair, **pipeline_helpers.eval_arguments(moded)
+            )
             for out in (train, evaluated):
                 assert out.shape == (height, width, 3)
                 along_columns, along_rows = _slopes(out)
                 assert np.isclose(along_columns, along_rows, rtol=0.05) == kept, mode
     # Evaluation takes the centre: a 40x80 pair at 32x32 keeps columns 20..59 scaled by 0.8.
     if image_size == 32:
-        evaluated, _ = input_pipeline.preprocess_eval(pair, pair, config)
+        evaluated, _ = input_pipeline.preprocess_eval(
+            pair, pair, **pipeline_helpers.eval_arguments(config)
+        )
         centre = np.asarray(evaluated)[..., 0] * 127.5 + 127.5
         assert abs(centre[:, 0].mean() - 20.6) < 1 and abs(centre[:, -1].mean() - 58.4) < 1
 
 
 def test_no_jitter_no_mirror_is_plain_resize(streets):
     plain = dataclasses.replace(streets, random_jitter=False, random_mirror=False)
-    train = _batches(input_pipeline.build_dataset(plain, "val", training=True, batch_size=VAL), 1)
-    evaluated = _batches(input_pipeline.build_dataset(plain, "val", training=False, batch_size=VAL))
+    train = _batches(pipeline_helpers.build(plain, "val", training=True, batch_size=VAL), 1)
+    evaluated = _batches(pipeline_helpers.build(plain, "val", training=False, batch_size=VAL))
     # Same examples (different order): each training output is an eval output.
     for image in train[0][0]:
         assert any(np.allclose(image, ref, atol=1e-6) for ref in evaluated[0][0])
@@ -175,23 +188,19 @@ def test_no_jitter_no_mirror_is_plain_resize(streets):
 def test_directions_swap_input_and_target(streets):
     def first_batch(direction):
         config = dataclasses.replace(streets, direction=direction)
-        return _batches(input_pipeline.build_dataset(config, "val", training=False, batch_size=2))[
-            0
-        ]
+        return _batches(pipeline_helpers.build(config, "val", training=False, batch_size=2))[0]
 
     a_to_b, b_to_a = first_batch("AtoB"), first_batch("BtoA")
     np.testing.assert_array_equal(a_to_b[0], b_to_a[1])
     np.testing.assert_array_equal(a_to_b[1], b_to_a[0])
     # The synthetic streets' natural direction is BtoA: the label map is the input.
-    assert streets.direction == "BtoA"
+    assert streets.direction is None and prepare.prepare(streets).direction == "BtoA"
     with pytest.raises(ValueError, match="--direction"):
         input_pipeline.select_direction(a_to_b[0], a_to_b[1], "sideways")
 
 
 def test_evaluation_is_one_fixed_pass_keeping_the_last_batch(streets):
-    dataset = input_pipeline.build_dataset(
-        streets, "val", training=False, batch_size=2, with_keys=True
-    )
+    dataset = pipeline_helpers.build(streets, "val", training=False, batch_size=2, with_keys=True)
     first, second = _batches(dataset), _batches(dataset)
     assert [len(batch[0]) for batch in first] == [2, 2, 1]
     for one, two in zip(first, second, strict=True):
@@ -205,7 +214,7 @@ def test_evaluation_is_one_fixed_pass_keeping_the_last_batch(streets):
 
 
 def test_training_is_endless_shuffled_and_equal_sized(streets):
-    dataset = input_pipeline.build_dataset(streets, "train", training=True, batch_size=3)
+    dataset = pipeline_helpers.build(streets, "train", training=True, batch_size=3)
     assert dataset.element_spec[0].shape == (3, 32, 32, 3)
     batches = _batches(dataset, 3 * TRAIN)  # Nine epochs' worth.
     assert len(batches) == 3 * TRAIN
@@ -215,9 +224,7 @@ def test_training_is_endless_shuffled_and_equal_sized(streets):
 
 def test_same_seed_same_batches_other_seed_other_batches(streets):
     def run(seed):
-        dataset = input_pipeline.build_dataset(
-            streets, "train", training=True, batch_size=2, seed=seed
-        )
+        dataset = pipeline_helpers.build(streets, "train", training=True, batch_size=2, seed=seed)
         return np.concatenate([inputs for inputs, _ in _batches(dataset, 10)])
 
     first = run(1)
@@ -226,7 +233,7 @@ def test_same_seed_same_batches_other_seed_other_batches(streets):
 
 
 def _train_batches(config, count, *, start_step=0, context=None, batch_size=3, seed=4):
-    dataset = input_pipeline.build_dataset(
+    dataset = pipeline_helpers.build(
         config,
         "train",
         training=True,
@@ -285,7 +292,7 @@ def test_a_moved_copy_of_the_data_continues_the_same_stream(streets, tmp_path):
 def test_more_input_pipelines_than_examples_is_a_clear_error(streets):
     context = tf.distribute.InputContext(TRAIN + 1, TRAIN, TRAIN + 1)
     with pytest.raises(ValueError, match=r"input pipeline 8 of 9 gets none of the split's 8"):
-        input_pipeline.build_dataset(
+        pipeline_helpers.build(
             streets, "train", training=True, batch_size=TRAIN + 1, input_context=context
         )
 
@@ -300,7 +307,7 @@ def test_input_context_shards_without_overlap(streets, pipelines):
             input_pipeline_id=pipeline,
             num_replicas_in_sync=pipelines,
         )
-        dataset = input_pipeline.build_dataset(
+        dataset = pipeline_helpers.build(
             streets,
             "train",
             training=False,
@@ -318,7 +325,7 @@ def test_input_context_shards_without_overlap(streets, pipelines):
 def test_training_pipelines_use_different_randomness(streets):
     def first(pipeline):
         context = tf.distribute.InputContext(2, pipeline, 2)
-        dataset = input_pipeline.build_dataset(
+        dataset = pipeline_helpers.build(
             streets, "train", training=True, batch_size=2, input_context=context
         )
         return _batches(dataset, 1)[0][0]
@@ -337,9 +344,10 @@ def test_odd_width_pairs_lose_the_middle_column():
 def test_unprepared_dataset_and_unknown_split_are_clear_errors(streets, tmp_path):
     missing = dataclasses.replace(streets, data_dir=str(tmp_path / "nothing"))
     with pytest.raises(FileNotFoundError, match="python -m pix2pix_tf.prepare"):
-        input_pipeline.num_examples(missing, "train")
+        prepare.load_prepared(missing)  # Reading never prepares.
+    assert not os.path.exists(missing.data_dir)
     with pytest.raises(ValueError, match="no 'test' split"):
-        input_pipeline.build_dataset(streets, "test", training=False, batch_size=1)
+        pipeline_helpers.build(streets, "test", training=False, batch_size=1)
 
 
 def _cached(config, **overrides):
@@ -348,14 +356,14 @@ def _cached(config, **overrides):
 
 def test_cached_training_matches_uncached_preprocessing(streets, twins):
     for inputs, targets in _batches(
-        input_pipeline.build_dataset(_cached(twins), "train", training=True, batch_size=3), 4
+        pipeline_helpers.build(_cached(twins), "train", training=True, batch_size=3), 4
     ):
         np.testing.assert_array_equal(inputs, targets)
     plain = dict(random_jitter=False, random_mirror=False)
-    cached = input_pipeline.build_dataset(
+    cached = pipeline_helpers.build(
         _cached(streets, **plain), "train", training=True, batch_size=TRAIN, with_keys=True
     )
-    evaluated = input_pipeline.build_dataset(
+    evaluated = pipeline_helpers.build(
         dataclasses.replace(streets, **plain),
         "train",
         training=False,
@@ -371,7 +379,7 @@ def test_cached_training_matches_uncached_preprocessing(streets, twins):
 
 def test_cached_training_is_seeded(streets):
     def make(seed):
-        return input_pipeline.build_dataset(
+        return pipeline_helpers.build(
             _cached(streets), "train", training=True, batch_size=2, seed=seed
         )
 
@@ -384,7 +392,7 @@ def test_cached_training_shards_by_pipeline(streets):
     keys = []
     for pipeline in range(2):
         context = tf.distribute.InputContext(2, pipeline, 2)
-        dataset = input_pipeline.build_dataset(
+        dataset = pipeline_helpers.build(
             _cached(streets),
             "train",
             training=True,
@@ -401,7 +409,7 @@ def test_cache_refuses_when_memory_is_short(streets, monkeypatch):
 
     monkeypatch.setattr(input_cache, "_available_bytes", lambda: 1000)
     with pytest.raises(ValueError, match="--cache_decoded"):
-        input_pipeline.build_dataset(_cached(streets), "train", training=True, batch_size=2)
+        pipeline_helpers.build(_cached(streets), "train", training=True, batch_size=2)
 
 
 def _docs_block(start: str, end: str) -> str:
@@ -452,10 +460,10 @@ def test_full_cityscapes_recipe_on_a_fake_release(tmp_path):
         image_size="16x32",  # The recipe's 256x512, scaled to the fake frames.
     )
     prepare.prepare(config)
-    config = input_pipeline.resolve(config)
-    assert input_pipeline.num_examples(config, "train") == 3
+    config = config
+    assert pipeline_helpers.num_examples(config, "train") == 3
     (inputs, targets, keys), *_ = _batches(
-        input_pipeline.build_dataset(config, "val", training=False, batch_size=4, with_keys=True)
+        pipeline_helpers.build(config, "val", training=False, batch_size=4, with_keys=True)
     )
     # AtoB: the colour label map (stored as A) is the input, the photo the target.
     assert inputs.shape == targets.shape == (1, 16, 32, 3)

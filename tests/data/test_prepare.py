@@ -39,22 +39,24 @@ def _synthetic(tmp_path, **overrides):
 
 def test_synthetic_prepare_then_reuse(tmp_path):
     config = _synthetic(tmp_path)
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert not report.reused
     assert report.examples == {"train": 6, "val": 2}
     assert report.shards == {"train": 4, "val": 2}
     assert report.num_skipped == 0
     assert os.path.exists(os.path.join(report.directory, "dataset_info.json"))
-    again = prepare.prepare(config)
+    again = prepare.prepare(config).report
     assert again.reused and again.examples == report.examples
     assert again.directory == report.directory
     assert "Reused" in again.summary() and "train: 6 examples" in again.summary()
 
 
 def test_other_synthetic_sizes_get_their_own_folder(tmp_path):
-    first = prepare.prepare(_synthetic(tmp_path))
-    bigger = prepare.prepare(dataclasses.replace(_synthetic(tmp_path), synthetic_val_examples=3))
-    reseeded = prepare.prepare(dataclasses.replace(_synthetic(tmp_path), synthetic_seed=1))
+    first = prepare.prepare(_synthetic(tmp_path)).report
+    bigger = prepare.prepare(
+        dataclasses.replace(_synthetic(tmp_path), synthetic_val_examples=3)
+    ).report
+    reseeded = prepare.prepare(dataclasses.replace(_synthetic(tmp_path), synthetic_seed=1)).report
     assert len({first.directory, bigger.directory, reseeded.directory}) == 3
     assert bigger.examples["val"] == 3 and not bigger.reused
 
@@ -73,9 +75,9 @@ def test_interrupted_prepare_leaves_nothing_that_looks_complete(tmp_path, monkey
     monkeypatch.setattr(synthetic, "encode_pair", failing)
     with pytest.raises(KeyboardInterrupt):
         prepare.prepare(config)
-    assert not prepare.is_prepared(config)
+    assert not prepare.is_prepared(datasets.locate(config))
     monkeypatch.setattr(synthetic, "encode_pair", original)
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert not report.reused and report.examples == {"train": 6, "val": 2}
 
 
@@ -99,7 +101,7 @@ def test_killed_prepare_is_rebuilt(tmp_path):
     import time
 
     config = _synthetic(tmp_path)
-    parent = os.path.dirname(datasets.prepared_dir(config))
+    parent = os.path.dirname(datasets.locate(config).directory)
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     child = subprocess.Popen(
         [sys.executable, "-c", _SLOW_CHILD, config.data_dir],
@@ -120,8 +122,8 @@ def test_killed_prepare_is_rebuilt(tmp_path):
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
-    assert not prepare.is_prepared(config)
-    report = prepare.prepare(config)
+    assert not prepare.is_prepared(datasets.locate(config))
+    report = prepare.prepare(config).report
     assert not report.reused and report.examples == {"train": 6, "val": 2}
     assert not [n for n in os.listdir(parent) if n.startswith("incomplete.")]
 
@@ -161,21 +163,21 @@ def test_concurrent_prepares_of_one_dataset_build_it_once(tmp_path):
     # One of them built it; the other waited for the lock and reused it.
     assert sum("Preparing synthetic" in output for output in outputs) == 1, outputs
     assert sum("Reused synthetic" in output for output in outputs) == 1, outputs
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.reused and report.examples == {"train": 6, "val": 2}
 
 
 def test_leftovers_of_a_killed_prepare_are_removed(tmp_path):
     config = _synthetic(tmp_path)
-    directory = datasets.prepared_dir(config)
+    directory = datasets.locate(config).directory
     # What a killed run leaves: TFDS' temporary folder with partial shards.
     leftover = os.path.join(os.path.dirname(directory), "incomplete.ABC123_1.0.0")
     os.makedirs(leftover)
     with open(os.path.join(leftover, "synthetic_streets-train.tfrecord-00000-of-00004"), "w"):
         pass
-    assert not prepare.is_prepared(config)
+    assert not prepare.is_prepared(datasets.locate(config))
     prepare.prepare(config)
-    assert prepare.is_prepared(config)
+    assert prepare.is_prepared(datasets.locate(config))
     assert not os.path.exists(leftover)
 
 
@@ -211,7 +213,7 @@ def test_manual_archive_bad_files_are_skipped_and_listed(tmp_path):
     extra["facades/train/notes.txt"] = b"in a split, not an image"  # Skipped and listed.
     # 4 good + 6 convertible + 6 bad in train: over a third is bad, which is tolerated.
     config, files = _facades(tmp_path, extra)
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.examples == {"train": 10, "val": 2, "test": 2}
     skipped = [*data_factory.bad_files(), "notes.txt"]
     assert sorted(report.skipped["train"]) == sorted(f"train/{name}" for name in skipped)
@@ -225,7 +227,7 @@ def test_manual_archive_bad_files_are_skipped_and_listed(tmp_path):
         assert records[f"train/{index}.jpg"] == files[f"facades/train/{index}.jpg"]
     assert all(records[f"train/{name}"].startswith(b"\x89PNG") for name in converted)
     # The reused report lists the same files.
-    assert prepare.prepare(config).skipped == report.skipped
+    assert prepare.prepare(config).report.skipped == report.skipped
 
 
 def test_mostly_bad_archive_is_an_error(tmp_path):
@@ -234,7 +236,7 @@ def test_mostly_bad_archive_is_an_error(tmp_path):
     config, _ = _facades(tmp_path, extra, counts={"train": 2, "val": 1, "test": 1})
     with pytest.raises(base.BadDatasetError, match="10 of 12 files in the 'train' split"):
         prepare.prepare(config)
-    assert not prepare.is_prepared(config)
+    assert not prepare.is_prepared(datasets.locate(config))
 
 
 def test_manual_archive_is_checked_by_content(tmp_path):
@@ -264,13 +266,13 @@ def test_malicious_manual_archive_is_refused(tmp_path):
     config = _config(tmp_path, dataset="facades", manual_dir=str(manual))
     with pytest.raises(archive.UnsafeArchiveError, match="symbolic link"):
         prepare.prepare(config)
-    assert not prepare.is_prepared(config)
+    assert not prepare.is_prepared(datasets.locate(config))
 
 
 def test_manual_dir_from_environment(tmp_path, monkeypatch):
     config, _ = _facades(tmp_path)
     monkeypatch.setenv(registry.MANUAL_DIR_ENV, config.manual_dir)
-    report = prepare.prepare(dataclasses.replace(config, manual_dir=None))
+    report = prepare.prepare(dataclasses.replace(config, manual_dir=None)).report
     assert report.examples["train"] == 4
 
 
@@ -283,7 +285,7 @@ def test_offline_error_names_the_url_and_the_path(tmp_path, monkeypatch):
     assert "http://127.0.0.1:1/maps.tar.gz" in message
     assert os.path.join(str(tmp_path / "my archives"), "maps.tar.gz") in message
     assert registry.MANUAL_DIR_ENV in message
-    assert not prepare.is_prepared(config)
+    assert not prepare.is_prepared(datasets.locate(config))
 
 
 def _downloaded(config) -> list[str]:
@@ -314,7 +316,7 @@ def test_download_from_local_http_server_with_good_md5(tmp_path, monkeypatch, ht
     monkeypatch.setitem(registry.DATASETS, "facades", info)
     monkeypatch.setenv(registry.URL_ENV, url)
     config = _config(tmp_path, dataset="facades")
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.examples == FACADES_SPLITS
     with open(os.path.join(report.directory, "metadata.json")) as file:
         assert json.load(file)["source"]["verified_by"] == "md5"
@@ -332,7 +334,7 @@ def test_download_with_bad_md5_is_a_clear_error(tmp_path, monkeypatch, http_serv
     actual = archive.file_md5(str(served / "facades.tar.gz"))
     assert registry.DATASETS["facades"].md5 in message and actual in message
     assert "facades.tar.gz" in message and "manually supplied" in message
-    assert not prepare.is_prepared(config)
+    assert not prepare.is_prepared(datasets.locate(config))
     assert any(name.endswith(".md5-mismatch") for name in _downloaded(config))
 
 
@@ -353,11 +355,11 @@ def test_command_line(tmp_path, capsys):
 @requires_cityscapes
 def test_real_cityscapes_archive(tmp_path):
     config = _config(tmp_path, dataset="cityscapes", manual_dir=SHARED_DATASETS)
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.examples == {"train": 2975, "val": 500}
     assert report.num_skipped == 0
     assert os.path.exists(CITYSCAPES_ARCHIVE)
-    assert prepare.prepare(config).reused
+    assert prepare.prepare(config).report.reused
 
 
 @pytest.mark.slow
@@ -379,7 +381,7 @@ def test_real_cityscapes_download_is_checked_against_the_published_md5(
     manual = os.path.join(config.data_dir, "downloads", "manual")
     os.makedirs(manual)
     os.symlink(CITYSCAPES_ARCHIVE, os.path.join(manual, "cityscapes.tar.gz"))
-    assert prepare.prepare(config).examples == {"train": 2975, "val": 500}
+    assert prepare.prepare(config).report.examples == {"train": 2975, "val": 500}
 
 
 def _cli(argv, capsys):
@@ -431,7 +433,7 @@ def test_full_disk_is_one_line_and_keeps_the_previous_copy(tmp_path, capsys):
         assert code == 1 and len(err) == 1, err
         assert f"--data_dir {data_dir}" in err[0] and "No space left on device" in err[0]
         assert "previously prepared copy" in err[0]
-        report = prepare.read_report(datasets.prepared_dir(config), "folder", True, 0.0)
+        report = prepare.read_report(datasets.locate(config).directory, "folder", True, 0.0)
         assert report.examples["train"] + report.examples.get("val", 0) == 4
         leftovers = [
             name
@@ -445,7 +447,7 @@ def test_full_disk_is_one_line_and_keeps_the_previous_copy(tmp_path, capsys):
         shutil.rmtree(os.path.join(data_dir, "folder"))
         code, err = _cli(argv, capsys)
         assert code == 1 and len(err) == 1 and "No space left on device" in err[0], err
-        assert not prepare.is_prepared(config)
+        assert not prepare.is_prepared(datasets.locate(config))
 
 
 def test_help_does_not_import_tensorflow():
@@ -483,7 +485,7 @@ def test_archive_member_over_the_cap_is_skipped_with_its_declared_size(tmp_path,
     big = data_factory.encode(noise, "PNG")  # About 100 KB.
     monkeypatch.setattr(archive, "MAX_MEMBER_BYTES", 50_000)  # A real cap is 256 MiB.
     config, _ = _facades(tmp_path, {"facades/train/big.png": big})
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.examples == FACADES_SPLITS
     reason = report.skipped["train"]["train/big.png"]
     assert reason.startswith(f"too large ({len(big):,} bytes; files over 50,000 bytes")
@@ -504,9 +506,75 @@ def test_duplicates_across_archive_splits_are_reported(tmp_path):
     same = data_factory.jpeg_pair(1)
     extra = {"facades/train/copy.jpg": same, "facades/test/copy.jpg": same}
     config, _ = _facades(tmp_path, extra)
-    report = prepare.prepare(config)
+    report = prepare.prepare(config).report
     assert report.duplicates["train/test"]["count"] == 1
     assert report.duplicates["train/test"]["examples"] == [["train/copy.jpg", "test/copy.jpg"]]
     assert "warning: 1 train examples are byte-identical copies of test examples" in (
         report.summary()
     )
+
+
+def test_the_prepared_location_is_the_tfds_builders(tmp_path):
+    """datasets.locate derives the directory from the builder class (a Folder builder
+    scans its source when made); it is the one TFDS' builder itself uses."""
+    source = tmp_path / "pairs"
+    for split in ("train", "val"):
+        for index in range(2):
+            path = source / split / f"{index}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data_factory.jpeg_pair(index))
+    configs = [
+        _synthetic(tmp_path),
+        config_lib.DataConfig(dataset="facades", data_dir=str(tmp_path / "tfrecords")),
+        config_lib.DataConfig(
+            dataset="folder", source_dir=str(source), data_dir=str(tmp_path / "tfrecords")
+        ),
+    ]
+    for config in configs:
+        location = datasets.locate(config)
+        builder = datasets.get_builder(config, location)
+        assert location.directory == os.fspath(builder.data_dir)
+        assert prepare.is_prepared(location) == builder.is_prepared() is False
+    prepare.prepare(configs[0])
+    location = datasets.locate(configs[0])
+    assert prepare.is_prepared(location) == datasets.get_builder(configs[0], location).is_prepared()
+
+
+def test_readers_take_the_resolved_dataset_without_looking_anything_up(tmp_path, monkeypatch):
+    """Resolved once: building the pipeline opens no builder and re-reads no JSON."""
+    from pix2pix_tf.data import pipeline as input_pipeline
+
+    config = _synthetic(tmp_path)
+    dataset = prepare.prepare(config)
+    assert dataset.direction == "BtoA" and dataset.image_hw == (256, 256)
+    assert dataset.identity()["train"]["examples"] == dataset.num_examples("train") == 6
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("looked up again")
+
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setattr(tfds, "builder_from_directory", refuse)
+    monkeypatch.setattr(datasets, "locate", refuse)
+    monkeypatch.setattr(registry, "dataset_info", refuse)
+    monkeypatch.setattr("builtins.open", refuse)
+    for training in (True, False):
+        batches = input_pipeline.build_dataset(dataset, "train", training=training, batch_size=2)
+        inputs, targets = next(iter(batches))
+        assert inputs.shape == targets.shape == (2, 256, 256, 3)
+
+
+def test_tfds_public_shard_sizes_cannot_give_our_shards():
+    """Why datasets/base.py overrides ShardConfig: TFDS' public DownloadConfig fields
+    do not reach its shard count (should a TFDS release fix that, use them instead)."""
+    import tensorflow_datasets as tfds
+
+    public = tfds.download.DownloadConfig(
+        min_shard_size=base.TARGET_SHARD_BYTES, max_shard_size=2 * base.TARGET_SHARD_BYTES
+    ).get_shard_config()
+    cityscapes_bytes, cityscapes_examples = 90 << 20, 2975
+    assert public.get_number_shards(cityscapes_bytes, cityscapes_examples) == 1
+    assert public.get_number_shards(100 << 10, 8) == 1
+    ours = base.DownloadConfig().get_shard_config()
+    assert ours.get_number_shards(cityscapes_bytes, cityscapes_examples) == 23
+    assert ours.get_number_shards(100 << 10, 8) == base.MIN_SHARDS

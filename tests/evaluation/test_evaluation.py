@@ -195,7 +195,9 @@ def test_periodic_evaluation_traces_its_scoring_function_once(run_dir, tmp_path,
     generator = models.build_generator(run_dir)
     config = run_dir.replace(eval_examples=4)
     writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
-    evaluate = evaluation.periodic_evaluator(config, generator, writer)
+    evaluate = evaluation.periodic_evaluator(
+        config, generator, writer, dataset=prepare.prepare(config.data)
+    )
     first = evaluate(1)
     traces = scorers[0].experimental_get_tracing_count()
     second = evaluate(2)

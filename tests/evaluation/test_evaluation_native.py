@@ -6,13 +6,13 @@ import os
 import data_factory
 import keras
 import numpy as np
+import pipeline_helpers
 import pytest
 import tensorflow as tf
 from PIL import Image
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
-from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.data import prepare
 from pix2pix_tf.evaluation import evaluator as evaluation
 from pix2pix_tf.evaluation import reports
@@ -97,7 +97,7 @@ def test_training_size_reproduces_the_resized_scores(folder_run):
     options = evaluation.EvalOptions(batch_size=2, fcn="off", eval_size="training")
     results, output_dir = evaluation.evaluate(config.train.workdir, options)
     assert results["eval_size"] == "training"
-    dataset = input_pipeline.build_dataset(config.data, "val", training=False, batch_size=2)
+    dataset = pipeline_helpers.build(config.data, "val", training=False, batch_size=2)
     l1 = [
         np.mean(np.abs(generator(inputs, training=False).numpy() - targets.numpy()), axis=(1, 2, 3))
         for inputs, targets in dataset
@@ -163,7 +163,9 @@ def test_non_square_periodic_evaluation_has_the_fcn_score(wide_run, monkeypatch,
     config, generator, root = wide_run
     monkeypatch.chdir(root)  # Where the default checkpoints/segmenter is.
     writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
-    evaluate = evaluation.periodic_evaluator(config.replace(eval_examples=2), generator, writer)
+    evaluate = evaluation.periodic_evaluator(
+        config.replace(eval_examples=2), generator, writer, dataset=prepare.prepare(config.data)
+    )
     results = evaluate(1)
     assert results["eval_size"] == "training"
     assert 0.0 <= results["fcn_generated_per_pixel_accuracy"] <= 1.0

@@ -269,13 +269,23 @@ def test_periodic_evaluation_reports_fid_to_tensorboard(run_dir, tmp_path):
     generator = models.build_generator(run_dir)
     config = run_dir.replace(eval_examples=4, eval_fid="on")
     writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
-    evaluate = evaluation.periodic_evaluator(config, generator, writer, stand_in_inception())
+    evaluate = evaluation.periodic_evaluator(
+        config,
+        generator,
+        writer,
+        dataset=prepare.prepare(config.data),
+        feature_model=stand_in_inception(),
+    )
     first, second = evaluate(1), evaluate(2)
     assert first["fid"] > 0 and second["fid"] == pytest.approx(first["fid"])
     series = reports.read_scalars(str(tmp_path / "eval"))
     assert sorted(series["val/fid"][0].tolist()) == [1, 2] and "val/kid_std" in series
     off = evaluation.periodic_evaluator(
-        run_dir.replace(eval_examples=2, eval_fid="off"), generator, writer, stand_in_inception()
+        run_dir.replace(eval_examples=2, eval_fid="off"),
+        generator,
+        writer,
+        dataset=prepare.prepare(config.data),
+        feature_model=stand_in_inception(),
     )(3)
     assert "fid" not in off
 

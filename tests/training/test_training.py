@@ -7,6 +7,7 @@ import time
 
 import keras
 import numpy as np
+import pipeline_helpers
 import pytest
 import tensorflow as tf
 
@@ -305,7 +306,7 @@ def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(
         eval_every=2,
         eval_examples=2,
     )
-    assert datasets.prepared_dir(config.data).endswith("train16_val4_seed0_256x512/1.1.0")
+    assert datasets.locate(config.data).directory.endswith("train16_val4_seed0_256x512/1.1.0")
     with pytest.raises(ValueError, match="--eval_every needs a periodic evaluator"):
         training.train(config)  # Training does not import evaluation: it is handed it.
     result = training.train(config, periodic_evaluator=evaluator.periodic_evaluator)
@@ -313,7 +314,7 @@ def test_non_square_tiny_run_trains_on_wide_scenes_and_writes_a_wide_grid(
     saved = config_lib.Config.from_json(str(workdir / "config.json"))
     assert saved.data.image_size == "64x128" and saved.data.load_size == "72x143"
     # The prepared pairs are 2:1 scenes (1024x256: two 512x256 halves).
-    files, _ = input_pipeline.split_files(config.data, "train")
+    files, _ = pipeline_helpers.split_files(config.data, "train")
     record = next(iter(tf.data.TFRecordDataset(files)))
     pair = tf.io.decode_jpeg(input_pipeline.parse(record, side_by_side=True)["image"])
     assert pair.shape == (256, 1024, 3)
@@ -403,8 +404,8 @@ def test_non_finite_loss_stops_without_saving(tiny_data, tmp_path, monkeypatch):
 
     build_dataset = input_pipeline.build_dataset
 
-    def poisoned(data_config, split, *, training, **kwargs):
-        dataset = build_dataset(data_config, split, training=training, **kwargs)
+    def poisoned(prepared, split, *, training, **kwargs):
+        dataset = build_dataset(prepared, split, training=training, **kwargs)
         if not training:
             return dataset
 

@@ -18,6 +18,7 @@ and converted files, the source). `tfds.builder_from_directory` reads it too.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from pix2pix_tf import configs as config_lib
@@ -33,59 +34,76 @@ def manual_dir(data_config: config_lib.DataConfig) -> str:
     return os.path.abspath(os.path.expanduser(directory))
 
 
-def builder_location(data_config: config_lib.DataConfig) -> tuple[str, str]:
-    """(builder name, config name) of the dataset `data_config` selects."""
-    builder_class, config_name = _builder_class(data_config)
-    return builder_class.name, config_name
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """Where the dataset a DataConfig selects is (or will be) prepared."""
+
+    # The builder class (berkeley.Berkeley, synthetic.SyntheticStreets, folder.Folder)
+    # and its config name (e.g. "cityscapes", "train400_val50_seed0").
+    builder_class: type
+    config_name: str
+    # <data_dir>/<builder>/<config>/<version>: the directory TFDS writes, the
+    # builder's `data_dir` (tests/data/test_prepare.py checks the two agree).
+    directory: str
+
+    @property
+    def name(self) -> str:
+        """`<builder>-<config>`, e.g. for the lock file."""
+        return f"{self.builder_class.name}-{self.config_name}"
 
 
-def _builder_class(data_config: config_lib.DataConfig) -> tuple[type, str]:
+def locate(data_config: config_lib.DataConfig) -> Location:
+    """The builder and prepared directory of the dataset `data_config` selects.
+
+    Derived from the builder's class, not an instance: a Folder builder scans its
+    source folder when it is made, and reading a prepared copy must not need the
+    source (it may be gone).
+    """
     # Only the selected builder's module is imported: each brings its own libraries
     # (the archive reader, the renderer, the folder scanner) that the others never need.
     info = registry.dataset_info(data_config.dataset)
     if info.builder == registry.SYNTHETIC:
         from pix2pix_tf.data.datasets import synthetic
 
-        return synthetic.SyntheticStreets, synthetic.config_name(
+        builder_class = synthetic.SyntheticStreets
+        config_name = synthetic.config_name(
             data_config.synthetic_train_examples,
             data_config.synthetic_val_examples,
             data_config.synthetic_seed,
             synthetic.half_size(data_config.image_size),
         )
-    if info.builder == registry.FOLDER:
+    elif info.builder == registry.FOLDER:
         from pix2pix_tf.data.datasets import folder
 
         if not data_config.source_dir:
             raise base.PrepareError("--dataset folder needs --source_dir DIR (your pairs).")
-        return folder.Folder, folder.config_name(data_config.source_dir)
-    from pix2pix_tf.data.datasets import berkeley
+        builder_class, config_name = folder.Folder, folder.config_name(data_config.source_dir)
+    else:
+        from pix2pix_tf.data.datasets import berkeley
 
-    return berkeley.Berkeley, info.name
-
-
-def prepared_dir(data_config: config_lib.DataConfig) -> str:
-    """The directory holding the prepared TFRecords (it may not exist yet)."""
-    builder_class, config_name = _builder_class(data_config)
-    return os.path.join(
+        builder_class, config_name = berkeley.Berkeley, info.name
+    directory = os.path.join(
         os.path.abspath(data_config.data_dir),
         builder_class.name,
         config_name,
         str(builder_class.VERSION),
     )
+    return Location(builder_class, config_name, directory)
 
 
-def get_builder(data_config: config_lib.DataConfig) -> base.PairBuilder:
-    """The TFDS builder that prepares the dataset `data_config` selects."""
+def get_builder(data_config: config_lib.DataConfig, location: Location) -> base.PairBuilder:
+    """The TFDS builder that prepares `location` (data_config.data_dir's copy of it)."""
     data_dir = os.path.abspath(data_config.data_dir)
-    builder_class, config_name = _builder_class(data_config)
     builder = registry.dataset_info(data_config.dataset).builder
-    if builder == registry.SYNTHETIC:
-        return builder_class(config=config_name, data_dir=data_dir)
     if builder == registry.FOLDER:
-        return builder_class(
+        return location.builder_class(
             source_dir=data_config.source_dir,
             folder_layout=data_config.folder_layout,
             pair_suffixes=data_config.pair_suffixes,
             data_dir=data_dir,
         )
-    return builder_class(config=config_name, data_dir=data_dir, manual_dir=manual_dir(data_config))
+    if builder == registry.SYNTHETIC:
+        return location.builder_class(config=location.config_name, data_dir=data_dir)
+    return location.builder_class(
+        config=location.config_name, data_dir=data_dir, manual_dir=manual_dir(data_config)
+    )
