@@ -36,6 +36,8 @@ EVAL_DIR = "evaluation"
 # EvalOptions lives in evaluation/options.py, so that evaluate.py builds its flags without
 # TensorFlow.
 DEFAULT_OPTIONS = EvalOptions()
+# One row of the gallery: (key, input, generated, target), the images uint8 HxWx3.
+GalleryRow = tuple[str, np.ndarray, np.ndarray, np.ndarray]
 
 
 def fcn_applies(config: config_lib.Config) -> bool:
@@ -145,19 +147,66 @@ def make_scorer(
     return score
 
 
+class _Totals:
+    """What evaluate_generator accumulates over the batches: the metric sums, the FCN
+    confusion matrices, FID/KID's features (with `distance`) and the first
+    `gallery_size` (key, input, generated, target) rows, as display images."""
+
+    def __init__(self, distance: fid.FeatureDistance | None, gallery_size: int):
+        self.sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
+        self.confusions: dict[str, np.ndarray] = {}
+        self.distance = distance
+        self.gallery_size = gallery_size
+        self.gallery: list[GalleryRow] = []
+        self.count = 0
+        self.started = time.perf_counter()
+
+    def add(self, inputs, targets, keys, generated, values, confusions) -> None:
+        """One batch: its scorer's outputs, and the pairs and keys it scored."""
+        for name in self.sums:
+            self.sums[name] += float(tf.reduce_sum(values[name]))
+        for name, confusion in confusions.items():
+            self.confusions[name] = self.confusions.get(name, 0) + confusion.numpy()
+        if self.distance is not None:
+            self.distance.update(generated, targets)
+        if len(self.gallery) < self.gallery_size:
+            room = self.gallery_size - len(self.gallery)
+            for key, images in zip(
+                keys.numpy()[:room],
+                zip(*(grids.to_display(x) for x in (inputs, generated, targets)), strict=True),
+                strict=False,
+            ):
+                self.gallery.append((key.decode(), *images))
+        self.count += int(inputs.shape[0])
+
+    def results(self, eval_size: str) -> dict[str, float]:
+        """The means, FID/KID, the seconds since the totals started and the FCN-scores."""
+        results: dict[str, float] = {name: value / self.count for name, value in self.sums.items()}
+        results["examples"] = self.count
+        results["eval_size"] = eval_size
+        if self.distance is not None:
+            results.update(self.distance.result())
+        results["seconds"] = time.perf_counter() - self.started
+        for name, confusion in self.confusions.items():
+            scores = metrics.segmentation_scores(confusion)
+            results[f"fcn_{name}_per_pixel_accuracy"] = scores.per_pixel_accuracy
+            results[f"fcn_{name}_per_class_accuracy"] = scores.per_class_accuracy
+            results[f"fcn_{name}_class_iou"] = scores.class_iou
+        return results
+
+
 def evaluate_generator(
     config: config_lib.Config,
     dataset: PreparedDataset,
     generator: keras.Model,
     options: EvalOptions = DEFAULT_OPTIONS,
     segmenter: keras.Model | None = None,
-    gallery: list | None = None,
     score=None,
     features: fid.InceptionFeatures | None = None,
-) -> dict[str, float]:
-    """Scores `generator` over a split of the prepared `dataset`; appends (key, input,
-    generated, target) to gallery.
+) -> tuple[dict[str, float], list[GalleryRow]]:
+    """Scores `generator` over a split of the prepared `dataset`; returns (metrics, gallery).
 
+    The gallery is the split's first options.gallery_size rows (none with 0).
     `score` is a make_scorer(generator, segmenter) function to reuse, if any; with
     `features`, FID and KID of the generated against the target images too.
     With options.eval_size "native", `generator` is the training-size generator and
@@ -188,44 +237,15 @@ def evaluate_generator(
         score = make_scorer(native_generator(config, generator), segmenter, multiple)
     score = score or make_scorer(generator, segmenter)
 
-    sums = {"l1": 0.0, "psnr": 0.0, "ssim": 0.0}
-    confusion_totals: dict[str, np.ndarray] = {}
-    distance = features.distance() if features is not None else None
-    count = 0
     progress = Progbar(total, unit_name="image")
-    started = time.perf_counter()
+    totals = _Totals(features.distance() if features is not None else None, options.gallery_size)
     for inputs, targets, keys in batches:
         generated, values, confusions = score(inputs, targets)
-        for name in sums:
-            sums[name] += float(tf.reduce_sum(values[name]))
-        for name, confusion in confusions.items():
-            confusion_totals[name] = confusion_totals.get(name, 0) + confusion.numpy()
-        if distance is not None:
-            distance.update(generated, targets)
-        if gallery is not None and len(gallery) < options.gallery_size:
-            room = options.gallery_size - len(gallery)
-            for key, images in zip(
-                keys.numpy()[:room],
-                zip(*(grids.to_display(x) for x in (inputs, generated, targets)), strict=True),
-                strict=False,
-            ):
-                gallery.append((key.decode(), *images))
-        count += int(inputs.shape[0])
-        progress.update(count)
-    if count == 0:
+        totals.add(inputs, targets, keys, generated, values, confusions)
+        progress.update(totals.count)
+    if totals.count == 0:
         raise ValueError(f"split {split!r} of {config.data.dataset} has no examples.")
-    results: dict[str, float] = {name: value / count for name, value in sums.items()}
-    results["examples"] = count
-    results["eval_size"] = options.eval_size
-    if distance is not None:
-        results.update(distance.result())
-    results["seconds"] = time.perf_counter() - started
-    for name, confusion in confusion_totals.items():
-        scores = metrics.segmentation_scores(confusion)
-        results[f"fcn_{name}_per_pixel_accuracy"] = scores.per_pixel_accuracy
-        results[f"fcn_{name}_per_class_accuracy"] = scores.per_class_accuracy
-        results[f"fcn_{name}_class_iou"] = scores.class_iou
-    return results
+    return totals.results(options.eval_size), totals.gallery
 
 
 def write_scalars(writer, results: dict, split: str, step: int) -> None:
@@ -259,14 +279,17 @@ def periodic_evaluator(
     for InceptionV3 (tests); None: InceptionV3 per --eval_fid.
     """
     # At the training size: one traced graph for the whole run.
-    options = EvalOptions(max_examples=config.train.eval_examples, eval_size="training")
+    # No gallery: the periodic evaluation writes scalars only.
+    options = EvalOptions(
+        max_examples=config.train.eval_examples, eval_size="training", gallery_size=0
+    )
     split = dataset.eval_split
     segmenter = fcn_segmenter(config, options)
     score = make_scorer(generator, segmenter)
     features = _load_features(config.train.eval_fid, None, "--eval_fid", feature_model)
 
     def evaluate(step: int) -> dict[str, float]:
-        results = evaluate_generator(
+        results, _ = evaluate_generator(
             config, dataset, generator, options, segmenter, score=score, features=features
         )
         write_scalars(writer, results, split, step)
@@ -293,9 +316,8 @@ def evaluate(
     split = options.split or dataset.eval_split
     segmenter = fcn_segmenter(config, options)
     features = _load_features(options.fid, options.inception_weights, "--fid", feature_model)
-    gallery: list = []
-    results = evaluate_generator(
-        config, dataset, generator, options, segmenter, gallery, features=features
+    results, gallery = evaluate_generator(
+        config, dataset, generator, options, segmenter, features=features
     )
     results.update(step=step, split=split, checkpoint=os.path.basename(checkpoint_path))
 

@@ -100,11 +100,14 @@ def load(path: str, threads: int | None = None) -> FloatModel:
     return loader(found, threads)
 
 
-def load_file_export(path: str, checkpoint: str | None = None) -> FloatModel | None:
-    """predict.py's LiteRT/ONNX branch: the export at `path`, or None when `path` names
-    no .tflite/.onnx export (a SavedModel or a run directory)."""
+def find_file_export(path: str, checkpoint: str | None = None) -> str | None:
+    """predict.py's LiteRT/ONNX check: the .tflite/.onnx file `path` names (load() it),
+    or None when it names no such export (a SavedModel or a run directory, say).
+
+    Raises DeployModelError for a missing .tflite/.onnx file, or for `checkpoint`
+    with a file export."""
     try:
-        kind, _ = find(path)
+        kind, found = find(path)
     except DeployModelError:
         if path.lower().endswith(tuple(EXTENSIONS)):
             raise
@@ -113,7 +116,7 @@ def load_file_export(path: str, checkpoint: str | None = None) -> FloatModel | N
         return None
     if checkpoint is not None:
         raise DeployModelError(f"--checkpoint needs --model to be a run directory; {path} is not.")
-    return load(path)
+    return found
 
 
 def _refuse(path: str, kind: str, why: str) -> DeployModelError:

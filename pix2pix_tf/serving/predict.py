@@ -94,77 +94,117 @@ def _exported_direction(version_dir: str) -> str | None:
         return None
 
 
+# The kinds of --model path (model_kind), each with its loader in _LOADERS.
+FILE_EXPORT = "file export"  # a .tflite / .onnx file, its version folder or their base path
+SAVED_MODEL = "SavedModel"  # a SavedModel version directory, or a TF Serving base path
+RUN_DIRECTORY = "run directory"  # config.json and checkpoints (train.py's --workdir)
+
+
 def load_model(path: str, checkpoint: str | None = None) -> Model:
     """Loads --model: a SavedModel version dir, a TF Serving base path, a run directory
     (its latest checkpoint, or `checkpoint`), or a .tflite / .onnx export (the file, its
     version folder or their base path; serving/deploy_runtimes.py)."""
+    kind, found = model_kind(path, checkpoint)
+    return _LOADERS[kind](found, checkpoint)
+
+
+def model_kind(path: str, checkpoint: str | None = None) -> tuple[str, str]:
+    """(kind, what to load) for --model `path`: (FILE_EXPORT, the .tflite/.onnx file),
+    (SAVED_MODEL, the version directory: `path` or a base path's highest version) or
+    (RUN_DIRECTORY, `path`). Raises PredictError, one line, when it is none of them or
+    `checkpoint` is given with anything but a run directory."""
     # Imported here: it loads the LiteRT and ONNX Runtime libraries, which a SavedModel
     # or a run directory never needs.
     from pix2pix_tf.serving import deploy_runtimes
 
     try:
-        loaded = deploy_runtimes.load_file_export(path, checkpoint)
+        file_export = deploy_runtimes.find_file_export(path, checkpoint)
     except deploy_runtimes.DeployModelError as error:
         raise PredictError(str(error)) from None
-    if loaded is not None:
-        direction = loaded.metadata.get("config", {}).get("data", {}).get("direction")
-        serve = deploy_runtimes.serve_bytes(loaded)
-        return Model(serve, f"{loaded.kind} {loaded.path}", direction, owner=loaded)
+    if file_export is not None:
+        return FILE_EXPORT, file_export
     if not tf.io.gfile.isdir(path):
         raise PredictError(f"--model {path}: no such directory.")
     if checkpoint is not None and not run_dir.is_run_directory(path):
         raise PredictError(
             f"--checkpoint needs --model to be a run directory (with config.json); {path} is not."
         )
-    if _is_saved_model(path):
-        version_dir = path
-    else:
-        version_dir = _latest_version(path)
+    version_dir = path if _is_saved_model(path) else _latest_version(path)
     if version_dir is not None:
-        try:
-            loaded = tf.saved_model.load(version_dir)
-        except (OSError, ValueError, tf.errors.OpError) as error:
-            raise PredictError(
-                f"--model {version_dir}: cannot load this SavedModel ({_reason(error)}); "
-                "export it again or pass another version."
-            ) from None
-        if serving.DEFAULT_SIGNATURE not in loaded.signatures:
-            raise PredictError(f"--model {version_dir}: has no serving_default signature.")
-        return Model(
-            serve=_wrap_signature(loaded.signatures[serving.DEFAULT_SIGNATURE]),
-            description=f"SavedModel {version_dir}",
-            direction=_exported_direction(version_dir),
-            owner=loaded,
-        )
+        return SAVED_MODEL, version_dir
     if run_dir.is_run_directory(path):
-        try:
-            config, generator, checkpoint = run_dir.restore_generator(path, checkpoint)
-        except (FileNotFoundError, ValueError) as error:
-            raise PredictError(str(error)) from None
-        # Served like a default export: at each input's own size, padded to 2^unet_depth,
-        # with the run's bit depths.
-        input_bits, output_bits = config_lib.bit_depths(config.data)
-        functions = serving.ServingFunctions(
-            generator,
-            pad_multiple=models.pad_multiple(config),
-            input_bits=input_bits,
-            output_bits=output_bits,
-        )
-        signature = tf.function(
-            functions.serve_bytes,
-            input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
-        )
-
-        def serve(images: list[bytes]) -> list[bytes]:
-            return list(signature(tf.constant(images, tf.string))["image_bytes"].numpy())
-
-        return Model(
-            serve=serve, description=f"checkpoint {checkpoint}", direction=config.data.direction
-        )
+        return RUN_DIRECTORY, path
     raise PredictError(
         f"--model {path}: neither a SavedModel (saved_model.pb), a TF Serving base path "
         "(numbered versions) nor a run directory (config.json)."
     )
+
+
+def _load_file_export(path: str, checkpoint: str | None) -> Model:
+    """A .tflite / .onnx file (`checkpoint` is None: model_kind refused one)."""
+    from pix2pix_tf.serving import deploy_runtimes
+
+    try:
+        loaded = deploy_runtimes.load(path)
+    except deploy_runtimes.DeployModelError as error:
+        raise PredictError(str(error)) from None
+    direction = loaded.metadata.get("config", {}).get("data", {}).get("direction")
+    serve = deploy_runtimes.serve_bytes(loaded)
+    return Model(serve, f"{loaded.kind} {loaded.path}", direction, owner=loaded)
+
+
+def _load_saved_model(version_dir: str, checkpoint: str | None) -> Model:
+    """A SavedModel version directory through its serving_default signature (a
+    `checkpoint` only applies to run directories)."""
+    try:
+        loaded = tf.saved_model.load(version_dir)
+    except (OSError, ValueError, tf.errors.OpError) as error:
+        raise PredictError(
+            f"--model {version_dir}: cannot load this SavedModel ({_reason(error)}); "
+            "export it again or pass another version."
+        ) from None
+    if serving.DEFAULT_SIGNATURE not in loaded.signatures:
+        raise PredictError(f"--model {version_dir}: has no serving_default signature.")
+    return Model(
+        serve=_wrap_signature(loaded.signatures[serving.DEFAULT_SIGNATURE]),
+        description=f"SavedModel {version_dir}",
+        direction=_exported_direction(version_dir),
+        owner=loaded,
+    )
+
+
+def _load_run_directory(path: str, checkpoint: str | None) -> Model:
+    """A run's generator at `checkpoint` (default: its latest), served like a default
+    export: at each input's own size, padded to 2^unet_depth, with the run's bit depths."""
+    try:
+        config, generator, checkpoint = run_dir.restore_generator(path, checkpoint)
+    except (FileNotFoundError, ValueError) as error:
+        raise PredictError(str(error)) from None
+    input_bits, output_bits = config_lib.bit_depths(config.data)
+    functions = serving.ServingFunctions(
+        generator,
+        pad_multiple=models.pad_multiple(config),
+        input_bits=input_bits,
+        output_bits=output_bits,
+    )
+    signature = tf.function(
+        functions.serve_bytes,
+        input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")],
+    )
+
+    def serve(images: list[bytes]) -> list[bytes]:
+        return list(signature(tf.constant(images, tf.string))["image_bytes"].numpy())
+
+    return Model(
+        serve=serve, description=f"checkpoint {checkpoint}", direction=config.data.direction
+    )
+
+
+_LOADERS: dict[str, Callable[[str, str | None], Model]] = {
+    FILE_EXPORT: _load_file_export,
+    SAVED_MODEL: _load_saved_model,
+    RUN_DIRECTORY: _load_run_directory,
+}
 
 
 def list_inputs(inputs: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:

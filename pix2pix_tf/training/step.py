@@ -9,8 +9,9 @@ so that benchmarks and tests can use them on their own:
     train_steps = make_train_loop(config, state)
     losses = train_steps(iterator, 4)  # 4 steps in one call; dict of [4] tensors
 
-`train_step` is pure: it updates the models and optimizers and returns the
-losses named by loss_names(config); printing, summaries and checkpoints are the
+`train_step` updates the train state (the models' weights, the optimizers' slots
+and iteration counts, the step counter) and returns the losses named by
+loss_names(config). It does no I/O: printing, summaries and checkpoints are the
 controller's actions (pix2pix_tf/training/controller.py, actions.py).
 """
 
@@ -140,13 +141,20 @@ def build_train_state(
 
 
 def make_train_step(config: config_lib.Config, state: TrainState):
-    """Returns train_step(input_images, target_images) -> dict of scalar losses.
+    """Returns the tf.function train_step(input_images, target_images) -> dict of scalar losses.
 
     One step updates the generator and the discriminator simultaneously from
-    the same forward pass, as the TensorFlow tutorial does. Inputs are global
-    batches (or per-replica values from a distributed dataset); losses are
-    averaged over the global batch and summed across replicas.
+    the same forward pass, as the TensorFlow tutorial does, and adds 1 to
+    `state.step`. Inputs are global batches (or per-replica values from a
+    distributed dataset); losses are averaged over the global batch and summed
+    across replicas.
     """
+    return tf.function(_train_step_function(config, state))
+
+
+def _train_step_function(config: config_lib.Config, state: TrainState):
+    """make_train_step's train_step as a plain Python function, traced by its caller's
+    tf.function: make_train_step's own, or make_train_loop's around the whole loop."""
     train = config.train
     halve = arch_spec(config.model.arch).halve_discriminator_loss
     generator, discriminator = state.generator, state.discriminator
@@ -199,18 +207,20 @@ def make_train_step(config: config_lib.Config, state: TrainState):
         )
         return values
 
+    # With --jit_compile, XLA compiles the replica step (strategy.run must stay outside a
+    # jit scope); without it, the replica step is traced straight into the caller's graph,
+    # with no function of its own.
+    run_replica = tf.function(replica_step, jit_compile=True) if train.jit_compile else replica_step
+
     def train_step(input_images, target_images):
-        per_replica = state.strategy.run(replica_step, args=(input_images, target_images))
+        per_replica = state.strategy.run(run_replica, args=(input_images, target_images))
         state.step.assign_add(1)
         return {
             name: state.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica[name], axis=None)
             for name in names
         }
 
-    # XLA compiles the replica step (strategy.run must stay outside a jit scope).
-    if train.jit_compile:
-        replica_step = tf.function(replica_step, jit_compile=True)
-    return tf.function(train_step)
+    return train_step
 
 
 def make_train_loop(config: config_lib.Config, state: TrainState):
@@ -222,7 +232,7 @@ def make_train_loop(config: config_lib.Config, state: TrainState):
     can log, average and check each of them. `num_steps` is a tensor, so any
     count up to --steps_per_execution runs without retracing.
     """
-    step_fn = make_train_step(config, state).python_function
+    train_step = _train_step_function(config, state)
     names = loss_names(config)
 
     def train_steps(iterator, num_steps):
@@ -231,7 +241,7 @@ def make_train_loop(config: config_lib.Config, state: TrainState):
             name: tf.TensorArray(tf.float32, size=num_steps, element_shape=[]) for name in names
         }
         for index in tf.range(num_steps):
-            values = step_fn(*next(iterator))
+            values = train_step(*next(iterator))
             arrays = {name: arrays[name].write(index, values[name]) for name in names}
         return {name: array.stack() for name, array in arrays.items()}
 
