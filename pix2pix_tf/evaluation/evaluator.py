@@ -28,6 +28,7 @@ from pix2pix_tf.evaluation import segmenter as segmentation
 from pix2pix_tf.evaluation.options import EvalOptions
 from pix2pix_tf.models import losses
 from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import gallery as gallery_lib
 from pix2pix_tf.runs import grids
 from pix2pix_tf.runs.progress import Progbar
 from pix2pix_tf.serving import sizes
@@ -327,7 +328,7 @@ def evaluate(
         os.path.join(output_dir, "metrics.json"), json.dumps(results, indent=2, sort_keys=True)
     )
     title = f"{config.data.dataset} {split}, step {step}"
-    reports.write_gallery(output_dir, gallery, title, summary=results)
+    gallery_lib.write_gallery(output_dir, gallery, title, summary=results)
     if gallery:
         # The first gallery rows (key dropped): input | generated | target; at native
         # size, those of the first row's size.

@@ -31,10 +31,11 @@ from PIL import Image, ImageOps
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
-from pix2pix_tf.evaluation import reports
 from pix2pix_tf.files import write_atomic
 from pix2pix_tf.runs import directory as run_dir
+from pix2pix_tf.runs import gallery as gallery_lib
 from pix2pix_tf.runs.progress import Progbar
+from pix2pix_tf.serving import deploy_runtimes
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 
@@ -113,10 +114,6 @@ def model_kind(path: str, checkpoint: str | None = None) -> tuple[str, str]:
     (SAVED_MODEL, the version directory: `path` or a base path's highest version) or
     (RUN_DIRECTORY, `path`). Raises PredictError, one line, when it is none of them or
     `checkpoint` is given with anything but a run directory."""
-    # Imported here: it loads the LiteRT and ONNX Runtime libraries, which a SavedModel
-    # or a run directory never needs.
-    from pix2pix_tf.serving import deploy_runtimes
-
     try:
         file_export = deploy_runtimes.find_file_export(path, checkpoint)
     except deploy_runtimes.DeployModelError as error:
@@ -142,8 +139,6 @@ def model_kind(path: str, checkpoint: str | None = None) -> tuple[str, str]:
 
 def _load_file_export(path: str, checkpoint: str | None) -> Model:
     """A .tflite / .onnx file (`checkpoint` is None: model_kind refused one)."""
-    from pix2pix_tf.serving import deploy_runtimes
-
     try:
         loaded = deploy_runtimes.load(path)
     except deploy_runtimes.DeployModelError as error:
@@ -335,7 +330,7 @@ def write_gallery(output_dir: str, stems: list[str], strips: bool, pairs: bool) 
     """An index.html showing every result (strips when written, else outputs)."""
     column = ("input | output | target" if pairs else "input | output") if strips else "output"
     rows = [(stem, [f"{STRIP_DIR}/{stem}.png" if strips else f"{stem}.png"]) for stem in stems]
-    return reports.write_gallery_page(
+    return gallery_lib.write_gallery_page(
         output_dir, "pix2pix results", columns=(column,), rows=rows, note=f"{len(stems)} images."
     )
 

@@ -23,7 +23,7 @@ import os
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import registry
-from pix2pix_tf.data.datasets import base
+from pix2pix_tf.data.datasets import base, berkeley, folder, synthetic
 
 
 def manual_dir(data_config: config_lib.DataConfig) -> str:
@@ -59,12 +59,8 @@ def locate(data_config: config_lib.DataConfig) -> Location:
     source folder when it is made, and reading a prepared copy must not need the
     source (it may be gone).
     """
-    # Only the selected builder's module is imported: each brings its own libraries
-    # (the archive reader, the renderer, the folder scanner) that the others never need.
     info = registry.dataset_info(data_config.dataset)
     if info.builder == registry.SYNTHETIC:
-        from pix2pix_tf.data.datasets import synthetic
-
         builder_class = synthetic.SyntheticStreets
         config_name = synthetic.config_name(
             data_config.synthetic_train_examples,
@@ -73,14 +69,10 @@ def locate(data_config: config_lib.DataConfig) -> Location:
             synthetic.half_size(data_config.image_size),
         )
     elif info.builder == registry.FOLDER:
-        from pix2pix_tf.data.datasets import folder
-
         if not data_config.source_dir:
             raise base.PrepareError("--dataset folder needs --source_dir DIR (your pairs).")
         builder_class, config_name = folder.Folder, folder.config_name(data_config.source_dir)
     else:
-        from pix2pix_tf.data.datasets import berkeley
-
         builder_class, config_name = berkeley.Berkeley, info.name
     directory = os.path.join(
         os.path.abspath(data_config.data_dir),
