@@ -65,11 +65,16 @@ def activation_bytes(model: keras.Model) -> int:
 
 def estimate(config, policy: str) -> dict:
     """The step's counted memory for `config` with the hidden layers in `policy`."""
+    from pix2pix_tf import configs as config_lib
     from pix2pix_tf import models
     from pix2pix_tf.models import global_local
 
-    generator = models.build_generator(config, dtype_policy=policy)
-    discriminator = models.build_discriminator(config, dtype_policy=policy)
+    generator = models.build_generator(
+        **config_lib.generator_arguments(config), dtype_policy=policy
+    )
+    discriminator = models.build_discriminator(
+        **config_lib.discriminator_arguments(config), dtype_policy=policy
+    )
     parameters = generator.count_params() + discriminator.count_params()
     forward = generator
     if config.model.generator == "global_local" and config.train.stage == "global":

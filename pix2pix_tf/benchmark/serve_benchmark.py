@@ -99,7 +99,7 @@ def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     import dataclasses
 
     from pix2pix_tf import models
-    from pix2pix_tf.configs import build_config
+    from pix2pix_tf.configs import build_config, generator_arguments
     from pix2pix_tf.serving import export as export_lib
     from pix2pix_tf.serving import graph as serving
 
@@ -112,7 +112,7 @@ def export_fresh_generator(args: argparse.Namespace, directory: str) -> str:
     options = dataclasses.replace(serving.ServingOptions(), **overrides)
 
     config = build_config(image_size=image_size)
-    generator = models.build_generator(config)
+    generator = models.build_generator(**generator_arguments(config))
     output_layer = generator.get_layer("output_deconv")
     kernel, *rest = output_layer.get_weights()
     output_layer.set_weights([kernel * 50.0, *rest])

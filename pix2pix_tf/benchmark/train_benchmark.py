@@ -57,12 +57,13 @@ def _build_tutorial(config):
     import keras
     import tensorflow as tf
 
+    from pix2pix_tf.configs import discriminator_arguments, generator_arguments
     from pix2pix_tf.models import build_discriminator, build_generator
 
     # Keras' own convolutions throughout (no matmul convolutions), as published.
     config = config.replace(matmul_convs=False)
-    generator = build_generator(config)
-    discriminator = build_discriminator(config)
+    generator = build_generator(**generator_arguments(config))
+    discriminator = build_discriminator(**discriminator_arguments(config))
     loss_object = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
     discriminator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)

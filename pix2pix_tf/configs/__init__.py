@@ -11,9 +11,18 @@ Resolution order, later wins:
 preset; the presets are code built on the schema. The size rules, with the one
 derivation of the U-Net's depth, are in sizes.py, the choice lists in choices.py. The
 resolved config is saved as `config.json` next to the checkpoints; export, evaluation
-and resume read it back with `Config.from_json`. Nothing here imports TensorFlow.
+and resume read it back with `Config.from_json`. arguments.py is the one bridge from a
+Config to the plain keyword arguments of pix2pix_tf/models/ (`generator_arguments`,
+`discriminator_arguments`, `pad_multiple_arguments`, `stage_arguments`). Nothing here
+imports TensorFlow.
 """
 
+from pix2pix_tf.configs.arguments import (
+    discriminator_arguments,
+    generator_arguments,
+    pad_multiple_arguments,
+    stage_arguments,
+)
 from pix2pix_tf.configs.presets import PRESETS, build_config
 from pix2pix_tf.configs.schema import (
     CONFIG_FILE,
@@ -41,7 +50,11 @@ __all__ = [
     "TrainConfig",
     "bit_depths",
     "build_config",
+    "discriminator_arguments",
+    "generator_arguments",
     "image_hw",
     "load_hw",
+    "pad_multiple_arguments",
     "parse_pair_suffixes",
+    "stage_arguments",
 ]

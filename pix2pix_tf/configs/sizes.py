@@ -108,16 +108,21 @@ def check_image_size(image_size: int | str, depth: int | None, flag: str = "imag
     )
 
 
-def generator_multiple(generator: str, unet_depth: int | None, image_size: int | str) -> int:
+def generator_multiple(
+    generator: str, unet_depth: int | None, image_size: int | str | None = None
+) -> int:
     """What each side of an input must be a multiple of for `generator` to return its size.
 
-    U-Net: 2^unet_depth (None: derived from `image_size`); resnet: 2^2; global_local:
-    2 * 2^4 (the global network runs at half resolution and downsamples 4 times).
+    U-Net: 2^unet_depth (None: derived from `image_size`, which the U-Net then needs);
+    resnet: 2^2; global_local: 2 * 2^4 (the global network runs at half resolution and
+    downsamples 4 times).
     """
     if generator == "resnet":
         return 2**RESNET_DOWNSAMPLINGS
     if generator == "global_local":
         return 2 * 2**GLOBAL_DOWNSAMPLINGS
+    if unet_depth is None and image_size is None:
+        raise ValueError("The U-Net's multiple needs its --unet_depth or its --image_size.")
     return 2 ** (unet_depth_for(image_size) if unet_depth is None else unet_depth)
 
 
@@ -185,8 +190,8 @@ def unet_depth(image_size: int | str, depth: int | None = None) -> int:
     """The U-Net's encoder layers for `image_size`: `depth` (--unet_depth), or log2 of the
     smaller side when None; raises ValueError naming the flags if it does not fit.
 
-    The one derivation of the depth: config validation, the model builders and the
-    sizes of serving all call it.
+    The one derivation of the depth: config validation and the bridge to the models'
+    arguments (arguments.py) call it; the models take the resolved depth.
     """
     check_unet_depth_bounds(image_size, depth)
     return check_image_size(image_size, depth)

@@ -79,7 +79,10 @@ def fcn_segmenter(config: config_lib.Config, options: EvalOptions) -> keras.Mode
 
 def native_generator(config: config_lib.Config, generator: keras.Model) -> keras.Model:
     """The fully convolutional copy of `generator` (its weights, inputs of any size)."""
-    copy = models.build_generator(config, input_shape=(None, None, config.data.input_channels))
+    copy = models.build_generator(
+        **config_lib.generator_arguments(config),
+        input_shape=(None, None, config.data.input_channels),
+    )
     copy.set_weights(generator.get_weights())
     return copy
 
@@ -234,7 +237,7 @@ def evaluate_generator(
         else:
             batches = batches.batch(options.batch_size)
     if score is None and native:
-        multiple = models.pad_multiple(config)
+        multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
         score = make_scorer(native_generator(config, generator), segmenter, multiple)
     score = score or make_scorer(generator, segmenter)
 

@@ -47,34 +47,43 @@ def output_hw(image_size: int | str | tuple, layers: int) -> tuple[int, int]:
     return output_size(height, layers), output_size(width, layers)
 
 
-def build_discriminator(
-    config,
+def build_patchgan(
     *,
+    image_hw: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+    ndf: int = 64,
+    layers: int = 3,
+    norm: str = "batch",
+    arch: str = "paper",
+    sync_batch_norm: bool = False,
     dtype_policy: str = "float32",
-    image_hw: tuple[int, int] | None = None,
     name: str = "discriminator",
 ) -> keras.Model:
-    """Builds the PatchGAN for `config` (a pix2pix_tf.configs.Config).
+    """Builds the PatchGAN with `layers` strided layers (--discriminator_layers) and `ndf`
+    filters in the first.
 
-    Inputs `input_image` [batch, H, W, input_channels] and `target_image` [batch, H,
-    W, output_channels], in [-1, 1], where (H, W) is `image_hw` (default: the
-    config's --image_size; models/multiscale.py builds the coarser scales);
-    output float32 logits [batch, P_h, P_w, 1] with (P_h, P_w) = output_hw(HxW, n).
-    `features(model)` lists its intermediate activations.
+    Inputs `input_image` [batch, H, W, in_channels] and `target_image` [batch, H, W,
+    out_channels], in [-1, 1], where (H, W) is `image_hw` (models/multiscale.py builds
+    the coarser scales); output float32 logits [batch, P_h, P_w, 1] with (P_h, P_w) =
+    output_hw(image_hw, layers). `norm` is batch or instance, `arch` paper or tutorial
+    (models/blocks.py), `sync_batch_norm` batch-norm statistics across replicas,
+    `dtype_policy` the hidden layers' compute precision. `feature_layers(model)` lists
+    its intermediate activations.
+
+    Raises ValueError naming --discriminator_layers and --image_size if the patches do
+    not fit `image_hw`.
     """
     model_name = name  # `name` below names each layer.
-    model_config = config.model
-    spec = blocks.arch_spec(model_config.arch)
-    height, width = image_hw or sizes.parse_size(config.data.image_size)
-    layers = model_config.discriminator_layers
+    spec = blocks.arch_spec(arch)
+    height, width = image_hw
     if min(output_hw((height, width), layers)) < 1 or height % 2**layers or width % 2**layers:
         raise ValueError(
             f"--discriminator_layers {layers} ({receptive_field(layers)}x{receptive_field(layers)} "
             f"patches) needs --image_size >= {4 * 2**layers} on each side, each a multiple of "
             f"{2**layers}; got {sizes.format_size(height, width)}."
         )
-    norm, ndf, dtype = model_config.norm, model_config.ndf, dtype_policy
-    sync = config.train.sync_batch_norm
+    dtype, sync = dtype_policy, sync_batch_norm
     slope = spec.leaky_relu_slope
 
     def conv(filters, kernel, strides, padding, normalized, name):
@@ -89,10 +98,8 @@ def build_discriminator(
             dtype=dtype,
         )
 
-    input_image = keras.Input(shape=(height, width, config.data.input_channels), name="input_image")
-    target_image = keras.Input(
-        shape=(height, width, config.data.output_channels), name="target_image"
-    )
+    input_image = keras.Input(shape=(height, width, in_channels), name="input_image")
+    target_image = keras.Input(shape=(height, width, out_channels), name="target_image")
     x = keras.layers.Concatenate(name="pair", dtype=dtype)([input_image, target_image])
     # (batch, H, W, C_in + C_out)
 

@@ -3,8 +3,8 @@
 Encoder C64-C128-C256-C512-...-C512 (4x4 convolutions, stride 2), decoder
 CD512-CD512-CD512-C512-C256-C128-C64 (4x4 transposed convolutions, stride 2,
 dropout D on the first three blocks), skip connections between mirrored
-layers, and a final transposed convolution to --output_channels (3) channels with tanh. At 256x256
-the encoder has 8 layers and ends at a 1x1 bottleneck.
+layers, and a final transposed convolution to `out_channels` (3) channels with tanh. At
+256x256 the encoder has 8 layers and ends at a 1x1 bottleneck.
 """
 
 from __future__ import annotations
@@ -15,42 +15,56 @@ from pix2pix_tf.configs import sizes
 from pix2pix_tf.models import blocks, conv
 
 
-def unet_depth(config) -> int:
-    """Number of encoder layers: the config's, or log2 of the smaller side (configs/sizes.py)."""
-    return sizes.unet_depth(config.data.image_size, config.model.unet_depth)
-
-
-def build_unet_generator(
-    config, *, dtype_policy: str = "float32", input_shape: tuple | None = None
+def build_unet(
+    *,
+    image_hw: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+    ngf: int = 64,
+    depth: int,
+    norm: str = "batch",
+    dropout: float = 0.5,
+    arch: str = "paper",
+    sync_batch_norm: bool = False,
+    matmul_convs: bool = True,
+    dtype_policy: str = "float32",
+    input_shape: tuple | None = None,
 ) -> keras.Model:
-    """Builds the U-Net generator for `config` (a pix2pix_tf.configs.Config).
+    """Builds the U-Net generator.
 
-    The model maps `input_image` [batch, H, W, input_channels] in [-1, 1] (H x W
-    the config's --image_size) to an image [batch, H, W, output_channels] in
-    [-1, 1]. `dtype_policy` sets
-    the compute precision of the hidden layers (e.g. "mixed_bfloat16"); the
-    output is always float32.
-    `input_shape` (height, width, channels), where height and width may be
-    None, builds the same layers (same weights, same checkpoint layout) for
-    other sizes: the network is fully convolutional, so any height and width
-    that are multiples of 2 ** unet_depth(config) work. None means the
-    training size.
+    The model maps `input_image` [batch, H, W, in_channels] in [-1, 1], (H, W) =
+    `image_hw`, to an image [batch, H, W, out_channels] in [-1, 1]. `depth` is the
+    number of encoder layers, resolved by configs/sizes.py's `unet_depth` (log2 of the
+    smaller side by default); each side of `image_hw` must be a multiple of 2^depth.
+    `ngf` is the first layer's filters, `norm` batch or instance, `dropout` the rate of
+    the first three decoder blocks (0: none), `arch` paper or tutorial (models/blocks.py).
+    `sync_batch_norm` computes batch-norm statistics over the global batch across
+    replicas; `matmul_convs` uses models/conv.py's convolutions (matmul gradients over
+    small maps) on CPU, Keras' own elsewhere. `dtype_policy` sets the compute precision
+    of the hidden layers (e.g. "mixed_bfloat16"); the output is always float32.
+    `input_shape` (height, width, channels), where height and width may be None, builds
+    the same layers (same weights, same checkpoint layout) for other sizes: the network
+    is fully convolutional, so any height and width that are multiples of 2^depth work.
+    None means (*image_hw, in_channels).
+
+    Raises ValueError naming --unet_depth or --image_size if the depth does not fit
+    `image_hw`.
     """
-    model_config = config.model
-    spec = blocks.arch_spec(model_config.arch)
-    height, width = sizes.parse_size(config.data.image_size)
-    depth = unet_depth(config)
-    norm, ngf, dtype = model_config.norm, model_config.ngf, dtype_policy
-    sync = config.train.sync_batch_norm
+    spec = blocks.arch_spec(arch)
+    # The same rules and messages as config validation (configs/sizes.py).
+    sizes.check_unet_depth_bounds(image_hw, depth)
+    sizes.check_image_size(image_hw, depth)
+    height, width = image_hw
+    dtype, sync = dtype_policy, sync_batch_norm
     # Keras' own layers, or ours with matmul gradients over small maps (models/conv.py).
-    if config.train.matmul_convs and conv.runs_on_cpu():
+    if matmul_convs and conv.runs_on_cpu():
         conv2d, conv2d_transpose = conv.Conv2D, conv.Conv2DTranspose
     else:
         conv2d, conv2d_transpose = keras.layers.Conv2D, keras.layers.Conv2DTranspose
     initializer = blocks.kernel_initializer
 
     if input_shape is None:
-        input_shape = (height, width, config.data.input_channels)
+        input_shape = (height, width, in_channels)
     inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, C_in)
     x = inputs
 
@@ -90,14 +104,14 @@ def build_unet_generator(
             dtype=dtype,
         )(x)
         x = blocks.normalization(norm, f"{name}_norm", dtype, sync)(x)
-        if block < 3 and model_config.dropout > 0:
-            x = keras.layers.Dropout(model_config.dropout, name=f"{name}_dropout", dtype=dtype)(x)
+        if block < 3 and dropout > 0:
+            x = keras.layers.Dropout(dropout, name=f"{name}_dropout", dtype=dtype)(x)
         x = keras.layers.ReLU(name=f"{name}_relu", dtype=dtype)(x)
         x = keras.layers.Concatenate(name=f"{name}_skip", dtype=dtype)([x, skips[level]])
 
     # Output: (batch, H, W, C_out) in [-1, 1], computed in float32.
     x = keras.layers.Conv2DTranspose(
-        config.data.output_channels,
+        out_channels,
         4,
         strides=2,
         padding="same",

@@ -66,10 +66,42 @@ class StageOutput(keras.layers.Layer):
         return {**super().get_config(), "stage": self.stage}
 
 
-def build_global_local_generator(config, *, dtype_policy: str, input_shape: tuple) -> keras.Model:
-    """`input_image` [batch, H, W, C_in] -> [batch, H, W, C_out] in [-1, 1] (see above)."""
-    ngf, blocks_global = config.model.ngf, config.model.resnet_blocks
-    make = resnet.Layers(config, dtype_policy, use_bias=True)
+def build_global_local(
+    *,
+    image_hw: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+    ngf: int = 64,
+    residual_blocks: int = 9,
+    norm: str = "batch",
+    stage: str = "joint",
+    sync_batch_norm: bool = False,
+    remat: bool = False,
+    dtype_policy: str = "float32",
+    input_shape: tuple | None = None,
+) -> keras.Model:
+    """`input_image` [batch, H, W, in_channels] -> [batch, H, W, out_channels] in [-1, 1]
+    (see above).
+
+    `ngf` is the local enhancer's filters (the global network's are 2 `ngf`),
+    `residual_blocks` (--resnet_blocks) the global network's residual blocks. `stage`
+    (global, local or joint) picks the image the model outputs: the global head's,
+    upsampled, for `global`, else the enhancer's; the layers are the same for every
+    stage. `remat` makes the residual blocks recompute themselves in the backward pass.
+    `input_shape` (height, width, channels), where height and width may be None, builds
+    the same layers for other sizes (multiples of 32); None means (*image_hw,
+    in_channels).
+    """
+    choices.check_choice("stage", stage, choices.TRAINING_STAGES)
+    make = resnet.Layers(
+        norm=norm,
+        dtype_policy=dtype_policy,
+        use_bias=True,
+        sync_batch_norm=sync_batch_norm,
+        remat=remat,
+    )
+    if input_shape is None:
+        input_shape = (*image_hw, in_channels)
     inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, C_in)
     # (batch, H/2, W/2, C_in)
     half = blocks.Downsample(name="global_downsample", dtype=dtype_policy)(inputs)
@@ -77,21 +109,21 @@ def build_global_local_generator(config, *, dtype_policy: str, input_shape: tupl
     x = make.c7s1(half, 2 * ngf, "global_input")  # (batch, H/2, W/2, 2 ngf)
     for level in range(choices.GLOBAL_DOWNSAMPLINGS):  # -> (batch, H/32, W/32, 32 ngf)
         x = make.down(x, 2 * ngf * 2 ** (level + 1), f"global_down_{level + 1}")
-    x = make.residual(x, blocks_global, "global_residual")
+    x = make.residual(x, residual_blocks, "global_residual")
     for level in reversed(range(choices.GLOBAL_DOWNSAMPLINGS)):  # -> (batch, H/2, W/2, 2 ngf)
         x = make.up(x, 2 * ngf * 2**level, f"global_up_{choices.GLOBAL_DOWNSAMPLINGS - level}")
     global_features = x
-    global_image = make.c7s1(x, config.data.output_channels, "global_output", output=True)
+    global_image = make.c7s1(x, out_channels, "global_output", output=True)
 
     y = make.c7s1(inputs, ngf, "local_input")  # (batch, H, W, ngf)
     y = make.down(y, 2 * ngf, "local_down")  # (batch, H/2, W/2, 2 ngf)
     y = keras.layers.Add(name="local_merge", dtype=dtype_policy)([y, global_features])
     y = make.residual(y, LOCAL_RESIDUAL_BLOCKS, "local_residual")
     y = make.up(y, ngf, "local_up")  # (batch, H, W, ngf)
-    local_image = make.c7s1(y, config.data.output_channels, "local_output", output=True)
+    local_image = make.c7s1(y, out_channels, "local_output", output=True)
 
     global_full = Upsample(name="global_upsample", dtype="float32")(global_image)
-    outputs = StageOutput(config.train.stage, name="generated_image", dtype="float32")(
+    outputs = StageOutput(stage, name="generated_image", dtype="float32")(
         [local_image, global_full]
     )
     return keras.Model(inputs, outputs, name="generator")

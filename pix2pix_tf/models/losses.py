@@ -21,9 +21,10 @@ FEATURE_MATCHING = "gen_fm"
 ALL_LOSS_NAMES = (*LOSS_NAMES, FEATURE_MATCHING)
 
 
-def loss_names(config) -> tuple[str, ...]:
-    """The losses a run's train step returns: LOSS_NAMES, and gen_fm with feature matching."""
-    if config.train.lambda_feature_matching:
+def loss_names(*, lambda_feature_matching: float = 0.0) -> tuple[str, ...]:
+    """The losses a run's train step returns: LOSS_NAMES, and gen_fm with feature matching
+    (`lambda_feature_matching` > 0)."""
+    if lambda_feature_matching:
         return ALL_LOSS_NAMES
     return LOSS_NAMES
 

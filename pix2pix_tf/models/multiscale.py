@@ -1,7 +1,7 @@
 """Multi-scale discriminators (pix2pixHD, Wang et al. 2018, section 3.2).
 
 `--num_discriminators N` builds N PatchGANs (models/discriminator.py), each with
-the configured --discriminator_layers, --ndf and --norm. Discriminator k sees the
+the same --discriminator_layers, --ndf and --norm. Discriminator k sees the
 (input, target) pair downsampled k - 1 times by a 3x3 average pool of stride 2
 (pix2pixHD's `nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False)`), so
 at 512x1024 with N = 3 the 70x70 patches cover 70, 140 and 280 pixels of the
@@ -22,7 +22,9 @@ from pix2pix_tf.models import blocks
 from pix2pix_tf.models import discriminator as patchgan
 
 
-def scale_sizes(image_size: int | str, num_discriminators: int) -> list[tuple[int, int]]:
+def scale_sizes(
+    image_size: int | str | tuple[int, int], num_discriminators: int
+) -> list[tuple[int, int]]:
     """(H, W) each discriminator sees, full size first: 512x1024, 256x512, 128x256."""
     height, width = sizes.parse_size(image_size)
     scales = [(height, width)]
@@ -32,37 +34,60 @@ def scale_sizes(image_size: int | str, num_discriminators: int) -> list[tuple[in
     return scales
 
 
-def build_discriminator(config, *, dtype_policy: str = "float32") -> keras.Model:
-    """The discriminator of `config`: the PatchGAN (N = 1) or N of them at 1, 1/2, 1/4 ... scale.
+def build_multiscale_discriminator(
+    *,
+    image_hw: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+    ndf: int = 64,
+    layers: int = 3,
+    norm: str = "batch",
+    arch: str = "paper",
+    num_discriminators: int = 1,
+    sync_batch_norm: bool = False,
+    dtype_policy: str = "float32",
+) -> keras.Model:
+    """The PatchGAN (`num_discriminators` 1) or N of them at 1, 1/2, 1/4 ... scale.
 
-    Inputs `input_image` and `target_image` at --image_size; for N > 1 the output is
-    a list of N float32 logit grids, grid k of shape
-    [batch, *output_hw(scale_sizes(...)[k], n), 1].
+    Inputs `input_image` and `target_image` at `image_hw`; for N > 1 the output is a
+    list of N float32 logit grids, grid k of shape
+    [batch, *output_hw(scale_sizes(image_hw, N)[k], layers), 1]. The other arguments
+    are each PatchGAN's (models/discriminator.py's build_patchgan).
     """
-    count = config.model.num_discriminators
-    if count == 1:
-        return patchgan.build_discriminator(config, dtype_policy=dtype_policy)
-    sizes = scale_sizes(config.data.image_size, count)
-    input_image = keras.Input(shape=(*sizes[0], config.data.input_channels), name="input_image")
-    target_image = keras.Input(shape=(*sizes[0], config.data.output_channels), name="target_image")
+    patchgan_arguments = dict(
+        in_channels=in_channels,
+        out_channels=out_channels,
+        ndf=ndf,
+        layers=layers,
+        norm=norm,
+        arch=arch,
+        sync_batch_norm=sync_batch_norm,
+        dtype_policy=dtype_policy,
+    )
+    if num_discriminators == 1:
+        return patchgan.build_patchgan(image_hw=image_hw, **patchgan_arguments)
+    scales = scale_sizes(image_hw, num_discriminators)
+    input_image = keras.Input(shape=(*scales[0], in_channels), name="input_image")
+    target_image = keras.Input(shape=(*scales[0], out_channels), name="target_image")
     images = [input_image, target_image]
     logits = []
-    for index, size in enumerate(sizes):
+    for index, size in enumerate(scales):
         if index:
             # (batch, H_k, W_k, C) -> (batch, ceil(H_k / 2), ceil(W_k / 2), C), each side.
             images = [
                 blocks.Downsample(name=f"downsample_{index}_{side}", dtype=dtype_policy)(image)
                 for side, image in zip(("input", "target"), images, strict=True)
             ]
-        scale = patchgan.build_discriminator(
-            config, dtype_policy=dtype_policy, image_hw=size, name=f"discriminator_{index + 1}"
+        scale = patchgan.build_patchgan(
+            image_hw=size, name=f"discriminator_{index + 1}", **patchgan_arguments
         )
         logits.append(scale(images))
     return keras.Model([input_image, target_image], logits, name="discriminator")
 
 
 def patchgans(discriminator: keras.Model) -> list[keras.Model]:
-    """The PatchGANs of a discriminator built by `build_discriminator`, full size first."""
+    """The PatchGANs of a discriminator built by `build_multiscale_discriminator`, full
+    size first."""
     scales = [layer for layer in discriminator.layers if isinstance(layer, keras.Model)]
     return scales or [discriminator]
 

@@ -1,7 +1,7 @@
 """ResNet generator: the authors' PyTorch `resnet_9blocks` (pytorch-CycleGAN-and-pix2pix).
 
 c7s1-ngf, d(2 ngf), d(4 ngf), N residual blocks of 4 ngf filters, u(2 ngf), u(ngf),
-c7s1-output_channels with tanh: c7s1-k is a reflection pad of 3 and a 7x7 convolution,
+c7s1-out_channels with tanh: c7s1-k is a reflection pad of 3 and a 7x7 convolution,
 d-k a 3x3 convolution with stride 2, u-k a 3x3 transposed convolution with stride 2, each
 followed by --norm and ReLU; a residual block is reflection pad 1, 3x3 convolution, norm,
 ReLU, (dropout, as pix2pix's default), reflection pad 1, 3x3 convolution, norm, plus its
@@ -153,14 +153,27 @@ class ResidualBlock(keras.layers.Layer):
 
 
 class Layers:
-    """Makes the named layers of the ResNet-style generators for one config and policy."""
+    """Makes the named layers of the ResNet-style generators for one norm and policy.
 
-    def __init__(self, config, dtype_policy: str, use_bias: bool):
-        self.norm = config.model.norm
+    `use_bias` gives the convolutions biases (the output convolutions always have one),
+    `sync_batch_norm` computes batch-norm statistics across replicas, and `remat` makes
+    the residual blocks recompute themselves in the backward pass (--remat).
+    """
+
+    def __init__(
+        self,
+        *,
+        norm: str,
+        dtype_policy: str,
+        use_bias: bool,
+        sync_batch_norm: bool = False,
+        remat: bool = False,
+    ):
+        self.norm = norm
         self.dtype = dtype_policy
         self.use_bias = use_bias
-        self.sync = config.train.sync_batch_norm
-        self.remat = config.train.remat
+        self.sync = sync_batch_norm
+        self.remat = remat
 
     def _norm_relu(self, x, name: str):
         x = blocks.normalization(self.norm, f"{name}_norm", self.dtype, self.sync)(x)
@@ -219,21 +232,46 @@ class Layers:
         return x
 
 
-def build_resnet_generator(config, *, dtype_policy: str, input_shape: tuple) -> keras.Model:
-    """The ResNet generator: `input_image` [batch, H, W, C_in] -> [batch, H, W, C_out] in [-1, 1].
+def build_resnet(
+    *,
+    image_hw: tuple[int, int],
+    in_channels: int,
+    out_channels: int,
+    ngf: int = 64,
+    residual_blocks: int = 9,
+    norm: str = "batch",
+    dropout: float = 0.5,
+    sync_batch_norm: bool = False,
+    remat: bool = False,
+    dtype_policy: str = "float32",
+    input_shape: tuple | None = None,
+) -> keras.Model:
+    """The ResNet generator: `input_image` [batch, H, W, in_channels] -> [batch, H, W,
+    out_channels] in [-1, 1].
 
-    As the reference code, convolutions have a bias only with instance norm (batch norm
-    has its own offset), and the residual blocks use --dropout.
+    `residual_blocks` (--resnet_blocks) blocks of 4 `ngf` filters, each with `dropout`
+    (0: none). As the reference code, convolutions have a bias only with instance norm
+    (batch norm has its own offset). `remat` makes the residual blocks recompute
+    themselves in the backward pass (models.build_generator also rematerialises the
+    other layers). `input_shape` (height, width, channels), where height and width may
+    be None, builds the same layers for other sizes (multiples of 4); None means
+    (*image_hw, in_channels).
     """
-    model_config = config.model
-    ngf = model_config.ngf
-    make = Layers(config, dtype_policy, use_bias=model_config.norm == "instance")
+    make = Layers(
+        norm=norm,
+        dtype_policy=dtype_policy,
+        use_bias=norm == "instance",
+        sync_batch_norm=sync_batch_norm,
+        remat=remat,
+    )
+    if input_shape is None:
+        input_shape = (*image_hw, in_channels)
     inputs = keras.Input(shape=tuple(input_shape), name="input_image")  # (batch, H, W, C_in)
     x = make.c7s1(inputs, ngf, "input")  # (batch, H, W, ngf)
     for level in range(choices.RESNET_DOWNSAMPLINGS):  # -> (batch, H/4, W/4, 4 ngf)
         x = make.down(x, ngf * 2 ** (level + 1), f"down_{level + 1}")
-    x = make.residual(x, model_config.resnet_blocks, "residual", model_config.dropout)
+    x = make.residual(x, residual_blocks, "residual", dropout)
     for level in reversed(range(choices.RESNET_DOWNSAMPLINGS)):  # -> (batch, H, W, ngf)
         x = make.up(x, ngf * 2**level, f"up_{choices.RESNET_DOWNSAMPLINGS - level}")
-    outputs = make.c7s1(x, config.data.output_channels, "output", output=True)
+    outputs = make.c7s1(x, out_channels, "output", output=True)
     return keras.Model(inputs, outputs, name="generator")

@@ -254,7 +254,7 @@ def restore_generator(
             )
     elif not tf.io.gfile.exists(checkpoint + ".index"):
         raise FileNotFoundError(f"{checkpoint}: no such checkpoint ({checkpoint}.index).")
-    generator = build_generator(config, dtype_policy=precision)
+    generator = build_generator(**config_lib.generator_arguments(config), dtype_policy=precision)
     try:
         with _quiet_restore_warnings():
             status = tf.train.Checkpoint(generator=generator).restore(checkpoint)

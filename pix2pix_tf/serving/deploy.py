@@ -53,7 +53,7 @@ def deploy_network(config: config_lib.Config, generator: keras.Model) -> keras.M
     """The generator's layers and weights on [None, None, None, C_in], float32, with
     Keras' own convolutions."""
     network = models.build_generator(
-        config.replace(matmul_convs=False),
+        **config_lib.generator_arguments(config.replace(matmul_convs=False)),
         input_shape=(None, None, config.data.input_channels),
     )
     network.set_weights(generator.get_weights())
@@ -65,14 +65,15 @@ def min_side(config: config_lib.Config) -> int:
     bottleneck), twice it for resnet and global_local, whose innermost residual blocks
     reflection-pad 1 pixel of a map 1/multiple the size (a 1-pixel map cannot reflect;
     Keras, LiteRT and ONNX Runtime all refuse it)."""
-    multiple = models.pad_multiple(config)
+    multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
     return multiple if config.model.generator == "unet" else 2 * multiple
 
 
 def contract(config: config_lib.Config) -> dict:
     """The input/output contract recorded with (and checked by readers of) every export."""
     input_bits, output_bits = config_lib.bit_depths(config.data)
-    multiple, minimum = models.pad_multiple(config), min_side(config)
+    multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
+    minimum = min_side(config)
     at_least = f", at least {minimum}" if minimum > multiple else ""
     return {
         "layout": "NHWC",
@@ -175,7 +176,7 @@ def export(
         "config": config.to_dict(),
         "image_size": height if height == width else [height, width],
         "training_size": [height, width],
-        "pad_multiple": models.pad_multiple(config),
+        "pad_multiple": models.pad_multiple(**config_lib.pad_multiple_arguments(config)),
         "input_channels": config.data.input_channels,
         "output_channels": config.data.output_channels,
         "input_bits": input_bits,

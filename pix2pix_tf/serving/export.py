@@ -298,7 +298,7 @@ def export(
     except (FileNotFoundError, ValueError) as error:
         raise ExportError(str(error)) from None
     metadata = {"checkpoint": path, "precision": precision, "config": config.to_dict()}
-    pad_multiple = models.pad_multiple(config)
+    pad_multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
     input_bits, output_bits = config_lib.bit_depths(config.data)
     return write_model(
         generator,

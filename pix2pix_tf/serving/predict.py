@@ -178,7 +178,7 @@ def _load_run_directory(path: str, checkpoint: str | None) -> Model:
     input_bits, output_bits = config_lib.bit_depths(config.data)
     functions = serving.ServingFunctions(
         generator,
-        pad_multiple=models.pad_multiple(config),
+        pad_multiple=models.pad_multiple(**config_lib.pad_multiple_arguments(config)),
         input_bits=input_bits,
         output_bits=output_bits,
     )

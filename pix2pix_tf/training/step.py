@@ -11,7 +11,7 @@ so that benchmarks and tests can use them on their own:
 
 `train_step` updates the train state (the models' weights, the optimizers' slots
 and iteration counts, the step counter) and returns the losses named by
-loss_names(config). It does no I/O: printing, summaries and checkpoints are the
+`loss_names`. It does no I/O: printing, summaries and checkpoints are the
 controller's actions (pix2pix_tf/training/controller.py, actions.py).
 """
 
@@ -121,8 +121,10 @@ def build_train_state(
     decay_steps = round(total_steps * config.train.lr_decay_fraction)
     schedule = LinearDecay(config.train.learning_rate, total_steps, decay_steps)
     with strategy.scope():
-        generator = build_generator(config, dtype_policy=policy)
-        discriminator = build_discriminator(config, dtype_policy=policy)
+        generator = build_generator(**config_lib.generator_arguments(config), dtype_policy=policy)
+        discriminator = build_discriminator(
+            **config_lib.discriminator_arguments(config), dtype_policy=policy
+        )
         optimizers = []
         for name, model in (("generator", generator), ("discriminator", discriminator)):
             optimizer = precision.wrap_optimizer(
@@ -161,14 +163,15 @@ def _train_step_function(config: config_lib.Config, state: TrainState):
     # The discriminator(s) answering their features too (the same variables).
     with state.strategy.scope():
         discriminate = with_features(discriminator)
-    names = loss_names(config)
+    names = loss_names(lambda_feature_matching=train.lambda_feature_matching)
+    stage = config_lib.stage_arguments(config)  # What the step computes and updates.
     generator_optimizer = state.generator_optimizer
     discriminator_optimizer = state.discriminator_optimizer
 
     def replica_step(input_images, target_images):
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
             generated, input_images, target_images = models.generator_pass(
-                config, generator, input_images, target_images
+                generator, input_images, target_images, **stage
             )
             # Per discriminator: [feature_1, ..., feature_k, logits].
             real = discriminate([input_images, target_images], training=True)
@@ -194,13 +197,13 @@ def _train_step_function(config: config_lib.Config, state: TrainState):
             generator_scaled = generator_optimizer.scale_loss(values["gen_total"])
             discriminator_scaled = discriminator_optimizer.scale_loss(values["disc"])
         generator_gradients = generator_tape.gradient(
-            generator_scaled, models.generator_variables(config, generator)
+            generator_scaled, models.generator_variables(generator, **stage)
         )
         discriminator_gradients = discriminator_tape.gradient(
             discriminator_scaled, discriminator.trainable_variables
         )
         generator_optimizer.apply_gradients(
-            zip(generator_gradients, models.generator_variables(config, generator), strict=True)
+            zip(generator_gradients, models.generator_variables(generator, **stage), strict=True)
         )
         discriminator_optimizer.apply_gradients(
             zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
@@ -233,7 +236,7 @@ def make_train_loop(config: config_lib.Config, state: TrainState):
     count up to --steps_per_execution runs without retracing.
     """
     train_step = _train_step_function(config, state)
-    names = loss_names(config)
+    names = loss_names(lambda_feature_matching=config.train.lambda_feature_matching)
 
     def train_steps(iterator, num_steps):
         num_steps = tf.convert_to_tensor(num_steps, tf.int32)

@@ -147,7 +147,7 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
     train = config.train
     workdir, steps = train.workdir, train.steps
     start = int(state.step.numpy())
-    names = loss_names(config)
+    names = loss_names(lambda_feature_matching=train.lambda_feature_matching)
     progress = Progress(steps, start, stateful_metrics=[*names, "images/s"])
     checkpoint = actions.CheckpointAction(train.checkpoint_every, manager, start)
     scalars = actions.ScalarsAction(

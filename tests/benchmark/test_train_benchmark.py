@@ -23,7 +23,10 @@ def test_conv_flops_by_hand():
 
 def test_tutorial_train_step_flops_at_256():
     config = config_lib.build_config(arch="tutorial", image_size=256)
-    generator, discriminator = build_generator(config), build_discriminator(config)
+    generator, discriminator = (
+        build_generator(**config_lib.generator_arguments(config)),
+        build_discriminator(**config_lib.discriminator_arguments(config)),
+    )
     step = flops.train_step_flops(generator, discriminator, batch_size=1)
     # Forward multiply-adds by hand: generator encoder 2.017 G + decoder 4.031 G,
     # discriminator 3.197 G per pair; 2 FLOPs each.

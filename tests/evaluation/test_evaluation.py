@@ -27,7 +27,7 @@ def run_dir(tmp_path_factory):
         workdir=str(root / "run"),
     )
     keras.utils.set_random_seed(0)
-    generator = models.build_generator(config)
+    generator = models.build_generator(**config_lib.generator_arguments(config))
     config.save(config.train.workdir)
     prepare.prepare(config.data)  # Each test may run alone, or first on its worker.
     step = tf.Variable(7, dtype=tf.int64)
@@ -192,7 +192,7 @@ def test_periodic_evaluation_traces_its_scoring_function_once(run_dir, tmp_path,
     make_scorer = evaluation.make_scorer
     monkeypatch.setattr(evaluation, "make_scorer", recording_make_scorer)
     keras.utils.set_random_seed(0)
-    generator = models.build_generator(run_dir)
+    generator = models.build_generator(**config_lib.generator_arguments(run_dir))
     config = run_dir.replace(eval_examples=4)
     writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
     evaluate = evaluation.periodic_evaluator(

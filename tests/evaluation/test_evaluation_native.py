@@ -25,7 +25,7 @@ VAL_SIZES = ((50, 70), (50, 70), (45, 60))
 def _save_run(config):
     """config.json and one checkpoint (step 3) of an untrained generator."""
     keras.utils.set_random_seed(0)
-    generator = models.build_generator(config)
+    generator = models.build_generator(**config_lib.generator_arguments(config))
     config.save(config.train.workdir)
     prepare.prepare(config.data)
     tf.train.Checkpoint(step=tf.Variable(3, dtype=tf.int64), generator=generator).save(
@@ -58,9 +58,11 @@ def folder_run(tmp_path_factory):
 
 def _native_l1(config, generator) -> float:
     """The mean per-image L1 of the reflect-padded, cropped generator output (numpy)."""
-    copy = models.build_generator(config, input_shape=(None, None, 3))
+    copy = models.build_generator(
+        **config_lib.generator_arguments(config), input_shape=(None, None, 3)
+    )
     copy.set_weights(generator.get_weights())
-    multiple = 2 ** models.unet_depth(config)
+    multiple = 2 ** config_lib.generator_arguments(config)["depth"]
     source = os.path.join(config.data.source_dir, "val")
     values = []
     for name in sorted(os.listdir(source)):

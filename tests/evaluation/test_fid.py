@@ -207,7 +207,7 @@ def run_dir(tmp_path_factory):
         preset="tiny", data_dir=str(root / "tfrecords"), workdir=str(root / "run")
     )
     keras.utils.set_random_seed(0)
-    generator = models.build_generator(config)
+    generator = models.build_generator(**config_lib.generator_arguments(config))
     config.save(config.train.workdir)
     prepare.prepare(config.data)
     tf.train.Checkpoint(step=tf.Variable(7, dtype=tf.int64), generator=generator).save(
@@ -266,7 +266,7 @@ def test_cli_offline_error_is_one_line_and_auto_skips(run_dir, tmp_path, monkeyp
 
 def test_periodic_evaluation_reports_fid_to_tensorboard(run_dir, tmp_path):
     keras.utils.set_random_seed(0)
-    generator = models.build_generator(run_dir)
+    generator = models.build_generator(**config_lib.generator_arguments(run_dir))
     config = run_dir.replace(eval_examples=4, eval_fid="on")
     writer = tf.summary.create_file_writer(str(tmp_path / "eval"))
     evaluate = evaluation.periodic_evaluator(

@@ -142,7 +142,9 @@ def test_generator_gradients_do_not_depend_on_the_option(image_size):
     results = []
     for enabled in (True, False):
         keras.utils.set_random_seed(0)
-        generator = models.build_generator(config.replace(matmul_convs=enabled))
+        generator = models.build_generator(
+            **config_lib.generator_arguments(config.replace(matmul_convs=enabled))
+        )
         initial = generator.get_weights()
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean(tf.abs(generator(images, training=True) - images))
@@ -155,7 +157,9 @@ def test_generator_gradients_do_not_depend_on_the_option(image_size):
         np.testing.assert_array_equal(mine, reference)
     for mine, reference in zip(gradients, other_gradients, strict=True):
         np.testing.assert_allclose(mine, reference, rtol=1e-4, atol=1e-6)
-    kinds = {type(layer) for layer in models.build_generator(config).layers}
-    assert {conv.Conv2D, conv.Conv2DTranspose} <= kinds
-    plain = models.build_generator(config.replace(matmul_convs=False))
+    matmul = models.build_generator(**config_lib.generator_arguments(config))
+    assert {conv.Conv2D, conv.Conv2DTranspose} <= {type(layer) for layer in matmul.layers}
+    plain = models.build_generator(
+        **config_lib.generator_arguments(config.replace(matmul_convs=False))
+    )
     assert not {conv.Conv2D, conv.Conv2DTranspose} & {type(layer) for layer in plain.layers}

@@ -33,7 +33,7 @@ def _pairs(config, batch=2, seed=0):
 @pytest.mark.parametrize("count", [1, 2, 3])
 def test_each_scale_has_the_patchgan_shapes_of_its_size(image_size, count):
     config = _tiny(image_size=image_size, num_discriminators=count, norm="instance")
-    discriminator = models.build_discriminator(config)
+    discriminator = models.build_discriminator(**config_lib.discriminator_arguments(config))
     height, width = config_lib.image_hw(config.data)
     sizes = multiscale.scale_sizes(config.data.image_size, count)
     assert sizes == [(height // 2**k, width // 2**k) for k in range(count)]
@@ -44,7 +44,9 @@ def test_each_scale_has_the_patchgan_shapes_of_its_size(image_size, count):
         (2, *patchgan.output_hw(size, layers), 1) for size in sizes
     ]
     # One PatchGAN per scale, each the size of the single one.
-    single = models.build_discriminator(config.replace(num_discriminators=1))
+    single = models.build_discriminator(
+        **config_lib.discriminator_arguments(config.replace(num_discriminators=1))
+    )
     assert discriminator.count_params() == count * single.count_params()
 
     outputs = models.with_features(discriminator)(_pairs(config))
@@ -60,8 +62,12 @@ def test_each_scale_has_the_patchgan_shapes_of_its_size(image_size, count):
 
 def test_one_discriminator_is_the_patchgan_layer_for_layer():
     config = _tiny()
-    discriminator = models.build_discriminator(config)
-    reference = patchgan.build_discriminator(config)
+    arguments = config_lib.discriminator_arguments(config)
+    discriminator = models.build_discriminator(**arguments)
+    # The PatchGAN's own arguments: all but the step's (generator, stage) and the scales'.
+    for name in ("generator", "stage", "num_discriminators"):
+        del arguments[name]
+    reference = patchgan.build_patchgan(**arguments)
     assert discriminator.name == "discriminator"
     assert [layer.name for layer in discriminator.layers] == [
         layer.name for layer in reference.layers
@@ -107,7 +113,9 @@ def test_feature_matching_is_zero_for_identical_features_and_a_hand_computation_
 
 def test_feature_matching_of_the_discriminators_features():
     config = _tiny(num_discriminators=2, norm="instance")
-    discriminate = models.with_features(models.build_discriminator(config))
+    discriminate = models.with_features(
+        models.build_discriminator(**config_lib.discriminator_arguments(config))
+    )
     inputs, targets = _pairs(config)
     real = discriminate([inputs, targets])
     assert np.all(losses.feature_matching_loss(real, real).numpy() == 0.0)
@@ -144,7 +152,8 @@ def test_gan_losses_average_over_the_discriminators():
 def test_one_discriminator_without_feature_matching_gives_todays_losses():
     # No dropout, so the step's forward pass can be repeated outside it.
     config = _tiny(dropout=0.0, batch_size=2)
-    assert step_lib.loss_names(config) == step_lib.LOSS_NAMES
+    names = step_lib.loss_names(lambda_feature_matching=config.train.lambda_feature_matching)
+    assert names == step_lib.LOSS_NAMES
     state = step_lib.build_train_state(config, total_steps=10)
     inputs, targets = _pairs(config)
     generated = state.generator(inputs, training=True)

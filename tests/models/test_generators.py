@@ -54,7 +54,7 @@ def test_generator_trains_two_steps_and_restores(generator, discriminators, tmp_
     assert resumed["step"] == 3 and np.isfinite(resumed["gen_total"])
     restored_config, restored, _ = run_dir.restore_generator(str(tmp_path))
     assert restored_config.model.generator == generator
-    rebuilt = models.build_generator(config)
+    rebuilt = models.build_generator(**config_lib.generator_arguments(config))
     tf.train.Checkpoint(generator=rebuilt).restore(resumed["checkpoint"]).expect_partial()
     images = _batch()[0]
     np.testing.assert_array_equal(restored(images).numpy(), rebuilt(images).numpy())
@@ -67,10 +67,13 @@ def test_generators_keep_their_size_and_shapes():
         config = config_lib.build_config(
             preset="tiny", generator=generator, **SMALL.get(generator, {})
         )
-        assert models.pad_multiple(config) == multiple
-        model = models.build_generator(config, input_shape=(None, None, 3))
+        assert models.pad_multiple(**config_lib.pad_multiple_arguments(config)) == multiple
+        model = models.build_generator(
+            **config_lib.generator_arguments(config), input_shape=(None, None, 3)
+        )
         assert model(tf.zeros([1, 64, 96, 3])).shape == (1, 64, 96, 3)
-    resnet = models.build_generator(config_lib.build_config(preset="tiny", generator="resnet"))
+    resnet_config = config_lib.build_config(preset="tiny", generator="resnet")
+    resnet = models.build_generator(**config_lib.generator_arguments(resnet_config))
     # c7s1-8, d16, d32, 9 residual blocks of 32, u16, u8, c7s1-3 (batch norm: no biases).
     assert resnet.get_layer("residual_9").output.shape == (None, 16, 16, 32)
     assert resnet.get_layer("up_2_deconv").output.shape == (None, 64, 64, 8)
@@ -112,7 +115,8 @@ def test_staged_global_local_resumes_across_global_local_joint(tmp_path, data_di
     assert training.train(config)["step"] == 2
     _, first, _ = run_dir.restore_generator(str(tmp_path))
     # The global stage's model shows the global network's image, upsampled.
-    global_image = models.generator_pass(config, first, *_batch(), training=False)[0]
+    stage = config_lib.stage_arguments(config)
+    global_image = models.generator_pass(first, *_batch(), training=False, **stage)[0]
     assert global_image.shape == (1, 32, 32, 3)
     upsampled = keras.layers.UpSampling2D(2, interpolation="bilinear")(global_image)
     np.testing.assert_allclose(first(_batch()[0]).numpy(), upsampled.numpy(), atol=1e-6)
@@ -193,13 +197,15 @@ def test_export_serves_an_odd_sized_image_at_its_own_size(generator, tmp_path, d
     served = loaded.signatures["serving_default"](image_bytes=tf.reshape(data, [1]))
     output = tf.io.decode_png(served["image_bytes"][0]).numpy().astype(np.float32)
     assert output.shape == (height, width, 3)
-    multiple = models.pad_multiple(config)
+    multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
     padded = sizes.reflect_pad(tf.cast(pixels, tf.float32) / 127.5 - 1.0, multiple)
     generated = loaded.signatures["generate"](images=padded[None])["images"][0]
     expected = np.clip(np.round((generated.numpy()[:height, :width] + 1.0) * 127.5), 0, 255)
     assert np.abs(output - expected).max() <= 1.0
     _, restored, _ = run_dir.restore_generator(str(tmp_path / "run"))
-    native = models.build_generator(config, input_shape=(None, None, 3))
+    native = models.build_generator(
+        **config_lib.generator_arguments(config), input_shape=(None, None, 3)
+    )
     native.set_weights(restored.get_weights())
     np.testing.assert_allclose(generated.numpy(), native(padded[None]).numpy()[0], atol=1e-5)
     assert os.path.exists(os.path.join(export_dir, export_lib.METADATA_FILE))

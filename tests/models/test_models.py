@@ -9,6 +9,14 @@ from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 
 
+def _generator(config, **kwargs):
+    return models.build_generator(**config_lib.generator_arguments(config), **kwargs)
+
+
+def _discriminator(config, **kwargs):
+    return models.build_discriminator(**config_lib.discriminator_arguments(config), **kwargs)
+
+
 def _count(weights) -> int:
     return sum(int(np.prod(weight.shape)) for weight in weights)
 
@@ -21,13 +29,13 @@ def _slopes(*networks) -> list[float]:
 @pytest.fixture(scope="module")
 def tutorial_256():
     config = config_lib.build_config(dataset="cityscapes", arch="tutorial")
-    return models.build_generator(config), models.build_discriminator(config)
+    return _generator(config), _discriminator(config)
 
 
 @pytest.fixture(scope="module")
 def paper_256():
     config = config_lib.build_config(dataset="cityscapes")
-    return models.build_generator(config), models.build_discriminator(config)
+    return _generator(config), _discriminator(config)
 
 
 def test_tutorial_architecture_matches_the_tensorflow_tutorial(tutorial_256):
@@ -65,8 +73,8 @@ def test_paper_architecture(paper_256):
 )
 def test_tiny_preset(arch, generator_params, discriminator_params):
     config = config_lib.build_config(preset="tiny", arch=arch)
-    generator = models.build_generator(config)
-    discriminator = models.build_discriminator(config)
+    generator = _generator(config)
+    discriminator = _discriminator(config)
     assert generator.count_params() == generator_params
     assert discriminator.count_params() == discriminator_params
     images = tf.random.uniform([2, 64, 64, 3], -1.0, 1.0)
@@ -82,8 +90,8 @@ def test_tiny_preset(arch, generator_params, discriminator_params):
 
 def test_inputs_are_named_for_export():
     config = config_lib.build_config(preset="tiny")
-    generator = models.build_generator(config)
-    discriminator = models.build_discriminator(config)
+    generator = _generator(config)
+    discriminator = _discriminator(config)
     assert [tensor.name for tensor in generator.inputs] == ["input_image"]
     assert [tensor.name for tensor in discriminator.inputs] == ["input_image", "target_image"]
 
@@ -91,8 +99,8 @@ def test_inputs_are_named_for_export():
 @pytest.mark.parametrize("image_size, depth", [(256, 8), (128, 7), (64, 6)])
 def test_unet_depth_follows_image_size(image_size, depth):
     config = config_lib.build_config(image_size=image_size, ngf=2, ndf=2)
-    assert models.unet_depth(config) == depth
-    generator = models.build_generator(config)
+    assert config_lib.generator_arguments(config)["depth"] == depth
+    generator = _generator(config)
     encoders = [layer for layer in generator.layers if layer.name.endswith("_conv")]
     assert len(encoders) == depth
     assert generator.get_layer(f"encoder_{depth}_conv").output.shape[1:3] == (1, 1)
@@ -100,8 +108,8 @@ def test_unet_depth_follows_image_size(image_size, depth):
 
 def test_filters_and_options():
     config = config_lib.build_config(preset="tiny", ngf=4, ndf=3, norm="instance", dropout=0.0)
-    generator = models.build_generator(config)
-    discriminator = models.build_discriminator(config)
+    generator = _generator(config)
+    discriminator = _discriminator(config)
     assert generator.get_layer("encoder_1_conv").filters == 4
     assert generator.get_layer("encoder_4_conv").filters == 32  # 4 * 2^3.
     assert discriminator.get_layer("layer_1_conv").filters == 3
@@ -113,15 +121,15 @@ def test_filters_and_options():
 
 def test_weights_are_drawn_from_normal_0_002():
     config = config_lib.build_config(dataset="cityscapes", ngf=16)
-    kernel = models.build_generator(config).get_layer("encoder_5_conv").kernel.numpy()
+    kernel = _generator(config).get_layer("encoder_5_conv").kernel.numpy()
     assert abs(kernel.mean()) < 1e-3
     assert kernel.std() == pytest.approx(0.02, rel=0.05)
 
 
 def test_mixed_precision_keeps_outputs_float32():
     config = config_lib.build_config(preset="tiny")
-    generator = models.build_generator(config, dtype_policy="mixed_bfloat16")
-    discriminator = models.build_discriminator(config, dtype_policy="mixed_bfloat16")
+    generator = _generator(config, dtype_policy="mixed_bfloat16")
+    discriminator = _discriminator(config, dtype_policy="mixed_bfloat16")
     assert generator.get_layer("encoder_2_conv").compute_dtype == "bfloat16"
     assert generator.get_layer("encoder_2_conv").kernel.dtype == "float32"
     images = tf.random.uniform([1, 64, 64, 3], -1.0, 1.0)
@@ -131,18 +139,32 @@ def test_mixed_precision_keeps_outputs_float32():
 
 
 def test_builders_refuse_sizes_their_layers_do_not_fit():
-    # Config validation refuses these first; the builders check again for configs
-    # made without it (e.g. Config().replace(...)).
+    # Config validation refuses these first; the bridge to the builders' arguments and
+    # the builders themselves check again (configs made without validation, e.g.
+    # Config().replace(...), and direct calls), with the same rule and message as config
+    # validation (configs/sizes.py, the one derivation).
     config = config_lib.Config().replace(image_size=64, unet_depth=7, discriminator_layers=5)
-    # The same rule and message as config validation (configs/sizes.py, the one derivation).
     bounds = "--unet_depth must be between 1 and 6 for --image_size 64"
     with pytest.raises(ValueError, match=bounds):
-        models.build_generator(config)
-    with pytest.raises(ValueError, match="--discriminator_layers 5 .* needs --image_size >= 128"):
-        models.build_discriminator(config)
+        config_lib.generator_arguments(config)
+    channels = {"in_channels": 3, "out_channels": 3}
+    with pytest.raises(ValueError, match=bounds):
+        models.build_unet(image_hw=(64, 64), depth=7, **channels)
+    patches = "--discriminator_layers 5 .* needs --image_size >= 128"
+    with pytest.raises(ValueError, match=patches):
+        _discriminator(config)
+    with pytest.raises(ValueError, match=patches):
+        models.build_patchgan(image_hw=(64, 64), layers=5, **channels)
     odd = config_lib.Config().replace(image_size=48, unet_depth=5, discriminator_layers=5)
-    with pytest.raises(ValueError, match=r"--image_size 48: each side must be a multiple of 2\^5"):
-        models.build_generator(odd)
+    multiple = r"--image_size 48: each side must be a multiple of 2\^5"
+    with pytest.raises(ValueError, match=multiple):
+        _generator(odd)
+    with pytest.raises(ValueError, match=multiple):
+        models.build_unet(image_hw=(48, 48), depth=5, **channels)
+    with pytest.raises(ValueError, match="--generator must be one of unet, resnet"):
+        models.build_generator(generator="vgg")
+    with pytest.raises(ValueError, match="--arch must be one of paper, tutorial"):
+        models.build_unet(image_hw=(64, 64), depth=6, arch="pix2pix", **channels)
 
 
 @pytest.mark.parametrize(
@@ -154,11 +176,11 @@ def test_non_square_models_keep_the_square_weights(image_size, layers, patches):
     square = config_lib.build_config(image_size=int(image_size.split("x")[0]), **kwargs)
     wide = config_lib.build_config(image_size=image_size, **kwargs)
     height, width = config_lib.image_hw(wide.data)
-    generator, discriminator = models.build_generator(wide), models.build_discriminator(wide)
+    generator, discriminator = _generator(wide), _discriminator(wide)
     assert generator.output_shape == (None, height, width, 3)
     assert discriminator.output_shape == (None, *patches, 1)
     assert models.output_hw(image_size, layers) == patches
-    reference = models.build_generator(square), models.build_discriminator(square)
+    reference = _generator(square), _discriminator(square)
     for network, other in zip((generator, discriminator), reference, strict=True):
         assert [v.path for v in network.weights] == [v.path for v in other.weights]
         assert [v.shape for v in network.weights] == [v.shape for v in other.weights]
@@ -170,14 +192,14 @@ def test_non_square_models_keep_the_square_weights(image_size, layers, patches):
 
 def test_default_depth_follows_the_smaller_side():
     wide = config_lib.build_config(image_size="256x512", ngf=2, ndf=2)
-    assert models.unet_depth(wide) == 8
-    generator = models.build_generator(wide)
+    assert config_lib.generator_arguments(wide)["depth"] == 8
+    generator = _generator(wide)
     assert generator.get_layer("encoder_8_lrelu").output.shape == (None, 1, 2, 16)
     tall = config_lib.Config().replace(image_size="128x64", unet_depth=7)
     with pytest.raises(ValueError, match="between 1 and 6 for --image_size 128x64"):
-        models.build_generator(tall)
+        _generator(tall)
     with pytest.raises(ValueError, match="--discriminator_layers 3 .* needs --image_size >= 32"):
-        models.build_discriminator(config_lib.Config().replace(image_size="16x64"))
+        _discriminator(config_lib.Config().replace(image_size="16x64"))
 
 
 def test_discriminator_needs_room_for_its_patches():
@@ -193,7 +215,7 @@ def test_discriminator_needs_room_for_its_patches():
 def test_receptive_field_is_measured_by_gradients(layers, field, image_size):
     assert models.receptive_field(layers) == field
     config = config_lib.build_config(image_size=image_size, ndf=2, discriminator_layers=layers)
-    discriminator = models.build_discriminator(config)
+    discriminator = _discriminator(config)
     assert discriminator.output_shape[1] == models.output_size(image_size, layers)
     inputs = tf.random.uniform([1, image_size, image_size, 3], -1.0, 1.0)
     targets = tf.random.uniform([1, image_size, image_size, 3], -1.0, 1.0)

@@ -63,7 +63,9 @@ def runs(tmp_path_factory):
 
 def _keras_outputs(workdir: str, images: np.ndarray) -> np.ndarray:
     config, generator, _ = run_dir.restore_generator(workdir)
-    network = models.build_generator(config, input_shape=(None, None, images.shape[-1]))
+    network = models.build_generator(
+        **config_lib.generator_arguments(config), input_shape=(None, None, images.shape[-1])
+    )
     network.set_weights(generator.get_weights())
     return network(images, training=False).numpy()
 
@@ -86,7 +88,7 @@ def test_float32_export_matches_keras_at_several_sizes(runs, generator, fmt, tmp
     model = deploy_runtimes.load(folder)
     assert model.kind == fmt and model.metadata == record
     config = config_lib.Config.from_dict(record["config"])
-    multiple = models.pad_multiple(config)
+    multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
     # Residual blocks reflection-pad their innermost map, which needs 2 pixels a side.
     assert record["contract"]["min_side"] == multiple * (1 if generator == "unet" else 2)
     height, width = config_lib.image_hw(config.data)

@@ -19,7 +19,7 @@ from fs_faults import read_only_directory, small_filesystem
 
 import export as export_cli
 from pix2pix_tf import models
-from pix2pix_tf.configs import build_config
+from pix2pix_tf.configs import build_config, generator_arguments
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
@@ -209,7 +209,7 @@ def test_non_square_run_exports_and_serves_at_native_and_training_size(tmp_path)
     with --serving_size training resized to 32x64 and back."""
     workdir = str(tmp_path / "run")
     config, generator = make_run(workdir, output_gain=20.0, image_size="32x64")
-    multiple = 2 ** models.unet_depth(config)
+    multiple = 2 ** generator_arguments(config)["depth"]
     native_dir = export_lib.export(workdir, str(tmp_path / "native"))
     with open(os.path.join(native_dir, export_lib.METADATA_FILE)) as file:
         record = json.load(file)
@@ -217,7 +217,7 @@ def test_non_square_run_exports_and_serves_at_native_and_training_size(tmp_path)
     assert record["pad_multiple"] == multiple
     loaded = tf.saved_model.load(native_dir)
     images = tf.random.stateless_uniform([2, 2 * multiple, 3 * multiple, 3], seed=[1, 5])
-    at_size = models.build_generator(config, input_shape=(None, None, 3))
+    at_size = models.build_generator(**generator_arguments(config), input_shape=(None, None, 3))
     at_size.set_weights(generator.get_weights())
     np.testing.assert_allclose(
         loaded.signatures["generate"](images=images)["images"].numpy(),
@@ -244,10 +244,10 @@ def test_non_square_run_exports_and_serves_at_native_and_training_size(tmp_path)
 @pytest.mark.parametrize("overrides", [{}, {"unet_depth": 3}, {"arch": "tutorial"}])
 def test_pad_multiple_is_two_to_the_unet_depth(overrides):
     config = build_config(preset="tiny", **overrides)
-    generator = models.build_generator(config)
+    generator = models.build_generator(**generator_arguments(config))
     functions = serving.ServingFunctions(generator)
     assert functions.pad_multiple == serving.sizes.downsampling_factor(generator)
-    assert functions.pad_multiple == 2 ** models.unet_depth(config)
+    assert functions.pad_multiple == 2 ** generator_arguments(config)["depth"]
 
 
 def test_staging_name_is_ignored_by_version_scan(tmp_path):
@@ -396,7 +396,7 @@ def test_paper_mode_uses_per_image_statistics_without_dropout_noise(tmp_path):
     paper = test_time.paper_test_time_model(generator)
     outputs = paper(images).numpy()
     # Reference: training-mode calls on batches of one, on a throwaway copy of the weights.
-    reference_generator = models.build_generator(config)
+    reference_generator = models.build_generator(**generator_arguments(config))
     reference_generator.set_weights(generator.get_weights())
     for index in range(3):
         expected = reference_generator(images[index : index + 1], training=True).numpy()
@@ -480,7 +480,7 @@ def test_paper_mode_at_native_sizes(run, tmp_path):
 def test_full_size_paper_generator_exports_and_serves(tmp_path):
     """The default 256x256 paper generator (about 54M parameters) through the export."""
     config = build_config(workdir=str(tmp_path / "run"))
-    generator = models.build_generator(config)
+    generator = models.build_generator(**generator_arguments(config))
     version_dir = export_lib.write_model(generator, str(tmp_path / "exported"))
     loaded = tf.saved_model.load(version_dir)
     images = tf.random.stateless_uniform([1, 256, 256, 3], seed=[9, 9], minval=-1.0)

@@ -139,7 +139,8 @@ def test_export_style_restore_gives_identical_outputs(tmp_path):
     expected = state.generator(images, training=False)
 
     # Exactly what export does: rebuild from config.json, restore the generator only.
-    rebuilt = build_generator(config_lib.Config.from_json(str(tmp_path / "config.json")))
+    saved = config_lib.Config.from_json(str(tmp_path / "config.json"))
+    rebuilt = build_generator(**config_lib.generator_arguments(saved))
     tf.train.Checkpoint(generator=rebuilt).restore(path).expect_partial()
     np.testing.assert_allclose(rebuilt(images, training=False), expected, rtol=1e-6, atol=1e-6)
 
@@ -203,7 +204,7 @@ def test_restoring_a_mismatched_training_checkpoint_is_a_clear_error(tmp_path):
 
 def test_dropout_seed_state_is_checkpointed():
     config = _tiny()
-    generator = build_generator(config)
+    generator = build_generator(**config_lib.generator_arguments(config))
     states = seed_states(generator)
     assert len(states) == 3  # One per dropout layer.
     assert all("seed_generator_state" in state.path for state in states)
