@@ -32,8 +32,8 @@ def test_baseline_batches_match_the_pipeline_contract(tmp_path):
     config = config_lib.build_config(preset="tiny", data_dir=str(tmp_path / "tfrecords")).data
     from pix2pix_tf.data import prepare
 
-    prepare.prepare(config)
-    directory = input_benchmark.export_jpegs(config, "train", str(tmp_path / "jpegs"))
+    prepared = prepare.prepare(config)
+    directory = input_benchmark.export_jpegs(prepared, "train", str(tmp_path / "jpegs"))
     for parallel in (False, True):
         dataset = input_benchmark.baseline_dataset(directory, config, 0, parallel=parallel)
         inputs, targets = next(iter(dataset))
