@@ -63,6 +63,8 @@ SERVING_SIZES = ("native", "training")
 FCN_CHOICES = ("auto", "on", "off")
 # FID/KID with InceptionV3: when its weights are found (auto), required (on), or skipped (off).
 FID_CHOICES = ("auto", "on", "off")
+# What --keep_best compares (runs/best.py knows each one's direction).
+KEEP_BEST_METRICS = ("l1", "psnr", "ssim", "fcn_per_pixel_accuracy", "fid", "kid")
 # The demo's brushes: the run's dataset decides (auto), the Cityscapes classes, or any colour.
 DEMO_PALETTES = ("auto", "cityscapes", "free")
 

@@ -221,6 +221,13 @@ class TrainConfig:
         "auto (when the weights are in the Keras cache), on (required), off.",
         choices.FID_CHOICES,
     )
+    keep_best: str | None = setting(
+        None,
+        "Keeps the checkpoint with the best periodic evaluation by this metric apart from "
+        "the rolling --keep_checkpoints (lower L1, FID, KID; higher PSNR, SSIM, FCN per-pixel "
+        "accuracy), in best/ with best.json; `--checkpoint best` names it. Needs --eval_every.",
+        choices.KEEP_BEST_METRICS,
+    )
     strategy: str = setting(
         "auto",
         "auto (TPU with --tpu, Mirrored with several GPUs, else default) | default | "
@@ -446,6 +453,16 @@ class Config:
                 f"--lr_decay_fraction must be in [0, 1], got {train.lr_decay_fraction}."
             )
         choices.check_choices(train)
+        if train.keep_best is not None and not train.eval_every:
+            raise ValueError(
+                f"--keep_best {train.keep_best} needs --eval_every N: the best checkpoint is "
+                "chosen by the periodic evaluation."
+            )
+        if train.keep_best in ("fid", "kid") and train.eval_fid == "off":
+            raise ValueError(
+                f"--keep_best {train.keep_best} needs FID/KID in the periodic evaluation; "
+                "drop --eval_fid off."
+            )
         if train.stage != "joint" and model.generator != "global_local":
             raise ValueError(
                 f"--stage {train.stage} needs --generator global_local (got --generator "

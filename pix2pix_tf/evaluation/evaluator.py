@@ -291,6 +291,18 @@ def periodic_evaluator(
     segmenter = fcn_segmenter(config, options)
     score = make_scorer(generator, segmenter)
     features = _load_features(config.train.eval_fid, None, "--eval_fid", feature_model)
+    keep_best = config.train.keep_best
+    if keep_best == "fcn_per_pixel_accuracy" and segmenter is None:
+        raise ValueError(
+            f"--keep_best {keep_best}: the periodic evaluation has no FCN-score (it needs "
+            "Cityscapes-palette label maps in and a trained segmenter: "
+            "python -m pix2pix_tf.segmentation); keep the best by another metric."
+        )
+    if keep_best in ("fid", "kid") and features is None:
+        raise ValueError(
+            f"--keep_best {keep_best}: the periodic evaluation has no FID/KID (the "
+            "InceptionV3 weights are not in the Keras cache; see docs/evaluation.md)."
+        )
 
     def evaluate(step: int) -> dict[str, float]:
         results, _ = evaluate_generator(

@@ -33,6 +33,7 @@ from pix2pix_tf import configs as config_lib
 from pix2pix_tf import files
 from pix2pix_tf.configs.choices import EXPORT_PRECISIONS, check_choice
 from pix2pix_tf.models import build_generator
+from pix2pix_tf.runs import best
 
 CHECKPOINT_NAME = "ckpt"
 # The key of the step counter in a training checkpoint (training/checkpoints.py).
@@ -233,7 +234,8 @@ def restore_generator(
 ) -> tuple[config_lib.Config, keras.Model, str]:
     """Rebuilds the generator of a run from its config.json and restores its weights.
 
-    `checkpoint` (e.g. `<workdir>/ckpt-2000`) defaults to the latest one. The
+    `checkpoint` (e.g. `<workdir>/ckpt-2000`, or "best": the one --keep_best kept,
+    runs/best.py) defaults to the latest one. The
     generator computes in `precision` (one of EXPORT_PRECISIONS); its variables
     are float32 under every policy. Returns (config, generator, checkpoint path).
     Raises FileNotFoundError for a missing run or checkpoint and ValueError for a
@@ -245,6 +247,7 @@ def restore_generator(
             f"{workdir}: no such run directory; train one with `python train.py` first."
         )
     config = config_lib.Config.from_json(os.path.join(workdir, config_lib.CONFIG_FILE))
+    checkpoint = best.resolve_checkpoint(workdir, checkpoint)  # "best": best.json's.
     if checkpoint is None:
         checkpoint = tf.train.latest_checkpoint(workdir)
         if checkpoint is None:

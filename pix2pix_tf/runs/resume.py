@@ -33,6 +33,7 @@ RESUMABLE_FIELDS = frozenset(
     # How long it runs, and how often it reports, evaluates and saves.
     + ("workdir", "steps", "epochs", "log_every", "image_every", "checkpoint_every")
     + ("keep_checkpoints", "eval_every", "eval_examples", "eval_fid", "num_sample_images")
+    + ("keep_best",)
     # How it computes, not what (and global_local's stage, see models/generators.py).
     + ("precision", "deterministic", "strategy", "tpu", "sync_batch_norm", "jit_compile")
     + ("steps_per_execution", "matmul_convs", "remat", "stage")

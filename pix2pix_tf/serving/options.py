@@ -21,7 +21,9 @@ class RunOptions:
 
     workdir: str = required("Run directory written by train.py.")
     checkpoint: str | None = setting(
-        None, "Checkpoint prefix, e.g. <workdir>/ckpt-1000; None: the latest."
+        None,
+        "Checkpoint prefix, e.g. <workdir>/ckpt-1000, or `best` (the one train.py "
+        "--keep_best kept); None: the latest.",
     )
 
 
@@ -118,8 +120,8 @@ class PredictOptions:
     output: str = required("Directory for the generated PNGs.")
     checkpoint: str | None = setting(
         None,
-        "With a run directory as --model: this checkpoint (e.g. <run>/ckpt-1000) instead "
-        "of the latest.",
+        "With a run directory as --model: this checkpoint (e.g. <run>/ckpt-1000, or `best`: "
+        "the one train.py --keep_best kept) instead of the latest.",
     )
     batch_size: int = setting(8, "Images per generator call.")
     strip: bool = setting(False, "Also write input | output strips.")

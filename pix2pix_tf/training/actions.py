@@ -8,6 +8,7 @@ the same steps; only the chief's writers and files are real (see distribute.py).
 
 from __future__ import annotations
 
+import os
 import time
 
 import tensorflow as tf
@@ -16,7 +17,7 @@ from pix2pix_tf.models import losses
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.runs import grids
 from pix2pix_tf.training import summaries
-from pix2pix_tf.training.controller import Action, Progress
+from pix2pix_tf.training.controller import Action, Progress, log
 from pix2pix_tf.training.step import LOSS_NAMES
 
 
@@ -93,11 +94,18 @@ class ScalarsAction(Action):
 
 
 class CheckpointAction(Action):
-    """Saves a checkpoint through a distribute.WorkerCheckpointManager."""
+    """Saves a checkpoint through a distribute.WorkerCheckpointManager.
 
-    def __init__(self, interval: int, manager, start: int):
+    With --keep_best it also saves on every evaluation step (`evaluate_every`; all
+    workers, since saving is collective), and the chief's `keeper`
+    (runs/best.BestKeeper) keeps the checkpoint whose evaluation was best.
+    """
+
+    def __init__(self, interval: int, manager, start: int, evaluate_every: int = 0, keeper=None):
         self.interval = interval
+        self.evaluate_every = evaluate_every
         self.manager = manager
+        self.keeper = keeper
         # The step of the checkpoint the run resumed from (at `start`) or saved last.
         self.saved_step = start if manager.latest_checkpoint else None
 
@@ -106,9 +114,25 @@ class CheckpointAction(Action):
         """The latest complete checkpoint of the run directory."""
         return self.manager.latest_checkpoint
 
+    def steps_until_due(self, step: int) -> int | None:
+        due = [
+            every - step % every for every in (self.interval, self.evaluate_every) if every
+        ]
+        return min(due) if due else None
+
+    def is_due(self, step: int, last_step: int) -> bool:
+        every = [value for value in (self.interval, self.evaluate_every) if value]
+        return bool(every) and (step == last_step or any(step % value == 0 for value in every))
+
     def __call__(self, step: int) -> None:
-        self.manager.save(checkpoint_number=step)
+        path = self.manager.save(checkpoint_number=step)
         self.saved_step = step
+        if self.keeper is not None and self.keeper.keep(step, path):
+            record = self.keeper.record
+            log(
+                f"best {record['metric']} {record['value']:.4f} at step {step}: kept in "
+                f"{os.path.join(self.manager.workdir, record['checkpoint'])}"
+            )
 
 
 class SamplesAction(Action):
@@ -155,13 +179,19 @@ class EvaluationAction(Action):
     other workers, which still end their calls on its steps.
     """
 
-    def __init__(self, interval: int, evaluate, progress: Progress):
+    def __init__(self, interval: int, evaluate, progress: Progress, keeper=None, writer=None):
         self.interval = interval
         self.evaluate = evaluate
         self.progress = progress
+        # --keep_best: the chief's runs/best.BestKeeper, and where the best value so far goes.
+        self.keeper, self.writer = keeper, writer
 
     def __call__(self, step: int) -> None:
         if self.evaluate is None:
             return
         self.progress.end_line(step)  # Ends the bar's line before the report.
-        self.evaluate(step)
+        results = self.evaluate(step)
+        if self.keeper is not None:
+            best = self.keeper.offer(step, results)
+            summaries.write_scalars(self.writer, {f"best/{self.keeper.metric.name}": best}, step)
+            self.writer.flush()

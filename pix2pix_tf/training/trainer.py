@@ -21,8 +21,8 @@ from pix2pix_tf import configs as config_lib
 from pix2pix_tf.data import pipeline as input_pipeline
 from pix2pix_tf.data import prepare
 from pix2pix_tf.data.prepared import PreparedDataset
+from pix2pix_tf.runs import best, resume
 from pix2pix_tf.runs import directory as run_dir
-from pix2pix_tf.runs import resume
 from pix2pix_tf.training import actions, distribute, precision, summaries
 from pix2pix_tf.training.checkpoints import make_checkpoint
 from pix2pix_tf.training.controller import Controller, Interrupted, Progress, log
@@ -141,7 +141,7 @@ def _start(config: config_lib.Config) -> _Run:
     return _Run(config, state, train_steps, iter(batches), manager, chief, dataset)
 
 
-def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
+def _loop(run: _Run, writers: dict, sample_batch, evaluate, keeper) -> dict:
     """Runs the controller with the four periodic actions; returns train()'s result."""
     config, state, manager = run.config, run.state, run.manager
     train = config.train
@@ -149,7 +149,14 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
     start = int(state.step.numpy())
     names = loss_names(lambda_feature_matching=train.lambda_feature_matching)
     progress = Progress(steps, start, stateful_metrics=[*names, "images/s"])
-    checkpoint = actions.CheckpointAction(train.checkpoint_every, manager, start)
+    checkpoint = actions.CheckpointAction(
+        train.checkpoint_every,
+        manager,
+        start,
+        # --keep_best: every evaluation step has a checkpoint the keeper can keep.
+        evaluate_every=train.eval_every if train.keep_best else 0,
+        keeper=keeper,
+    )
     scalars = actions.ScalarsAction(
         train.log_every, writers["train"], state.schedule, train.batch_size, progress, names
     )
@@ -168,7 +175,11 @@ def _loop(run: _Run, writers: dict, sample_batch, evaluate) -> dict:
         start=start,
         total_steps=steps,
         steps_per_execution=train.steps_per_execution,
-        actions=[scalars, samples, actions.EvaluationAction(train.eval_every, evaluate, progress)],
+        actions=[
+            scalars,
+            samples,
+            actions.EvaluationAction(train.eval_every, evaluate, progress, keeper, writers["eval"]),
+        ],
         checkpoint=checkpoint,
         progress=progress,
     )
@@ -236,7 +247,9 @@ def train(config: config_lib.Config, periodic_evaluator=None) -> dict:
                 )
                 for name in ("train", "eval")
             }
-            evaluate = None
+            evaluate, keeper = None, None
+            if chief and config.train.keep_best:
+                keeper = best.BestKeeper(workdir, config.train.keep_best, log=log)
             if chief and config.train.eval_every:
                 evaluate = periodic_evaluator(
                     config, state.generator, writers["eval"], dataset=run.dataset
@@ -250,7 +263,7 @@ def train(config: config_lib.Config, periodic_evaluator=None) -> dict:
                 f"checkpoint was written in {workdir}. Rerun the same command to continue."
             ) from None
         try:
-            return _loop(run, writers, sample_batch, evaluate)
+            return _loop(run, writers, sample_batch, evaluate, keeper)
         except KeyboardInterrupt:  # A second Ctrl-C: the loop stops at once, without saving.
             raise Interrupted(
                 f"interrupted again at step {int(state.step.numpy())} without saving; the "
