@@ -115,9 +115,7 @@ class CheckpointAction(Action):
         return self.manager.latest_checkpoint
 
     def steps_until_due(self, step: int) -> int | None:
-        due = [
-            every - step % every for every in (self.interval, self.evaluate_every) if every
-        ]
+        due = [every - step % every for every in (self.interval, self.evaluate_every) if every]
         return min(due) if due else None
 
     def is_due(self, step: int, last_step: int) -> bool:

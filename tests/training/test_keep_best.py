@@ -34,9 +34,7 @@ def _series(directory: str, tag: str) -> dict[int, float]:
         directory, size_guidance={event_accumulator.TENSORS: 0}
     )
     events.Reload()
-    return {
-        event.step: float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)
-    }
+    return {event.step: float(tf.make_ndarray(event.tensor_proto)) for event in events.Tensors(tag)}
 
 
 def _train(tiny_data, workdir, steps, metric="psnr", **overrides):
