@@ -345,6 +345,7 @@ def test_choice_fields_validate_against_the_choice_lists():
         "precision": choices.TRAINING_PRECISIONS,
         "strategy": choices.STRATEGIES,
         "eval_fid": choices.FID_CHOICES,
+        "keep_best": choices.KEEP_BEST_METRICS,
     }
     for name, allowed in checked.items():
         listed = ", ".join(str(choice) for choice in allowed)
