@@ -18,6 +18,8 @@ pipeline), side by side in one run:
 - ours: `step.make_train_step` / `make_train_loop` with the flags given
   (--precision, default auto; --steps_per_execution; --jit_compile;
   --matmul_convs, default on).
+- with --breakdown, ours alone, in pieces against each piece's floor on this
+  machine (step_breakdown.py).
 - with --levers, also ours with the levers added one at a time (float32 with
   Keras' Adam, + the fused Adam update, + matmul convolutions over small
   maps, + mixed bfloat16), and ours with steps_per_execution 4 or XLA.
@@ -262,6 +264,12 @@ def parse_args(argv):
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
     parser.add_argument("--warmup", type=int, default=4, help="Untimed steps first.")
     parser.add_argument("--levers", action="store_true", help="Also time one lever at a time.")
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="Our step in pieces (generator and discriminator forward, backward, optimizer "
+        "update) against each one's floor on this machine (step_breakdown.py).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
     train_sizes.check_args(parser, args)
@@ -280,6 +288,8 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--worker"]:
         return serve_variant(os.environ["PIX2PIX_WORKER"])
     args = parse_args(argv)
+    if args.breakdown:
+        return _breakdown(args)
     specs = variants(args)
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
     workers, peaks = run_workers(specs, args.rounds, args.steps, log)
@@ -340,6 +350,19 @@ def main(argv: list[str]) -> int:
         f"ours vs tutorial: {ours['speed_ratio']:.2f}x images/s, "
         f"{ours['memory_ratio']:.2f}x peak memory"
     )
+    return 0
+
+
+def _breakdown(args) -> int:
+    """--breakdown: our step's pieces against their floors, in this process."""
+    from pix2pix_tf import configs as config_lib
+    from pix2pix_tf.benchmark import step_breakdown
+
+    spec = variants(args)["ours"]
+    config = config_lib.build_config(**spec["config"], steps=1_000_000)
+    result = step_breakdown.measure(config, rounds=args.rounds, repeats=args.steps)
+    result["flop_convention"] = _convention()
+    print(json.dumps(result) if args.json else step_breakdown.report(result))
     return 0
 
 

@@ -154,21 +154,26 @@ def make_train_step(config: config_lib.Config, state: TrainState):
     return tf.function(_train_step_function(config, state))
 
 
-def _train_step_function(config: config_lib.Config, state: TrainState):
-    """make_train_step's train_step as a plain Python function, traced by its caller's
-    tf.function: make_train_step's own, or make_train_loop's around the whole loop."""
+def make_gradients(config: config_lib.Config, state: TrainState):
+    """Returns the tf.function gradients(input_images, target_images) -> (losses,
+    generator gradients, discriminator gradients): a train step's forward and backward
+    passes without the update (benchmark train --breakdown times the pieces)."""
+    return tf.function(_replica_functions(config, state)[0])
+
+
+def _replica_functions(config: config_lib.Config, state: TrainState):
+    """(gradients, apply): one replica's forward and backward passes, and its update."""
     train = config.train
     halve = arch_spec(config.model.arch).halve_discriminator_loss
     generator, discriminator = state.generator, state.discriminator
     # The discriminator(s) answering their features too (the same variables).
     with state.strategy.scope():
         discriminate = with_features(discriminator)
-    names = loss_names(lambda_feature_matching=train.lambda_feature_matching)
     stage = config_lib.stage_arguments(config)  # What the step computes and updates.
     generator_optimizer = state.generator_optimizer
     discriminator_optimizer = state.discriminator_optimizer
 
-    def replica_step(input_images, target_images):
+    def gradients(input_images, target_images):
         with tf.GradientTape() as generator_tape, tf.GradientTape() as discriminator_tape:
             generated, input_images, target_images = models.generator_pass(
                 generator, input_images, target_images, **stage
@@ -202,12 +207,31 @@ def _train_step_function(config: config_lib.Config, state: TrainState):
         discriminator_gradients = discriminator_tape.gradient(
             discriminator_scaled, discriminator.trainable_variables
         )
+        return values, generator_gradients, discriminator_gradients
+
+    def apply(generator_gradients, discriminator_gradients):
         generator_optimizer.apply_gradients(
             zip(generator_gradients, models.generator_variables(generator, **stage), strict=True)
         )
         discriminator_optimizer.apply_gradients(
             zip(discriminator_gradients, discriminator.trainable_variables, strict=True)
         )
+
+    return gradients, apply
+
+
+def _train_step_function(config: config_lib.Config, state: TrainState):
+    """make_train_step's train_step as a plain Python function, traced by its caller's
+    tf.function: make_train_step's own, or make_train_loop's around the whole loop."""
+    train = config.train
+    gradients, apply = _replica_functions(config, state)
+    names = loss_names(lambda_feature_matching=train.lambda_feature_matching)
+
+    def replica_step(input_images, target_images):
+        values, generator_gradients, discriminator_gradients = gradients(
+            input_images, target_images
+        )
+        apply(generator_gradients, discriminator_gradients)
         return values
 
     # With --jit_compile, XLA compiles the replica step (strategy.run must stay outside a

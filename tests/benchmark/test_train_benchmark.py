@@ -108,3 +108,45 @@ def test_bad_size_flags_are_errors(capsys, argv, message):
     with pytest.raises(SystemExit):
         train_benchmark.main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_breakdown_reports_each_piece_against_its_floor(capsys):
+    argv = ["--preset", "tiny", "--breakdown", "--rounds", "2", "--steps", "2", "--json"]
+    assert train_benchmark.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    pieces = result["pieces"]
+    assert list(pieces) == [
+        "generator forward",
+        "discriminator forward",
+        "backward",
+        "optimizer update",
+    ]
+    # The pieces are differences of nested timings: they add up to the step.
+    assert sum(piece["ms"] for piece in pieces.values()) == pytest.approx(result["step_ms"])
+    assert all(piece["floor_ms"] > 0 for piece in pieces.values())
+    assert result["floor_ms"] == pytest.approx(sum(p["floor_ms"] for p in pieces.values()))
+    assert result["step_over_floor"] == pytest.approx(result["step_ms"] / result["floor_ms"])
+    peaks = result["peaks"]
+    assert peaks["float32_gflops_per_s"] > 0 and peaks["gb_per_s"] > 0
+    assert result["policy"] in ("float32", "mixed_bfloat16")
+
+
+def test_breakdown_floors_follow_the_counts():
+    """Compute floors are FLOPs over the dtype's peak; Adam's is 28 bytes per parameter."""
+    import keras
+
+    from pix2pix_tf.benchmark import flops, step_breakdown
+
+    inputs = keras.Input((8, 8, 3))
+    generator = keras.Model(inputs, keras.layers.Conv2D(4, 3, padding="same")(inputs))
+    discriminator = keras.Model(inputs, keras.layers.Conv2D(1, 1)(inputs))
+    peaks = {"float32_flops_per_s": 1e9, "bfloat16_flops_per_s": 4e9, "bytes_per_s": 1e8}
+    floor = step_breakdown.floors(generator, discriminator, 2, "float32", peaks)
+    g_flops = flops.conv_forward_flops(generator, 2)
+    d_flops = 2 * flops.conv_forward_flops(discriminator, 2)
+    assert floor["generator forward"] == pytest.approx(g_flops / 1e9)
+    assert floor["backward"] == pytest.approx(2 * (g_flops + d_flops) / 1e9)
+    parameters = (3 * 3 * 3 * 4 + 4) + (3 + 1)
+    assert floor["optimizer update"] == pytest.approx(28 * parameters / 1e8)
+    mixed = step_breakdown.floors(generator, discriminator, 2, "mixed_bfloat16", peaks)
+    assert mixed["generator forward"] == pytest.approx(g_flops / 4e9 + 6 * 112 / 1e8)
