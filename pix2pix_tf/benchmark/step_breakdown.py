@@ -24,7 +24,10 @@ the same run:
 
 The report gives each piece's distance from its floor and the step's from the
 sum of floors. Floors are lower bounds, not predictions: small layers run below
-the matmul peak, and weights that fit in cache beat the memory floor.
+the matmul peak, and weights that fit in cache beat the memory floor. The
+optimizer piece is what the update adds to the step: TensorFlow runs each
+variable's update as soon as its gradient is ready, overlapping the backward
+pass, so that piece can come in below its own floor.
 """
 
 from __future__ import annotations
