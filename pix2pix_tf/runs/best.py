@@ -146,6 +146,9 @@ class BestKeeper:
         ):
             self.log(f"warning: {BEST_FILE} names a missing checkpoint; keeping a new best.")
             record = None
+        if record is None and os.path.exists(os.path.join(self.workdir, BEST_FILE)):
+            # Nothing it names is kept: no stale record for --checkpoint best to follow.
+            os.remove(os.path.join(self.workdir, BEST_FILE))
         kept = None if record is None else os.path.dirname(record["checkpoint"])
         # Everything else in best/: an interrupted keep (.incomplete-N), an older best.
         names = os.listdir(directory) if os.path.isdir(directory) else []

@@ -130,6 +130,7 @@ def test_another_metric_on_resume_starts_a_new_best(tmp_path):
     lines = []
     switched = best.BestKeeper(workdir, "ssim", log=lines.append)
     assert switched.value is None and "keeps the best ssim" in lines[0]
+    assert best.read(workdir) is None and not os.listdir(os.path.join(workdir, "best"))
     with pytest.raises(ValueError, match="--keep_best ssim: the evaluation at step 4 has no ssim"):
         switched.offer(4, {"l1": 0.4})
 
