@@ -162,7 +162,7 @@ def _train_step_function(config: config_lib.Config, state: TrainState):
     generator, discriminator = state.generator, state.discriminator
     # The discriminator(s) answering their features too (the same variables).
     with state.strategy.scope():
-        discriminate = with_features(discriminator)
+        discriminate = with_features(discriminator, remat=train.remat)
     names = loss_names(lambda_feature_matching=train.lambda_feature_matching)
     stage = config_lib.stage_arguments(config)  # What the step computes and updates.
     generator_optimizer = state.generator_optimizer
