@@ -17,8 +17,9 @@ the same run:
   convolutions; backward 2x forward) over the peak of the compute dtype, measured as a
   2048x2048 matmul in float32 and in bfloat16;
 - memory: the bytes it must move over the measured bandwidth (an in-place
-  `assign_add` of 256 MiB of float32: 3 x 4 bytes per element): Adam reads each weight, its gradient and both moments and
-  writes the weight and the moments (7 x 4 bytes per parameter); under
+  `assign_add` of 256 MiB of float32: 3 x 4 bytes per element): Adam reads each
+  weight, its gradient and both moments and writes the weight and the moments
+  (7 x 4 bytes per parameter); under
   mixed_bfloat16 each forward reads every float32 weight and writes its bfloat16
   copy (6 bytes per parameter).
 

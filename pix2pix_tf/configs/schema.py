@@ -252,9 +252,10 @@ class TrainConfig:
     )
     remat: bool = setting(
         False,
-        "Gradient checkpointing of the generator: each layer's (and residual block's) "
-        "activations are recomputed in the backward pass instead of kept; less memory, "
-        "a slower step, the same losses.",
+        "Gradient checkpointing of the generator and the discriminators: segments of "
+        "layers (a U-Net level, a ResNet unit, three residual blocks, a PatchGAN layer) "
+        "are recomputed in the backward pass from the one tensor kept per segment; less "
+        "memory, a slower step, the same losses.",
     )
     matmul_convs: bool = setting(
         True,

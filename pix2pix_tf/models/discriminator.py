@@ -15,6 +15,7 @@ import keras
 
 from pix2pix_tf.configs import sizes
 from pix2pix_tf.models import blocks
+from pix2pix_tf.models import remat as remat_lib
 
 # Stride-1 layers end the PatchGAN: one C(ndf * 2^n) layer and the 1-channel output.
 _KERNEL = 4
@@ -154,11 +155,16 @@ def feature_layers(model: keras.Model) -> list[keras.layers.Layer]:
     return [layer for layer in model.layers if _FEATURE_LAYER.fullmatch(layer.name)]
 
 
-def with_features(model: keras.Model) -> keras.Model:
+def with_features(model: keras.Model, *, remat: bool = False) -> keras.Model:
     """The PatchGAN `model` answering [feature_1, ..., feature_k, logits].
 
     Built over the same layers (no new variables, the same checkpoint), so the
-    logits are the model's own.
+    logits are the model's own. With `remat` (--remat) its training call recomputes
+    each layer in the backward pass (models/remat.py).
     """
     outputs = [layer.output for layer in feature_layers(model)] + [model.output]
-    return keras.Model(model.inputs, outputs, name=f"{model.name}_features")
+    name = f"{model.name}_features"
+    if remat:
+        segments = remat_lib.discriminator_segments([layer.name for layer in model.layers])
+        return remat_lib.SegmentedModel(model.inputs, outputs, segments=segments, name=name)
+    return keras.Model(model.inputs, outputs, name=name)

@@ -10,12 +10,11 @@ generated images with `generator_pass` and updates `generator_variables`.
 
 from __future__ import annotations
 
-import inspect
-
 import keras
 
 from pix2pix_tf.configs import choices, sizes
 from pix2pix_tf.models import blocks, global_local, multiscale, resnet
+from pix2pix_tf.models import remat as remat_lib
 from pix2pix_tf.models.generator import build_unet
 
 # The builder of each --generator; every one takes its own keyword arguments.
@@ -42,32 +41,17 @@ def build_generator(*, generator: str = "unet", remat: bool = False, **arguments
 
         models.build_generator(**configs.generator_arguments(config), dtype_policy=policy)
 
-    With `remat` (--remat) the layers are rematerialised: Keras recomputes their
-    activations in the backward pass from their inputs (keras.RematScope,
-    tf.recompute_grad under the TensorFlow backend); residual blocks recompute themselves
-    whole from their input (each half with batch norm; models/resnet.py). Batch norm and
-    dropout are not recomputed. The variables, and so checkpoints, are the same with and
-    without it.
+    With `remat` (--remat) the generator is recomputed in segments in the backward
+    pass (models/remat.py): a U-Net level, a ResNet unit, three residual blocks; the
+    backward pass keeps only the tensors between segments. Batch norm's moving
+    statistics are updated once and dropout draws the same masks as without it. The
+    variables, and so checkpoints, are the same with and without it.
     """
     choices.check_choice("generator", generator, choices.GENERATORS)
-    build = _BUILDERS[generator]
-    if build is not build_unet:
-        # The residual blocks recompute themselves (models/resnet.py).
-        arguments["remat"] = remat
+    model = _BUILDERS[generator](**arguments)
     if not remat:
-        return build(**arguments)
-    with keras.RematScope(mode="full"):
-        model = build(**arguments)
-    for layer in model.layers:
-        if "training" in inspect.signature(layer.call).parameters:
-            # Keras passes `training` as a keyword, which tf.recompute_grad refuses in
-            # graphs; these are batch norm (whose moving statistics a recomputation would
-            # update twice), dropout (whose mask it would redraw) and the residual blocks,
-            # which recompute their halves themselves (models/resnet.py).
-            layer._remat_mode = None
-    # The model itself outside the scope: rematerialising it whole would keep every
-    # activation of its recomputation alive at once.
-    return keras.Model(model.inputs, model.outputs, name=model.name)
+        return model
+    return remat_lib.segmented(model, generator=generator)
 
 
 def pad_multiple(*, generator: str = "unet", unet_depth: int | None = None) -> int:

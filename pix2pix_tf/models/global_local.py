@@ -27,7 +27,7 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf.configs import choices
-from pix2pix_tf.models import blocks, resnet
+from pix2pix_tf.models import blocks, remat, resnet
 
 # pix2pixHD's residual blocks of the local enhancer (n_blocks_local).
 LOCAL_RESIDUAL_BLOCKS = 3
@@ -136,9 +136,15 @@ def global_network(generator: keras.Model) -> keras.Model:
     """The global network of a global_local generator on its own: full-size input ->
     its head's image at half size (same layers and weights)."""
     if generator not in _GLOBAL_NETWORKS:
-        _GLOBAL_NETWORKS[generator] = keras.Model(
-            generator.inputs, generator.get_layer("global_output_tanh").output, name="global"
-        )
+        output = generator.get_layer("global_output_tanh").output
+        if isinstance(generator, remat.SegmentedModel):
+            # --remat: the global stage recomputes the same segments.
+            network = remat.SegmentedModel(
+                generator.inputs, output, segments=generator.segments, name="global"
+            )
+        else:
+            network = keras.Model(generator.inputs, output, name="global")
+        _GLOBAL_NETWORKS[generator] = network
     return _GLOBAL_NETWORKS[generator]
 
 

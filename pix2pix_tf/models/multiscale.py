@@ -92,17 +92,18 @@ def patchgans(discriminator: keras.Model) -> list[keras.Model]:
     return scales or [discriminator]
 
 
-def with_features(discriminator: keras.Model):
+def with_features(discriminator: keras.Model, *, remat: bool = False):
     """Returns discriminate(pair, training) -> per scale [feature_1, ..., feature_k, logits].
 
     `pair` is [input_image, target_image]; the answer is a list of N lists, full
     size first, whose last entries are the logits `discriminator` answers. It runs
     a functional model over the same layers (no new variables; the checkpoint
-    holds `discriminator` as before).
+    holds `discriminator` as before). With `remat` (--remat) each PatchGAN's training
+    call recomputes its layers in the backward pass (models/remat.py).
     """
     scales = patchgans(discriminator)
     if scales == [discriminator]:
-        model = patchgan.with_features(discriminator)
+        model = patchgan.with_features(discriminator, remat=remat)
     else:
         images = list(discriminator.inputs)
         outputs = []
@@ -112,7 +113,7 @@ def with_features(discriminator: keras.Model):
                     discriminator.get_layer(f"downsample_{index}_{side}").output
                     for side in ("input", "target")
                 ]
-            outputs.append(patchgan.with_features(scale)(images))
+            outputs.append(patchgan.with_features(scale, remat=remat)(images))
         model = keras.Model(discriminator.inputs, outputs, name="discriminator_features")
 
     def discriminate(pair, training: bool = False) -> list[list]:

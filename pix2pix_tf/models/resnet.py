@@ -16,7 +16,7 @@ import keras
 import tensorflow as tf
 
 from pix2pix_tf.configs import choices
-from pix2pix_tf.models import blocks
+from pix2pix_tf.models import blocks, remat
 
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")
@@ -107,7 +107,7 @@ class ResidualBlock(keras.layers.Layer):
             x = conv(self.pad(x))
             if batch_norm:
                 return x
-            x = norm(x, training=training)
+            x = remat.call_layer(norm, x, training=training)
             return keras.ops.relu(x) if relu else x
 
         def first(x):
@@ -129,12 +129,12 @@ class ResidualBlock(keras.layers.Layer):
             first, second = tf.recompute_grad(first), tf.recompute_grad(second)
         x = first(inputs)
         if batch_norm:
-            x = keras.ops.relu(self.norm_1(x, training=training))
+            x = keras.ops.relu(remat.call_layer(self.norm_1, x, training=training))
         if self.drop is not None:
-            x = self.drop(x, training=training)
+            x = remat.call_layer(self.drop, x, training=training)
         x = second(x)
         if batch_norm:
-            x = self.norm_2(x, training=training)
+            x = remat.call_layer(self.norm_2, x, training=training)
         return inputs + x
 
     def compute_output_shape(self, input_shape):
@@ -252,10 +252,10 @@ def build_resnet(
     `residual_blocks` (--resnet_blocks) blocks of 4 `ngf` filters, each with `dropout`
     (0: none). As the reference code, convolutions have a bias only with instance norm
     (batch norm has its own offset). `remat` makes the residual blocks recompute
-    themselves in the backward pass (models.build_generator also rematerialises the
-    other layers). `input_shape` (height, width, channels), where height and width may
-    be None, builds the same layers for other sizes (multiples of 4); None means
-    (*image_hw, in_channels).
+    themselves in the backward pass (--remat instead recomputes the whole generator in
+    segments, models/remat.py, with the blocks' own recomputation off). `input_shape`
+    (height, width, channels), where height and width may be None, builds the same
+    layers for other sizes (multiples of 4); None means (*image_hw, in_channels).
     """
     make = Layers(
         norm=norm,

@@ -168,7 +168,7 @@ def _replica_functions(config: config_lib.Config, state: TrainState):
     generator, discriminator = state.generator, state.discriminator
     # The discriminator(s) answering their features too (the same variables).
     with state.strategy.scope():
-        discriminate = with_features(discriminator)
+        discriminate = with_features(discriminator, remat=train.remat)
     stage = config_lib.stage_arguments(config)  # What the step computes and updates.
     generator_optimizer = state.generator_optimizer
     discriminator_optimizer = state.discriminator_optimizer
