@@ -20,9 +20,6 @@ library here, so that `--help` stays fast.
 
 from __future__ import annotations
 
-import json
-import os
-
 KINDS_KEY = "image_kinds"
 # What an image (or half of a side-by-side pair) holds: colour, three channels
 # holding a gray image, 8-bit gray, 16-bit gray (data/datasets/images.py decides).
@@ -33,16 +30,6 @@ _ROLES = (
     ("input_channels", "input_bits", "input"),
     ("output_channels", "output_bits", "target"),
 )
-
-
-def read_kinds(directory: str) -> dict | None:
-    """metadata.json's "image_kinds" of a prepared dataset, or None (prepared by an
-    earlier version, which stored every image as 8-bit RGB without recording this)."""
-    try:
-        with open(os.path.join(directory, "metadata.json")) as file:
-            return json.load(file).get(KINDS_KEY)
-    except FileNotFoundError:
-        return None
 
 
 def describe(kinds: dict | None) -> str | None:
@@ -76,7 +63,8 @@ def resolve(
 ) -> tuple[tuple[int, int], list[str]]:
     """((input bits, output bits), lines reporting conversions).
 
-    `kinds` is read_kinds() of the prepared dataset; `channels` and `bits` are
+    `kinds` is the prepared dataset's metadata.json "image_kinds" (None: prepared by an
+    earlier version, which stored every image as 8-bit RGB); `channels` and `bits` are
     (--input_*, --output_*) with `direction` AtoB or BtoA; a bit depth of None is
     taken from the data. `dataset` and `data_dir` name the prepared copy in errors.
     Raises ValueError naming the flag and a file when colour images would have to
@@ -84,22 +72,23 @@ def resolve(
     """
     sides = ("A", "B") if direction == "AtoB" else ("B", "A")
     resolved, notes = [], []
-    asked = list(zip(_ROLES, sides, channels, bits, strict=True))
-    for (channels_flag, bits_flag, role), side, channels, bits in asked:  # noqa: B020
+    for (channels_flag, bits_flag, role), side, wanted, depth in zip(
+        _ROLES, sides, channels, bits, strict=True
+    ):
         if kinds is None:
-            if channels == 1:
+            if wanted == 1:
                 raise ValueError(
                     f"--{channels_flag} 1: the prepared {dataset} dataset was prepared by an "
                     "earlier version of pix2pix-tf, which stored every image as 8-bit RGB "
                     "without recording which are gray; delete its folder under "
                     f"--data_dir {data_dir} so that it is prepared again."
                 )
-            resolved.append(bits or 8)
+            resolved.append(depth or 8)
             continue
         found = kinds.get(side, {})
         total = sum(entry["count"] for entry in found.values())
         count = {kind: found.get(kind, {}).get("count", 0) for kind in KINDS}
-        if channels == 1 and count[RGB]:
+        if wanted == 1 and count[RGB]:
             example = found[RGB]["example"]
             raise ValueError(
                 f"--{channels_flag} 1, but {count[RGB]} of {total} {role} images "
@@ -107,20 +96,20 @@ def resolve(
                 "convert them to grayscale (and check --direction)."
             )
         gray = count[GRAY] + count[GRAY16]
-        if channels == 3 and gray:
+        if wanted == 3 and gray:
             hint = f" (--{channels_flag} 1 trains on one channel)" if gray == total else ""
             notes.append(
                 f"{gray} of {total} {role} images are grayscale; they are read as RGB "
                 f"(R = G = B){hint}."
             )
-        if channels == 1 and count[RGB_GRAY]:
+        if wanted == 1 and count[RGB_GRAY]:
             notes.append(
                 f"{count[RGB_GRAY]} of {total} {role} images are gray images stored "
                 "as RGB; they are read as one channel."
             )
         deep = count[GRAY16]
-        if bits is None:
-            bits = 16 if deep else 8
+        if depth is None:
+            depth = 16 if deep else 8
             if deep:
                 example = found[GRAY16]["example"]
                 notes.append(
@@ -128,9 +117,9 @@ def resolve(
                     f"are read{' and exported' if role == 'target' else ''} at 16 bits "
                     f"(--{bits_flag} 16)."
                 )
-        elif bits == 8 and deep:
+        elif depth == 8 and deep:
             notes.append(
                 f"{deep} {role} images are 16-bit; they are read at 8 bits (--{bits_flag} 8)."
             )
-        resolved.append(bits)
+        resolved.append(depth)
     return (resolved[0], resolved[1]), notes

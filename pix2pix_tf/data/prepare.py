@@ -145,12 +145,6 @@ def _report(builder, metadata: dict, dataset: str, reused: bool, seconds: float)
     )
 
 
-def read_report(directory: str, dataset: str, reused: bool, seconds: float) -> PrepareReport:
-    """Builds the report from a prepared dataset's JSON files."""
-    builder = tfds.builder_from_directory(directory)
-    return _report(builder, _read_metadata(directory), dataset, reused, seconds)
-
-
 def _open(
     data_config: config_lib.DataConfig,
     location: datasets.Location,

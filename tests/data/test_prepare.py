@@ -433,7 +433,7 @@ def test_full_disk_is_one_line_and_keeps_the_previous_copy(tmp_path, capsys):
         assert code == 1 and len(err) == 1, err
         assert f"--data_dir {data_dir}" in err[0] and "No space left on device" in err[0]
         assert "previously prepared copy" in err[0]
-        report = prepare.read_report(datasets.locate(config).directory, "folder", True, 0.0)
+        report = prepare.load_prepared(config).report  # Reads, never prepares.
         assert report.examples["train"] + report.examples.get("val", 0) == 4
         leftovers = [
             name
