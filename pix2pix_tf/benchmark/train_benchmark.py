@@ -17,7 +17,7 @@ pipeline), side by side in one run:
   for each model, and its generator and discriminator (`--arch tutorial`).
 - ours: `step.make_train_step` / `make_train_loop` with the flags given
   (--precision, default auto; --steps_per_execution; --jit_compile;
-  --matmul_convs, default on).
+  --matmul_convs and --fused_batch_norm, default on).
 - with --breakdown, ours alone, in pieces against each piece's floor on this
   machine (step_breakdown.py).
 - with --levers, also ours with the levers added one at a time (float32 with
@@ -60,12 +60,14 @@ def _build_tutorial(config):
     import tensorflow as tf
 
     from pix2pix_tf.configs import discriminator_arguments, generator_arguments
-    from pix2pix_tf.models import build_discriminator, build_generator
+    from pix2pix_tf.models import build_discriminator, build_generator, norms
 
-    # Keras' own convolutions throughout (no matmul convolutions), as published.
+    # Keras' own convolutions and batch norm throughout, as published.
     config = config.replace(matmul_convs=False)
     generator = build_generator(**generator_arguments(config))
     discriminator = build_discriminator(**discriminator_arguments(config))
+    for model in (generator, discriminator):
+        norms.set_fused(model, False)  # Keras' own batch norm.
     loss_object = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
     discriminator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
@@ -196,6 +198,7 @@ def variants(args) -> dict[str, dict]:
         "steps_per_execution": args.steps_per_execution,
         "jit_compile": args.jit_compile,
         "matmul_convs": args.matmul_convs,
+        "fused_batch_norm": args.fused_batch_norm,
     }
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
     found["ours"] = {"kind": "ours", "config": {**model, **ours}}
@@ -208,6 +211,7 @@ def variants(args) -> dict[str, dict]:
             "steps_per_execution": 1,
             "jit_compile": False,
             "matmul_convs": False,
+            "fused_batch_norm": False,
         }
         found["+0 float32, Keras Adam"] = {
             "kind": "ours",
@@ -217,10 +221,10 @@ def variants(args) -> dict[str, dict]:
         found["+1 fused Adam"] = {"kind": "ours", "config": {**model, **plain}}
         plain["matmul_convs"] = True
         found["+2 matmul small-map convs"] = {"kind": "ours", "config": {**model, **plain}}
-        found["+3 mixed_bfloat16"] = {
-            "kind": "ours",
-            "config": {**model, **plain, "precision": "mixed_bfloat16"},
-        }
+        plain["precision"] = "mixed_bfloat16"
+        found["+3 mixed_bfloat16"] = {"kind": "ours", "config": {**model, **plain}}
+        plain["fused_batch_norm"] = True
+        found["+4 fused batch norm"] = {"kind": "ours", "config": {**model, **plain}}
         spe = max(args.steps_per_execution, 4)
         found[f"ours, steps_per_execution {spe}"] = {
             "kind": "ours",
@@ -260,6 +264,9 @@ def parse_args(argv):
     parser.add_argument("--steps_per_execution", type=int, default=1)
     parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--matmul_convs", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument(
+        "--fused_batch_norm", action=argparse.BooleanOptionalAction, default=True
+    )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
     parser.add_argument("--warmup", type=int, default=4, help="Untimed steps first.")

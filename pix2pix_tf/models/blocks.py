@@ -19,6 +19,7 @@ import dataclasses
 import keras
 
 from pix2pix_tf.configs import choices
+from pix2pix_tf.models import norms
 
 # Weights are drawn from N(0, 0.02), as in the paper (section 6.2).
 WEIGHT_STDDEV = 0.02
@@ -67,11 +68,12 @@ def normalization(norm: str, name: str, dtype, synchronized: bool = False) -> ke
     """Batch norm, or instance norm (group norm with one group per channel).
 
     `synchronized` batch norm computes its statistics over the global batch,
-    across the replicas of a tf.distribute strategy (--sync_batch_norm).
+    across the replicas of a tf.distribute strategy (--sync_batch_norm). Batch norm
+    is models/norms.py's, Keras' layer with a fused training pass.
     """
     choices.check_choice("norm", norm, choices.NORMS)
     if norm == "batch":
-        return keras.layers.BatchNormalization(name=name, dtype=dtype, synchronized=synchronized)
+        return norms.BatchNormalization(name=name, dtype=dtype, synchronized=synchronized)
     # Keras 3 has no InstanceNormalization layer; GroupNormalization with
     # groups=-1 normalises each channel of each image on its own.
     return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)

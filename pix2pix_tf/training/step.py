@@ -29,6 +29,7 @@ from pix2pix_tf.models import (
     build_discriminator,
     build_generator,
     losses,
+    norms,
     with_features,
 )
 
@@ -125,6 +126,8 @@ def build_train_state(
         discriminator = build_discriminator(
             **config_lib.discriminator_arguments(config), dtype_policy=policy
         )
+        for model in (generator, discriminator):
+            norms.set_fused(model, config.train.fused_batch_norm)
         optimizers = []
         for name, model in (("generator", generator), ("discriminator", discriminator)):
             optimizer = precision.wrap_optimizer(

@@ -1,0 +1,90 @@
+"""Batch normalisation whose training pass is one fused kernel.
+
+Keras 3's BatchNormalization computes a training pass op by op: it casts a
+bfloat16 input to float32 for `tf.nn.moments` (a mean, a squared difference
+and another mean), casts the statistics back, and normalises with a few more
+element-wise ops; its gradient is as many again. Over the large feature maps of
+the U-Net and the PatchGAN that is a dozen passes over each activation, and on
+CPU it was a third of a batch-8 train step (`python -m pix2pix_tf.benchmark
+train --levers`). `tf.raw_ops.FusedBatchNormV3` (oneDNN on CPU, cuDNN on GPU, XLA
+on TPU) does the statistics and the normalisation in one kernel and its gradient
+in one more.
+
+The layer is Keras' own (the same variables, names and checkpoints), and every
+other call (inference, masks, renormalisation, `synchronized` statistics across
+replicas, other axes) is Keras' code. The fused kernel returns the
+Bessel-corrected batch variance; the moving variance is updated with the biased
+one, as Keras does. The kernel keeps the statistics and the normalisation in
+float32 where Keras rounds them to the compute dtype, so under mixed precision the
+two agree to that dtype's rounding, and in float32 to float32's
+(tests/models/test_norms.py).
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization whose training pass is one FusedBatchNormV3.
+
+    `fused=False` keeps Keras' own computation everywhere (--no-fused_batch_norm).
+    """
+
+    def __init__(self, *args, fused: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fused = fused
+
+    def get_config(self):
+        return {**super().get_config(), "fused": self.fused}
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable and self._fused_applies(inputs, mask)):
+            return super().call(inputs, training=training, mask=mask)
+        # gamma and beta as the layer's compute dtype gives them (Keras normalises with
+        # them in that dtype), then float32, which the kernel takes.
+        scale = tf.cast(tf.cast(self.gamma, inputs.dtype), tf.float32)
+        offset = tf.cast(tf.cast(self.beta, inputs.dtype), tf.float32)
+        empty = tf.zeros([0], tf.float32)
+        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=scale,
+            offset=offset,
+            mean=empty,
+            variance=empty,
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=True,
+        )
+        # The kernel's variance is Bessel-corrected (count / (count - 1); 0 for one
+        # value); Keras' moving variance averages the biased one.
+        count = tf.cast(tf.size(inputs, out_type=tf.int64) // inputs.shape[-1], tf.float32)
+        variance = variance * (tf.maximum(count - 1.0, 0.0) / count)
+        momentum = self.momentum
+        self.moving_mean.assign(self.moving_mean * momentum + mean * (1.0 - momentum))
+        self.moving_variance.assign(self.moving_variance * momentum + variance * (1.0 - momentum))
+        return outputs
+
+    def _fused_applies(self, inputs, mask) -> bool:
+        return (
+            self.fused
+            and mask is None
+            and len(inputs.shape) == 4
+            and inputs.shape[-1] is not None
+            and self.axis in (-1, 3)
+            and self.center
+            and self.scale
+            and not self.renorm
+            and not self.synchronized
+            and keras.backend.backend() == "tensorflow"
+        )
+
+
+def set_fused(model: keras.Model, fused: bool) -> None:
+    """Sets `fused` on every BatchNormalization of `model` (nested models included)."""
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, BatchNormalization):
+            layer.fused = fused
