@@ -133,6 +133,51 @@ def test_mixed_bfloat16_matches_keras_within_bfloat16_precision(layer_class, ker
         _assert_close(mine, reference, 2e-2)
 
 
+@pytest.mark.parametrize(
+    "layer_class, keras_class",
+    [(conv.Conv2D, keras.layers.Conv2D), (conv.Conv2DTranspose, keras.layers.Conv2DTranspose)],
+    ids=["conv", "transpose"],
+)
+def test_weight_bound_layers_compute_in_float32_under_mixed_precision(layer_class, keras_class):
+    """At most MAX_FLOAT32_ROWS rows: float32 matmuls on the variable itself, no 16-bit
+    copy of the kernel; the output is still the compute dtype; values as Keras' float32."""
+    # A conv's rows are its output positions, a transposed conv's its input pixels.
+    shape = (1, 4, 4, 8) if layer_class is conv.Conv2D else (1, 2, 2, 8)
+    kwargs = dict(filters=16, kernel_size=4, strides=2, padding="same")
+    ours = layer_class(**kwargs, dtype="mixed_bfloat16")
+    ours, theirs = _pair(ours, keras_class(**kwargs), shape)
+
+    @tf.function
+    def step(inputs):
+        return _values_and_gradients(ours, inputs, linear=True)
+
+    graph = step.get_concrete_function(tf.TensorSpec(shape)).graph
+    matmuls = {op.get_attr("T") for op in graph.get_operations() if op.type == "MatMul"}
+    assert matmuls == {tf.float32}
+    casts = {
+        (tuple(op.inputs[0].shape.as_list()), op.get_attr("DstT"))
+        for op in graph.get_operations()
+        if op.type == "Cast"
+    }
+    assert ((4, 4, 8, 16), tf.bfloat16) not in casts and ((4, 4, 16, 8), tf.bfloat16) not in casts
+    inputs = tf.cast(tf.random.stateless_normal(shape, [0, 5]), tf.bfloat16)  # Exact in both.
+    mine = step(tf.cast(inputs, tf.float32))
+    assert ours(inputs).dtype == tf.bfloat16
+    reference = _values_and_gradients(theirs, tf.cast(inputs, tf.float32), linear=True)
+    _assert_close(mine[0], reference[0], 2**-8)  # The output, rounded to bfloat16.
+    for a, b in zip(mine[2:], reference[2:], strict=True):  # The weight gradients.
+        _assert_close(a, b, 2**-7)  # The output gradient arrives in bfloat16.
+    larger = layer_class(**kwargs, dtype="mixed_bfloat16")
+    larger_shape = (1, 8, 8, 8) if layer_class is conv.Conv2D else (1, 4, 4, 8)
+    larger_graph = (
+        tf.function(lambda x: _values_and_gradients(larger, x))
+        .get_concrete_function(tf.TensorSpec(larger_shape))
+        .graph
+    )
+    matmuls = {op.get_attr("T") for op in larger_graph.get_operations() if op.type == "MatMul"}
+    assert matmuls == {tf.bfloat16}
+
+
 @pytest.mark.parametrize("image_size", [64, "32x64"], ids=["square", "2to1"])
 def test_generator_gradients_do_not_depend_on_the_option(image_size):
     """The whole U-Net, with and without matmul gradients: same variables, same gradients."""
