@@ -17,7 +17,7 @@ pipeline), side by side in one run:
   for each model, and its generator and discriminator (`--arch tutorial`).
 - ours: `step.make_train_step` / `make_train_loop` with the flags given
   (--precision, default auto; --steps_per_execution; --jit_compile;
-  --matmul_convs and --fused_batch_norm, default on).
+  --matmul_convs and --fused_norm, default on).
 - with --breakdown, ours alone, in pieces against each piece's floor on this
   machine (step_breakdown.py).
 - with --levers, also ours with the levers added one at a time (float32 with
@@ -67,7 +67,7 @@ def _build_tutorial(config):
     generator = build_generator(**generator_arguments(config))
     discriminator = build_discriminator(**discriminator_arguments(config))
     for model in (generator, discriminator):
-        norms.set_fused(model, False)  # Keras' own batch norm.
+        norms.set_fused(model, False)  # Keras' own normalisation.
     loss_object = keras.losses.BinaryCrossentropy(from_logits=True)
     generator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
     discriminator_optimizer = keras.optimizers.Adam(2e-4, beta_1=0.5)
@@ -198,7 +198,7 @@ def variants(args) -> dict[str, dict]:
         "steps_per_execution": args.steps_per_execution,
         "jit_compile": args.jit_compile,
         "matmul_convs": args.matmul_convs,
-        "fused_batch_norm": args.fused_batch_norm,
+        "fused_norm": args.fused_norm,
     }
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
     found["ours"] = {"kind": "ours", "config": {**model, **ours}}
@@ -211,7 +211,7 @@ def variants(args) -> dict[str, dict]:
             "steps_per_execution": 1,
             "jit_compile": False,
             "matmul_convs": False,
-            "fused_batch_norm": False,
+            "fused_norm": False,
         }
         found["+0 float32, Keras Adam"] = {
             "kind": "ours",
@@ -223,8 +223,8 @@ def variants(args) -> dict[str, dict]:
         found["+2 matmul small-map convs"] = {"kind": "ours", "config": {**model, **plain}}
         plain["precision"] = "mixed_bfloat16"
         found["+3 mixed_bfloat16"] = {"kind": "ours", "config": {**model, **plain}}
-        plain["fused_batch_norm"] = True
-        found["+4 fused batch norm"] = {"kind": "ours", "config": {**model, **plain}}
+        plain["fused_norm"] = True
+        found["+4 fused norm"] = {"kind": "ours", "config": {**model, **plain}}
         spe = max(args.steps_per_execution, 4)
         found[f"ours, steps_per_execution {spe}"] = {
             "kind": "ours",
@@ -265,7 +265,7 @@ def parse_args(argv):
     parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--matmul_convs", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
-        "--fused_batch_norm", action=argparse.BooleanOptionalAction, default=True
+        "--fused_norm", action=argparse.BooleanOptionalAction, default=True
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")

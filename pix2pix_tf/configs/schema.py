@@ -263,9 +263,9 @@ class TrainConfig:
         "of patches (pix2pix_tf/models/conv.py); same values, faster on CPU. GPUs and "
         "TPUs always use Keras' own convolutions.",
     )
-    fused_batch_norm: bool = setting(
+    fused_norm: bool = setting(
         True,
-        "Batch norm's training pass as one fused kernel (FusedBatchNormV3; "
+        "Batch and instance norm's training pass as one fused kernel (FusedBatchNormV3; "
         "pix2pix_tf/models/norms.py) instead of Keras' op-by-op statistics; same "
         "variables, values equal to the compute dtype's rounding, a faster step.",
     )

@@ -68,15 +68,16 @@ def normalization(norm: str, name: str, dtype, synchronized: bool = False) -> ke
     """Batch norm, or instance norm (group norm with one group per channel).
 
     `synchronized` batch norm computes its statistics over the global batch,
-    across the replicas of a tf.distribute strategy (--sync_batch_norm). Batch norm
-    is models/norms.py's, Keras' layer with a fused training pass.
+    across the replicas of a tf.distribute strategy (--sync_batch_norm). Both are
+    models/norms.py's: Keras' layers with a fused training pass.
     """
     choices.check_choice("norm", norm, choices.NORMS)
     if norm == "batch":
         return norms.BatchNormalization(name=name, dtype=dtype, synchronized=synchronized)
     # Keras 3 has no InstanceNormalization layer; GroupNormalization with
-    # groups=-1 normalises each channel of each image on its own.
-    return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
+    # groups=-1 normalises each channel of each image on its own (norms.py's is that
+    # layer with a fused training pass).
+    return norms.InstanceNormalization(groups=-1, epsilon=1e-5, name=name, dtype=dtype)
 
 
 def filters_at(level: int, base: int) -> int:

@@ -1,4 +1,4 @@
-"""Batch normalisation whose training pass is one fused kernel.
+"""Batch and instance normalisation whose training pass is one fused kernel.
 
 Keras 3's BatchNormalization computes a training pass op by op: it casts a
 bfloat16 input to float32 for `tf.nn.moments` (a mean, a squared difference
@@ -18,6 +18,12 @@ one, as Keras does. The kernel keeps the statistics and the normalisation in
 float32 where Keras rounds them to the compute dtype, so under mixed precision the
 two agree to that dtype's rounding, and in float32 to float32's
 (tests/models/test_norms.py).
+
+Instance normalisation (Keras' GroupNormalization with one group per channel, as
+the ResNet and global+local generators use it) is the same kernel over each image's
+channels: [N, H, W, C] viewed as one image of N x C channels ([H, W, N, C] for N > 1).
+It has no moving statistics, and outside training it is Keras' layer, so exports do
+not change.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import tensorflow as tf
 class BatchNormalization(keras.layers.BatchNormalization):
     """keras.layers.BatchNormalization whose training pass is one FusedBatchNormV3.
 
-    `fused=False` keeps Keras' own computation everywhere (--no-fused_batch_norm).
+    `fused=False` keeps Keras' own computation everywhere (--no-fused_norm).
     """
 
     def __init__(self, *args, fused: bool = True, **kwargs):
@@ -83,8 +89,61 @@ class BatchNormalization(keras.layers.BatchNormalization):
         )
 
 
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class InstanceNormalization(keras.layers.GroupNormalization):
+    """keras.layers.GroupNormalization(groups=-1); in training, one FusedBatchNormV3.
+
+    `fused=False` keeps Keras' own computation everywhere (--no-fused_norm).
+    """
+
+    def __init__(self, *args, fused: bool = True, **kwargs):
+        kwargs.setdefault("groups", -1)
+        super().__init__(*args, **kwargs)
+        self.fused = fused
+
+    def get_config(self):
+        return {**super().get_config(), "fused": self.fused}
+
+    def call(self, inputs, training=None):
+        if not (training and self._fused_applies(inputs)):
+            return super().call(inputs)
+        batch, height, width, channels = inputs.shape
+        batch = batch if batch is not None else tf.shape(inputs)[0]
+        height = height if height is not None else tf.shape(inputs)[1]
+        width = width if width is not None else tf.shape(inputs)[2]
+        # Each image's channels as channels of one image: a free reshape for one image.
+        one_image = inputs if inputs.shape[0] == 1 else tf.transpose(inputs, [1, 2, 0, 3])
+        one_image = tf.reshape(one_image, [1, height, width, batch * channels])
+        gamma, beta = (tf.cast(weight, tf.float32) for weight in (self.gamma, self.beta))
+        outputs = tf.raw_ops.FusedBatchNormV3(
+            x=tf.cast(one_image, self.compute_dtype),
+            scale=tf.tile(gamma, [batch]),
+            offset=tf.tile(beta, [batch]),
+            mean=tf.zeros([0], tf.float32),
+            variance=tf.zeros([0], tf.float32),
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=True,
+        )[0]
+        if inputs.shape[0] == 1:
+            return tf.reshape(outputs, [1, height, width, channels])
+        return tf.transpose(tf.reshape(outputs, [height, width, batch, channels]), [2, 0, 1, 3])
+
+    def _fused_applies(self, inputs) -> bool:
+        return (
+            self.fused
+            and len(inputs.shape) == 4
+            and inputs.shape[-1] is not None
+            and self.groups == inputs.shape[-1]
+            and self.axis in (-1, 3)
+            and self.center
+            and self.scale
+        )
+
+
 def set_fused(model: keras.Model, fused: bool) -> None:
-    """Sets `fused` on every BatchNormalization of `model` (nested models included)."""
+    """Sets `fused` on every normalisation layer of `model` (nested layers included)."""
     for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, BatchNormalization):
+        if isinstance(layer, BatchNormalization | InstanceNormalization):
             layer.fused = fused

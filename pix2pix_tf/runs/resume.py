@@ -36,7 +36,7 @@ RESUMABLE_FIELDS = frozenset(
     + ("keep_best",)
     # How it computes, not what (and global_local's stage, see models/generators.py).
     + ("precision", "deterministic", "strategy", "tpu", "sync_batch_norm", "jit_compile")
-    + ("steps_per_execution", "matmul_convs", "fused_batch_norm", "remat", "stage")
+    + ("steps_per_execution", "matmul_convs", "fused_norm", "remat", "stage")
     # Where the data is read from (prepared_data.json says whether it is the same data).
     + ("data_dir", "manual_dir", "source_dir", "accept_new_data")
 )

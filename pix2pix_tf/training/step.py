@@ -127,7 +127,7 @@ def build_train_state(
             **config_lib.discriminator_arguments(config), dtype_policy=policy
         )
         for model in (generator, discriminator):
-            norms.set_fused(model, config.train.fused_batch_norm)
+            norms.set_fused(model, config.train.fused_norm)
         optimizers = []
         for name, model in (("generator", generator), ("discriminator", discriminator)):
             optimizer = precision.wrap_optimizer(

@@ -114,7 +114,7 @@ def test_filters_and_options():
     assert generator.get_layer("encoder_4_conv").filters == 32  # 4 * 2^3.
     assert discriminator.get_layer("layer_1_conv").filters == 3
     kinds = {layer.__class__.__name__ for layer in generator.layers + discriminator.layers}
-    assert "GroupNormalization" in kinds and "BatchNormalization" not in kinds
+    assert "InstanceNormalization" in kinds and "BatchNormalization" not in kinds
     assert "Dropout" not in kinds
     assert generator.get_layer("encoder_2_norm").groups == 8  # One group per channel (4 * 2).
 
