@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from norm_helpers import normalised_away
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
@@ -179,8 +180,11 @@ def test_remat_gives_the_same_losses_and_weights(overrides):
         results.append(({name: float(value) for name, value in losses[-1].items()}, weights))
     (plain, plain_weights), (remat, remat_weights) = results
     assert plain == pytest.approx(remat, rel=1e-5)
-    for a, b in zip(plain_weights, remat_weights, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    irrelevant = normalised_away(state.generator, _batch(9)[0])
+    paths = [weight.path for weight in state.generator.weights]
+    for path, a, b in zip(paths, plain_weights, remat_weights, strict=True):
+        if path not in irrelevant:
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=path)
 
 
 @pytest.mark.parametrize("generator", ["resnet", "global_local"])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import REPO_ROOT
+from norm_helpers import assert_weights_close, normalised_away
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
@@ -53,9 +54,17 @@ def test_segments_give_the_same_losses_weights_and_statistics(overrides):
     # once per step, not again by the recomputation) and the dropout seed generators'
     # states (each mask drawn once, as without --remat).
     assert [w.path for w in plain.weights] == [w.path for w in remat.weights]
+    # Biases an instance norm removes (and the unused global output layer) have no
+    # gradient but rounding noise; the tiny global stage's 2x2 maps make some elements so.
+    irrelevant = normalised_away(plain, tf.random.stateless_uniform([1, 64, 64, 3], [9, 1], -1, 1))
+    noisy = (
+        1e-4 if overrides == {**overrides, "generator": "global_local", "norm": "instance"} else 0
+    )
     moving = 0
     for a, b in zip(plain.weights, remat.weights, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-5, err_msg=a.path)
+        if a.path in irrelevant:
+            continue
+        assert_weights_close(a.numpy(), b.numpy(), a.path, learning_rate=2e-4, steps=3, noisy=noisy)
         if "moving_mean" in a.path:
             moving += 1
             assert not np.allclose(a.numpy(), 0.0), a.path  # The statistics did move.
