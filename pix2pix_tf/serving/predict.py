@@ -192,6 +192,7 @@ def _tiled_from_record(generate, record: dict) -> tiling.TiledModel | None:
         or options.get("test_time_mode") == "paper",
         fixed_hw=fixed,
         max_pixels=options.get("max_pixels"),
+        png_compression=int(options.get("png_compression", 1)),
     )
 
 
@@ -537,6 +538,13 @@ def _predict_tiled(
         except OSError as error:
             skipped.append((path, _reason(error)))
             continue
+        try:
+            pixels = tiling.decode_file(path, data, model.tiled.input_bits)
+        except tiling.TilingError as error:
+            skipped.append((path, str(error).removeprefix(f"{path}: ")))
+            continue
+        finally:
+            del data  # The encoded file is not kept while tiles run.
         bars: dict[str, Progbar] = {}
 
         def progress(done: int, total: int, bars=bars) -> None:
@@ -545,23 +553,25 @@ def _predict_tiled(
             bars["bar"].update(done)
 
         try:
-            tiling.run_file(
+            tiling.write_tiled(
                 model.tiled,
-                path,
+                pixels,
                 os.path.join(output_dir, f"{stem}.png"),
                 tile_hw,
                 overlap,
-                data=data,
+                png_compression=model.tiled.png_compression,
                 progress=progress,
             )
         except tiling.TilingError as error:
-            skipped.append((path, str(error).removeprefix(f"{path}: ")))
+            skipped.append((path, str(error)))
             continue
         except tf.errors.InvalidArgumentError as error:
             skipped.append((path, _reason(error)))
             continue
         except OSError as error:
             raise _output_error(output_dir, f"{stem}.png", error, len(written)) from None
+        finally:
+            del pixels
         written.append(stem)
     return Summary(written=written, skipped=skipped)
 

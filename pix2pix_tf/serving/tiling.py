@@ -2,7 +2,7 @@
 blended without seams, the output streamed to a PNG row band by row band.
 
     tiled = TiledModel(generate, input_channels=3, output_channels=3, pad_multiple=128)
-    run_file(tiled, "scene.png", "out/scene.png", tile_hw=(512, 512), overlap=64)
+    write_tiled(tiled, decode_file(path, data, 8), "out/scene.png", (512, 512), overlap=64)
 
 How the image is cut (`plan_axis`, the same rule on each axis). M is the generator's pad
 multiple (2^unet_depth, 4 for resnet, 32 for global_local). The image is seen as it
@@ -85,6 +85,8 @@ class TiledModel:
     fixed_hw: tuple[int, int] | None = None
     # The pixels per network input the model accepts (an export's --max_pixels), if bounded.
     max_pixels: int | None = None
+    # The zlib level outputs are written at (an export's --png_compression; -1: 6).
+    png_compression: int = 1
 
     def __post_init__(self):
         if self.min_side is None:
@@ -447,25 +449,19 @@ def _remove(path: str) -> None:
         pass
 
 
-def run_file(
+def write_tiled(
     model: TiledModel,
-    source: str,
+    pixels: np.ndarray,
     output: str,
     tile_hw: tuple[int, int],
     overlap: int,
     png_compression: int = 1,
-    data: bytes | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Plan:
-    """Tiles the image file `source` (or its encoded `data`, already upright) into the PNG
-    `output`, written as the model would encode the whole image (its output channels and
-    bits). Returns the Plan; raises TilingError for a bad setting or an undecodable
-    image, OSError when the output cannot be written (no output left behind)."""
-    if data is None:
-        with open(source, "rb") as file:
-            data = file.read()
-    pixels = decode_file(source, data, model.input_bits)
-    del data
+    """Tiles decoded `pixels` (`decode_file`'s) into the PNG `output`, written as the
+    model would encode the whole image (its output channels and bits). Returns the Plan;
+    raises TilingError for a tile the model cannot run, OSError when the output cannot be
+    written (nothing complete-looking is left behind)."""
     layout = plan(pixels.shape[:2], tile_hw, overlap, model)
     level = 6 if png_compression == -1 else png_compression
     with StreamingPNG(
@@ -479,3 +475,10 @@ def run_file(
             None if progress is None else (lambda done: progress(done, layout.count)),
         )
     return layout
+
+
+def run_file(model: TiledModel, source: str, output: str, tile_hw, overlap: int, **options) -> Plan:
+    """`write_tiled` of the image file `source` (read as it is, no EXIF turn)."""
+    with open(source, "rb") as file:
+        pixels = decode_file(source, file.read(), model.input_bits)
+    return write_tiled(model, pixels, output, tile_hw, overlap, **options)
