@@ -176,7 +176,7 @@ def _tiled_from_record(generate, record: dict) -> tiling.TiledModel | None:
     generator = model_config.get("generator", "unet")
     minimum = record.get("contract", {}).get("min_side")
     if minimum is None:
-        minimum = multiple if generator == "unet" else 2 * multiple
+        minimum = tiling.min_side(generator, multiple)
     fixed = None
     if options.get("serving_size") == "training":
         fixed = tuple(record.get("training_size") or (record["image_size"],) * 2)
@@ -258,7 +258,7 @@ def _load_run_directory(path: str, checkpoint: str | None) -> Model:
         input_channels=functions.input_channels,
         output_channels=functions.output_channels,
         pad_multiple=multiple,
-        min_side=multiple if config.model.generator == "unet" else 2 * multiple,
+        min_side=tiling.min_side(config.model.generator, multiple),
         input_bits=input_bits,
         output_bits=output_bits,
         per_image_statistics=config.model.norm == "instance",

@@ -93,6 +93,12 @@ class TiledModel:
             self.min_side = self.pad_multiple
 
 
+def min_side(generator: str, multiple: int) -> int:
+    """The shortest side `generator` (--generator) runs at: its pad multiple for the U-Net,
+    twice it for resnet and global_local (serving/deploy.py's min_side)."""
+    return multiple if generator == "unet" else 2 * multiple
+
+
 # -- planning -------------------------------------------------------------------------
 
 
@@ -263,10 +269,19 @@ def run_tiles(
     layout: Plan,
     write_rows: Callable[[np.ndarray], None],
     progress: Callable[[int], None] | None = None,
+    prepare: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> None:
-    """Generates `pixels` (decoded [H, W, C] uint8/uint16) tile by tile as `layout` says;
-    calls `write_rows(samples [n, W, C_out] uint8/uint16)` with the finished rows, top to
-    bottom, every row exactly once. `progress(tiles done)` after each tile."""
+    """Generates `pixels` tile by tile as `layout` says; calls `write_rows(float32 [n, W,
+    C_out] in [-1, 1])` with the blended finished rows, top to bottom, every row exactly
+    once. `pixels` is decoded [H, W, C] uint8/uint16 (`decode_file`'s), made the network's
+    input tile by tile by `prepare_input`, or anything `prepare(tile) -> float32 [h, w,
+    C_in]` takes (evaluation passes floats in [-1, 1] and the identity).
+    `progress(tiles done)` after each tile."""
+    if prepare is None:
+
+        def prepare(tile: np.ndarray) -> np.ndarray:
+            return prepare_input(tile, model.input_channels, model.input_bits)
+
     tile_height, tile_width = layout.tile_hw
     padded_height, padded_width = layout.padded_hw
     height, width = layout.height, layout.width
@@ -284,7 +299,7 @@ def run_tiles(
         band_pixels = pixels[row_index]
         for left, column_weight in zip(columns, column_weights, strict=True):
             tile = band_pixels[:, mirrored_indices(left, tile_width, width)]
-            network_input = prepare_input(tile, model.input_channels, model.input_bits)
+            network_input = prepare(tile)
             generated = np.asarray(model.generate(network_input[None]), np.float32)
             expected = (1, tile_height, tile_width, channels)
             if generated.shape != expected:
@@ -304,7 +319,7 @@ def run_tiles(
             count = stop - written
             values = band[:count, :width]
             total = row_total[top : top + count, None, None] * column_total[None, :width, None]
-            write_rows(to_samples(values / total, model.output_bits))
+            write_rows(values / total)
             written = stop
         if not last:
             # The rows the next band shares with this one move to the top of its accumulator.
@@ -369,15 +384,27 @@ class StreamingPNG:
     `path + ".incomplete"`, renamed to `path` when every row is written and the file
     is closed; on an error, or rows missing, the partial file is removed, so a killed or
     failed run never leaves a complete-looking output (a killed one may leave the
-    `.incomplete` file). Use as a context manager.
+    `.incomplete` file). With `stream` (a binary file object) instead of a path, the PNG
+    is written there (the demo's in-memory reply). Use as a context manager.
     """
 
     CHUNK_BYTES = 1 << 20
 
-    def __init__(self, path: str, height: int, width: int, channels: int, bits: int, level=1):
+    def __init__(
+        self,
+        path: str | None,
+        height: int,
+        width: int,
+        channels: int,
+        bits: int,
+        level: int = 1,
+        stream=None,
+    ):
         if channels not in (1, 3) or bits not in (8, 16):
             raise ValueError(f"PNG of {channels} channels and {bits} bits is not written.")
-        self.path, self.temporary = path, path + INCOMPLETE_SUFFIX
+        self.stream = stream
+        self.path = path
+        self.temporary = None if path is None else path + INCOMPLETE_SUFFIX
         self.height, self.width, self.channels, self.bits = height, width, channels, bits
         self.rows = 0
         self.compressor = zlib.compressobj(level)
@@ -385,7 +412,7 @@ class StreamingPNG:
         self.file = None
 
     def __enter__(self) -> StreamingPNG:
-        self.file = open(self.temporary, "wb")
+        self.file = self.stream if self.stream is not None else open(self.temporary, "wb")
         colour = 0 if self.channels == 1 else 2
         header = struct.pack(">IIBBBBB", self.width, self.height, self.bits, colour, 0, 0, 0)
         self.file.write(PNG_SIGNATURE)
@@ -422,6 +449,7 @@ class StreamingPNG:
         self._flush()
 
     def __exit__(self, kind, value, traceback) -> None:
+        in_memory = self.stream is not None
         try:
             if kind is None:
                 if self.rows != self.height:
@@ -429,13 +457,18 @@ class StreamingPNG:
                 self.pending += self.compressor.flush()
                 self._flush(final=True)
                 self._chunk(b"IEND", b"")
-                self.file.flush()
-                os.fsync(self.file.fileno())
-            self.file.close()
+                if not in_memory:
+                    self.file.flush()
+                    os.fsync(self.file.fileno())
+            if not in_memory:
+                self.file.close()
         except BaseException:
-            self.file.close()
-            _remove(self.temporary)
+            if not in_memory:
+                self.file.close()
+                _remove(self.temporary)
             raise
+        if in_memory:
+            return
         if kind is not None:
             _remove(self.temporary)
             return
@@ -452,29 +485,40 @@ def _remove(path: str) -> None:
 def write_tiled(
     model: TiledModel,
     pixels: np.ndarray,
-    output: str,
+    output: str | None,
     tile_hw: tuple[int, int],
     overlap: int,
     png_compression: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    stream=None,
 ) -> Plan:
-    """Tiles decoded `pixels` (`decode_file`'s) into the PNG `output`, written as the
-    model would encode the whole image (its output channels and bits). Returns the Plan;
-    raises TilingError for a tile the model cannot run, OSError when the output cannot be
-    written (nothing complete-looking is left behind)."""
+    """Tiles decoded `pixels` (`decode_file`'s) into the PNG `output` (or the binary
+    `stream`), written as the model would encode the whole image (its output channels
+    and bits). Returns the Plan; raises TilingError for a tile the model cannot run,
+    OSError when the output cannot be written (nothing complete-looking is left behind)."""
     layout = plan(pixels.shape[:2], tile_hw, overlap, model)
     level = 6 if png_compression == -1 else png_compression
-    with StreamingPNG(
-        output, layout.height, layout.width, model.output_channels, model.output_bits, level
-    ) as writer:
+    shape = (layout.height, layout.width, model.output_channels, model.output_bits)
+    with StreamingPNG(output, *shape, level, stream=stream) as writer:
         run_tiles(
             model,
             pixels,
             layout,
-            writer.write,
+            lambda rows: writer.write(to_samples(rows, model.output_bits)),
             None if progress is None else (lambda done: progress(done, layout.count)),
         )
     return layout
+
+
+def generate_tiled(
+    model: TiledModel, images: np.ndarray, tile_hw: tuple[int, int], overlap: int
+) -> np.ndarray:
+    """float32 [h, w, C_in] in [-1, 1] -> float32 [h, w, C_out]: the tiled output held in
+    memory (evaluation, where the pair is in memory anyway)."""
+    layout = plan(images.shape[:2], tile_hw, overlap, model)
+    rows: list[np.ndarray] = []
+    run_tiles(model, images, layout, rows.append, prepare=lambda tile: tile)
+    return np.concatenate(rows, axis=0)
 
 
 def run_file(model: TiledModel, source: str, output: str, tile_hw, overlap: int, **options) -> Plan:

@@ -108,7 +108,7 @@ def test_local_generator_tiled_equals_whole_exactly(
     layout = tiling.plan(shape[:2], tile, overlap, model)
     rows = []
     tiling.run_tiles(model, pixels, layout, rows.append)
-    tiled = np.concatenate(rows)
+    tiled = tiling.to_samples(np.concatenate(rows), bits)
     network_input = tiling.prepare_input(pixels, in_channels, bits)
     height, width = shape[:2]
     padding = [(0, tiling.round_up(side, multiple) - side) for side in (height, width)]
