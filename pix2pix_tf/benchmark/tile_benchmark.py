@@ -7,14 +7,15 @@ The run is exported once to a temporary SavedModel whose --max_pixels admits the
 whole-image size. An input mosaic is built from the run's evaluation-split inputs
 (the model's own input domain, each example flipped at random so neighbours differ),
 and `predict.py` runs in a fresh process per variant, its wall time (TensorFlow start-up,
-decoding and writing included) and peak resident memory (ru_maxrss of that process,
-from wait4) measured:
+decoding and writing included) and peak resident memory (that process's VmHWM)
+measured:
 
 - whole: predict.py without --tile at --whole_size (the largest size that fits is yours
   to choose; memory grows with the pixels);
 - tiled: predict.py --tile at --whole_size, whose output is compared with the whole
-  run's: PSNR over the whole image, over the seam bands (pixels that two or more tiles
-  cover, along either axis) and over the rest (one tile only), and the largest
+  run's: PSNR over the whole image, over the seam bands (pixels within --seam_band of a
+  tile edge inside the image), over the overlaps (pixels two or more tiles cover along
+  either axis) and over the rest (one tile, away from its edges), and the largest
   difference in levels;
 - tiled at --tiled_size (the issue's 16,384 x 16,384): memory and time.
 
@@ -29,6 +30,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -60,6 +62,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--picture", default=None, help="Write the grid picture here.")
     parser.add_argument("--picture_crop", type=int, default=768, help="Its crop side.")
     parser.add_argument("--skip_tiled_size", action="store_true", help="Only --whole_size.")
+    parser.add_argument(
+        "--whole_only_sizes",
+        type=int,
+        nargs="*",
+        default=[],
+        help="Also run whole-image predict.py at these sides (memory and time only).",
+    )
+    parser.add_argument(
+        "--seam_band", type=int, default=32, help="Half-width of the seam bands, in pixels."
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     return parser.parse_args(argv)
 
@@ -93,23 +105,37 @@ def mosaic(examples: list[np.ndarray], side: int, seed: int = 0) -> np.ndarray:
     return image
 
 
+# Runs predict.py's main and prints the process's peak resident memory (VmHWM) last.
+# ru_maxrss from wait4 is no use here: Linux keeps a forked child's high-water mark
+# across exec, so it would report the benchmark's own size at the fork.
+_CHILD = """
+import sys
+from pix2pix_tf.cli import predict
+code = predict.main(sys.argv[1:])
+with open("/proc/self/status") as status:
+    peak = [line.split()[1] for line in status if line.startswith("VmHWM:")][0]
+sys.stderr.write(f"\\nVmHWM_KB {peak}\\n")
+sys.exit(code)
+"""
+
+
 def run_predict(arguments: list[str]) -> dict:
     """predict.py in a fresh process: wall seconds and its own peak RSS in MB."""
-    command = [sys.executable, "-m", "pix2pix_tf.cli.predict", *arguments]
+    command = [sys.executable, "-c", _CHILD, *arguments]
     start = time.perf_counter()
-    process = subprocess.Popen(
+    process = subprocess.run(
         command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        check=False,
     )
-    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - start
-    errors = process.stderr.read().decode(errors="replace")
-    process.returncode = os.waitstatus_to_exitcode(status)
+    errors = process.stderr.decode(errors="replace")
     if process.returncode != 0:
         raise RuntimeError(f"predict.py {' '.join(arguments)} failed:\n{errors[-2000:]}")
-    return {"seconds": round(seconds, 1), "peak_rss_mb": round(usage.ru_maxrss / 1024)}
+    peak_kb = int(errors.rsplit("VmHWM_KB ", 1)[1].split()[0])
+    return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_kb / 1024)}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -118,7 +144,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def coverage(layout: tiling.Plan) -> np.ndarray:
-    """bool [H, W]: pixels two or more tiles cover along either axis (the seam bands)."""
+    """bool [H, W]: pixels two or more tiles cover along either axis (the overlaps)."""
     counts = []
     for starts, size, length in (
         (layout.row_starts, layout.tile_hw[0], layout.height),
@@ -129,6 +155,23 @@ def coverage(layout: tiling.Plan) -> np.ndarray:
             count[start : start + size] += 1
         counts.append(count[:length] > 1)
     return counts[0][:, None] | counts[1][None, :]
+
+
+def near_edges(layout: tiling.Plan, band: int) -> np.ndarray:
+    """bool [H, W]: pixels within `band` pixels of a tile edge inside the image (where a
+    tile's context is cut: the seam bands, whatever the overlap)."""
+    masks = []
+    for starts, size, length in (
+        (layout.row_starts, layout.tile_hw[0], layout.height),
+        (layout.column_starts, layout.tile_hw[1], layout.width),
+    ):
+        mask = np.zeros(length, bool)
+        for start in starts:
+            for edge in (start, start + size):
+                if 0 < edge < length:
+                    mask[max(edge - band, 0) : edge + band] = True
+        masks.append(mask)
+    return masks[0][:, None] | masks[1][None, :]
 
 
 def grid_picture(
@@ -173,7 +216,8 @@ def main(argv: list[str]) -> int:
         "whole_size": args.whole_size,
     }
     with tempfile.TemporaryDirectory(prefix="tile-benchmark-") as root:
-        bound = max(args.whole_size**2, ServingOptions().max_pixels)
+        sides = [args.whole_size, *args.whole_only_sizes]
+        bound = max(max(sides) ** 2, ServingOptions().max_pixels)
         export_dir = os.path.join(root, "exported")
         export_lib.export(
             args.workdir, export_dir, options=ServingOptions(max_pixels=bound), warmup=False
@@ -202,16 +246,20 @@ def main(argv: list[str]) -> int:
         layout = tiling.plan(whole.shape[:2], tile_hw, args.overlap, model.tiled)
         seams = coverage(layout)
         results["tiles_whole_size"] = layout.count
-        results["effective_overlap"] = (
-            layout.row_starts[0] + layout.tile_hw[0] - layout.row_starts[1]
-            if len(layout.row_starts) > 1
-            else 0
-        )
+        shared = [
+            before + layout.tile_hw[0] - after
+            for before, after in zip(layout.row_starts, layout.row_starts[1:], strict=False)
+        ]
+        results["effective_overlap"] = [min(shared), max(shared)] if shared else [0, 0]
+        edges = near_edges(layout, args.seam_band)
+        alone = ~seams & ~edges
         results["psnr_db"] = {
             "image": round(psnr(tiled, whole), 2),
-            "seam_bands": round(psnr(tiled[seams], whole[seams]), 2),
-            "one_tile": round(psnr(tiled[~seams], whole[~seams]), 2),
-            "seam_fraction": round(float(seams.mean()), 3),
+            f"within_{args.seam_band}px_of_tile_edges": round(psnr(tiled[edges], whole[edges]), 2),
+            "overlaps": round(psnr(tiled[seams], whole[seams]), 2) if seams.any() else None,
+            "one_tile_away_from_edges": round(psnr(tiled[alone], whole[alone]), 2),
+            "edge_band_fraction": round(float(edges.mean()), 3),
+            "overlap_fraction": round(float(seams.mean()), 3),
             "max_level_difference": int(np.abs(tiled.astype(int) - whole.astype(int)).max()),
         }
         log(f"  PSNR tiled vs whole: {results['psnr_db']}")
@@ -221,6 +269,19 @@ def main(argv: list[str]) -> int:
                 file.write(tf.io.encode_png(picture, compression=9).numpy())
             log(f"  wrote {args.picture}")
         del whole, tiled, image
+        for side in args.whole_only_sizes:
+            path = os.path.join(root, f"whole_{side}", "mosaic.png")
+            os.makedirs(os.path.dirname(path))
+            with open(path, "wb") as file:
+                file.write(tf.io.encode_png(mosaic(examples, side), compression=1).numpy())
+            log(f"whole image {side}x{side} ...")
+            output = os.path.join(root, f"out_whole_{side}")
+            results[f"whole_{side}"] = run_predict(
+                ["--model", export_dir, "--input", path, "--output", output]
+            )
+            log(f"  {results[f'whole_{side}']}")
+            shutil.rmtree(os.path.dirname(path))
+            shutil.rmtree(output)
         if not args.skip_tiled_size:
             big_input = os.path.join(root, "big", "mosaic.png")
             os.makedirs(os.path.dirname(big_input))

@@ -342,12 +342,17 @@ def _viewable(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., :3]
 
 
-def upright(data: bytes) -> bytes:
+def upright(data: bytes, large: bool = False) -> bytes:
     """`data` as it is, or re-encoded as an upright PNG when its EXIF Orientation is 2-8.
 
-    Files Pillow cannot read are returned unchanged, for the model to report.
+    Files Pillow cannot read are returned unchanged, for the model to report. With
+    `large` (tiled inference) Pillow's decompression-bomb bound is lifted for this call,
+    so that a huge JPEG is turned too (the image is decoded whole anyway).
     """
+    bound = Image.MAX_IMAGE_PIXELS
     try:
+        if large:
+            Image.MAX_IMAGE_PIXELS = None
         with Image.open(io.BytesIO(data)) as image:
             if image.getexif().get(ORIENTATION_TAG, 1) not in range(2, 9):
                 return data
@@ -359,6 +364,8 @@ def upright(data: bytes) -> bytes:
             return buffer.getvalue()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return data
+    finally:
+        Image.MAX_IMAGE_PIXELS = bound
 
 
 def read_example(path: str, pairs: bool, direction: str | None) -> Example:
@@ -534,7 +541,7 @@ def _predict_tiled(
         stem = output_stem(path)
         try:
             with open(path, "rb") as file:
-                data = upright(file.read())
+                data = upright(file.read(), large=True)
         except OSError as error:
             skipped.append((path, _reason(error)))
             continue

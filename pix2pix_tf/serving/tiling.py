@@ -364,7 +364,8 @@ def decode_file(path: str, data: bytes, input_bits: int) -> np.ndarray:
             image = tf.io.decode_png(data, channels=0, dtype=tf.uint16)
         else:
             image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
-        return image.numpy()
+        # np.asarray shares the tensor's buffer (read-only); .numpy() would copy it.
+        return np.asarray(image)
     except (tf.errors.InvalidArgumentError, tf.errors.ResourceExhaustedError) as error:
         reason = error.message.strip().splitlines()[0] if error.message.strip() else ""
         raise TilingError(

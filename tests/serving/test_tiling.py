@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import make_run, write_image
+from export_fixtures import exif_image, make_run, write_image
 from PIL import Image
 
 import predict as predict_cli
@@ -323,3 +323,17 @@ def test_undecodable_or_too_large_image_is_skipped_naming_the_file(unet, tmp_pat
     assert "more than the decoder holds" in reasons[str(huge)]
     assert all("\n" not in reason for reason in reasons.values())
     assert os.listdir(tmp_path / "out") == []
+
+
+def test_tiled_input_is_turned_upright_by_its_exif_orientation(unet, tmp_path):
+    _, saved_model, _ = unet
+    pixels = np.asarray(Image.open(write_image(str(tmp_path / "src.png"), 40, 100, seed=8)))
+    source = tmp_path / "in" / "turned.jpg"
+    source.parent.mkdir()
+    source.write_bytes(exif_image(pixels, 6))  # Orientation 6: shown turned 90 degrees.
+    model = predict_lib.load_model(saved_model)
+    summary = predict_lib.predict(
+        model, [str(source)], str(tmp_path / "out"), verbose=False, tile_hw=(32, 32), overlap=8
+    )
+    assert summary.written == ["turned"]
+    assert _decode(tmp_path / "out" / "turned.png").shape == (100, 40, 3)
