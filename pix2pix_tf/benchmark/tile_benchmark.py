@@ -27,6 +27,7 @@ difference from the whole-image output, 10x.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -138,7 +139,9 @@ def run_predict(arguments: list[str]) -> dict:
     return {"seconds": round(seconds, 1), "peak_rss_mb": round(peak_kb / 1024)}
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
+def psnr(a: np.ndarray, b: np.ndarray) -> float | None:
+    if a.size == 0:
+        return None
     error = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if error == 0 else 10 * np.log10(255.0**2 / error)
 
@@ -206,8 +209,23 @@ def _decode(path: str) -> np.ndarray:
     return tf.io.decode_png(open(path, "rb").read()).numpy()
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.json:
+        # Only the JSON object on stdout: what preparing the data prints goes to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            results = _measure(args)
+    else:
+        results = _measure(args)
+    print(json.dumps(results, indent=None if args.json else 2))
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> dict:
     log = (lambda text: None) if args.json else (lambda text: print(text, flush=True))
     results: dict = {
         "cpu": _cpu(),
@@ -255,9 +273,9 @@ def main(argv: list[str]) -> int:
         alone = ~seams & ~edges
         results["psnr_db"] = {
             "image": round(psnr(tiled, whole), 2),
-            f"within_{args.seam_band}px_of_tile_edges": round(psnr(tiled[edges], whole[edges]), 2),
-            "overlaps": round(psnr(tiled[seams], whole[seams]), 2) if seams.any() else None,
-            "one_tile_away_from_edges": round(psnr(tiled[alone], whole[alone]), 2),
+            f"within_{args.seam_band}px_of_tile_edges": _rounded(psnr(tiled[edges], whole[edges])),
+            "overlaps": _rounded(psnr(tiled[seams], whole[seams])),
+            "one_tile_away_from_edges": _rounded(psnr(tiled[alone], whole[alone])),
             "edge_band_fraction": round(float(edges.mean()), 3),
             "overlap_fraction": round(float(seams.mean()), 3),
             "max_level_difference": int(np.abs(tiled.astype(int) - whole.astype(int)).max()),
@@ -300,8 +318,7 @@ def main(argv: list[str]) -> int:
             results["output_mb"] = round(os.path.getsize(output) / 2**20)
             log(f"  {results['tiled_big']}")
     results["parent_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(json.dumps(results, indent=None if args.json else 2))
-    return 0
+    return results
 
 
 def _cpu() -> str:
