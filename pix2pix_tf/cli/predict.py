@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
                 direction=options.direction,
                 tile_hw=tile_hw,
                 overlap=options.overlap,
+                tile_statistics=options.tile_statistics,
             )
         except predict_lib.PredictUsageError as error:
             sys.stderr.write(f"predict.py: error: {flags.one_line(error)}\n")

@@ -165,10 +165,14 @@ def make_tiled_scorer(
     minimum_side: int,
     tile_hw: tuple[int, int],
     overlap: int,
+    instance_norm: bool = False,
+    tile_statistics: str = "auto",
 ):
     """make_scorer's score(inputs, targets) with each image generated tile by tile
     (serving/tiling.py) by the fully convolutional `generator`, then measured as at native
-    size. Raises ValueError (naming --tile / --overlap) for a tile it cannot run."""
+    size; with `instance_norm`, normalised as `tile_statistics` says
+    (tiling.ImageStatistics). Raises ValueError (naming --tile / --overlap /
+    --tile_statistics) for settings it cannot run."""
     forward = tf.function(
         lambda images: tf.cast(generator(images, training=False), tf.float32),
         reduce_retracing=True,
@@ -179,8 +183,11 @@ def make_tiled_scorer(
         output_channels=int(generator.outputs[0].shape[-1]),
         pad_multiple=pad_multiple,
         min_side=minimum_side,
+        per_image_statistics=instance_norm,
+        network=generator,
     )
     tiling.check_tile(tile_hw, overlap, tiled)
+    tiled = tiled.with_statistics(tile_statistics)
     measured = tf.function(
         lambda inputs, targets, generated: measure(
             inputs, targets, generated, segmenter, native=True
@@ -292,6 +299,8 @@ def evaluate_generator(
                 tiling.min_side(config.model.generator, multiple),
                 parse_tile(options.tile),
                 options.overlap,
+                instance_norm=config.model.norm == "instance",
+                tile_statistics=options.tile_statistics,
             )
         else:
             score = make_scorer(native_generator(config, generator), segmenter, multiple)
@@ -393,7 +402,9 @@ def evaluate(
     )
     results.update(step=step, split=split, checkpoint=os.path.basename(checkpoint_path))
     if options.tile is not None:
-        results.update(tile=options.tile, overlap=options.overlap)
+        results.update(
+            tile=options.tile, overlap=options.overlap, tile_statistics=options.tile_statistics
+        )
 
     output_dir = os.path.join(workdir, EVAL_DIR, f"{split}_step{step:07d}")
     os.makedirs(output_dir, exist_ok=True)

@@ -88,6 +88,12 @@ class EvalOptions:
         "scores are those of tiled inference.",
     )
     overlap: int = setting(64, "With --tile: pixels each tile shares with its neighbours.")
+    tile_statistics: str = setting(
+        "auto",
+        "With --tile and instance norm: tile (each tile's own statistics), image (two "
+        "passes, the image's statistics; predict.py --tile_statistics), auto (image).",
+        choices.TILE_STATISTICS,
+    )
     inception_weights: str | None = setting(
         None,
         "InceptionV3 weights without the top (inception_v3_weights_tf_dim_ordering_tf_"

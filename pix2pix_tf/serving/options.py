@@ -149,6 +149,14 @@ class PredictOptions:
         "With --tile: pixels each tile shares with its neighbours (rounded up so that "
         "tiles start on the generator's downsampling grid); must be below the tile.",
     )
+    tile_statistics: str = setting(
+        "auto",
+        "With --tile and an instance-norm generator: tile (each tile normalised by its own "
+        "statistics), image (two passes: the statistics accumulated over all tiles, then "
+        "every tile normalised by them; run directories only, twice the time), auto "
+        "(image for a run directory with instance norm, else tile).",
+        choices.TILE_STATISTICS,
+    )
 
     def validate(self) -> None:
         """Raises ValueError (one line naming the flag) for a malformed --tile or

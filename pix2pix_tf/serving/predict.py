@@ -263,6 +263,7 @@ def _load_run_directory(path: str, checkpoint: str | None) -> Model:
         output_bits=output_bits,
         per_image_statistics=config.model.norm == "instance",
         max_pixels=functions.options.max_pixels,
+        network=functions.network,
     )
     return Model(
         serve=serve,
@@ -437,18 +438,22 @@ def predict(
     verbose: bool = True,
     tile_hw: tuple[int, int] | None = None,
     overlap: int = 0,
+    tile_statistics: str = "auto",
 ) -> Summary:
     """Runs the model over `inputs`, writing <output_dir>/<stem>.png for each.
 
     With `tile_hw` (--tile) every image is generated tile by tile (serving/tiling.py),
     `overlap` pixels shared between neighbours, and streamed into its PNG; the model's
-    pixel bound then applies to a tile, not the image.
+    pixel bound then applies to a tile, not the image; `tile_statistics`
+    (--tile_statistics) says how instance norm is normalised (tiling.ImageStatistics).
     """
     if batch_size < 1:
         raise PredictError(f"--batch_size must be >= 1, got {batch_size}.")
     if tile_hw is not None:
         refused = (strip, gallery, pairs)
-        return _predict_tiled(model, inputs, output_dir, tile_hw, overlap, refused, verbose)
+        return _predict_tiled(
+            model, inputs, output_dir, tile_hw, overlap, refused, verbose, tile_statistics
+        )
     if pairs:
         direction = direction or model.direction
         if direction not in ("AtoB", "BtoA"):
@@ -520,15 +525,21 @@ def _predict_tiled(
     overlap: int,
     refused: tuple[bool, bool, bool],
     verbose: bool,
+    tile_statistics: str = "auto",
 ) -> Summary:
     """predict() with --tile: one image at a time, tile by tile, streamed to its PNG."""
     _check_tiled(model, tile_hw, overlap, refused)
-    if model.tiled.per_image_statistics and verbose:
+    try:
+        tiled = model.tiled.with_statistics(tile_statistics)
+    except tiling.TilingError as error:
+        raise PredictUsageError(str(error)) from None
+    if tiled.per_image_statistics and tiled.statistics is None and verbose:
         sys.stderr.write(
             "predict.py: warning: this generator normalises by per-image statistics "
-            "(instance norm or paper test-time mode); each tile uses its own, so tiled "
-            "outputs differ from whole-image ones more than with batch norm "
-            "(docs/tiling.md).\n"
+            "(instance norm or paper test-time mode) and each tile uses its own, so tiled "
+            "outputs differ from whole-image ones more than with batch norm; the larger "
+            "the --tile, the closer (--tile_statistics image, for run directories, "
+            "shares the image's; docs/tiling.md).\n"
         )
     files, skipped = list_inputs(inputs)
     _check_stems(files)
@@ -546,7 +557,7 @@ def _predict_tiled(
             skipped.append((path, _reason(error)))
             continue
         try:
-            pixels = tiling.decode_file(path, data, model.tiled.input_bits)
+            pixels = tiling.decode_file(path, data, tiled.input_bits)
         except tiling.TilingError as error:
             skipped.append((path, str(error).removeprefix(f"{path}: ")))
             continue
@@ -561,12 +572,12 @@ def _predict_tiled(
 
         try:
             tiling.write_tiled(
-                model.tiled,
+                tiled,
                 pixels,
                 os.path.join(output_dir, f"{stem}.png"),
                 tile_hw,
                 overlap,
-                png_compression=model.tiled.png_compression,
+                png_compression=tiled.png_compression,
                 progress=progress,
             )
         except tiling.TilingError as error:

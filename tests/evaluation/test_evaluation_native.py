@@ -213,6 +213,9 @@ def test_tiled_native_evaluation(folder_run):
     with pytest.raises(ValueError, match="--tile"):
         small = evaluation.EvalOptions(fcn="off", tile="8", overlap=0)
         evaluation.evaluate(config.train.workdir, small)
+    with pytest.raises(ValueError, match="--tile_statistics image"):
+        image = evaluation.EvalOptions(fcn="off", tile="32", overlap=0, tile_statistics="image")
+        evaluation.evaluate(config.train.workdir, image)  # batch norm: nothing per image
     with pytest.raises(ValueError, match="--tile needs --eval_size native"):
         evaluation.EvalOptions(tile="32", overlap=0, eval_size="training").validate()
     with pytest.raises(ValueError, match="--overlap"):

@@ -337,3 +337,80 @@ def test_tiled_input_is_turned_upright_by_its_exif_orientation(unet, tmp_path):
     )
     assert summary.written == ["turned"]
     assert _decode(tmp_path / "out" / "turned.png").shape == (100, 40, 3)
+
+
+# -- instance norm: the image's statistics (two passes) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def instance_norm_run(tmp_path_factory):
+    """A tiny resnet run with instance norm (4 filters, 2 residual blocks), textured."""
+    import keras
+
+    from pix2pix_tf import configs as config_lib
+    from pix2pix_tf.training import distribute
+    from pix2pix_tf.training.checkpoints import make_checkpoint
+    from pix2pix_tf.training.step import build_train_state
+
+    workdir = str(tmp_path_factory.mktemp("instance"))
+    config = config_lib.build_config(
+        preset="tiny", workdir=workdir, generator="resnet", ngf=4, resnet_blocks=2,
+        norm="instance",
+    )  # fmt: skip
+    config.save(workdir)
+    keras.utils.set_random_seed(3)
+    state = build_train_state(config, total_steps=1)
+    state.generator(tf.random.stateless_uniform([2, 64, 64, 3], seed=[3, 0], minval=-1.0))
+    layer = state.generator.get_layer("output_conv")
+    kernel, *rest = layer.get_weights()
+    layer.set_weights([np.random.default_rng(3).normal(0.0, 0.3, kernel.shape), *rest])
+    checkpoint = make_checkpoint(state)
+    state.step.assign(1)
+    distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
+    source = write_image(str(tmp_path_factory.mktemp("in") / "scene.png"), 120, 150, seed=9)
+    return workdir, source
+
+
+def test_image_statistics_one_tile_is_the_whole_image_run(instance_norm_run, tmp_path):
+    workdir, source = instance_norm_run
+    model = predict_lib.load_model(workdir)
+    predict_lib.predict(model, [source], str(tmp_path / "whole"), verbose=False)
+    predict_lib.predict(
+        model, [source], str(tmp_path / "tiled"), verbose=False, tile_hw=(120, 152),
+        overlap=0, tile_statistics="image",
+    )  # fmt: skip
+    whole, tiled = (_decode(tmp_path / name / "scene.png") for name in ("whole", "tiled"))
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_image_statistics_bring_instance_norm_tiles_closer(instance_norm_run, tmp_path):
+    workdir, source = instance_norm_run
+    model = predict_lib.load_model(workdir)
+    predict_lib.predict(model, [source], str(tmp_path / "whole"), verbose=False)
+    whole = _decode(tmp_path / "whole" / "scene.png")
+    scores = {}
+    for mode in ("tile", "image", "auto"):
+        predict_lib.predict(
+            model, [source], str(tmp_path / mode), verbose=False, tile_hw=(32, 32),
+            overlap=8, tile_statistics=mode,
+        )  # fmt: skip
+        scores[mode] = psnr(_decode(tmp_path / mode / "scene.png"), whole, 255.0)
+    assert scores["image"] > scores["tile"] + 3 and scores["auto"] == scores["image"]
+    # Back to each tile's own statistics: the wrapped layers are as before outside it.
+    predict_lib.predict(
+        model, [source], str(tmp_path / "again"), verbose=False, tile_hw=(32, 32), overlap=8,
+        tile_statistics="tile",
+    )  # fmt: skip
+    again = _decode(tmp_path / "again" / "scene.png")
+    assert psnr(again, whole, 255.0) == pytest.approx(scores["tile"])
+
+
+def test_image_statistics_refused_for_exports_naming_the_flag(unet, tmp_path, capsys):
+    _, saved_model, source = unet
+    code = predict_cli.main(
+        ["--model", saved_model, "--input", source, "--output", str(tmp_path / "o"),
+         "--tile", "64", "--overlap", "16", "--tile_statistics", "image"]
+    )  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--tile_statistics" in error[0]
