@@ -71,6 +71,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="Also run whole-image predict.py at these sides (memory and time only).",
     )
     parser.add_argument(
+        "--from_run",
+        action="store_true",
+        help="Run predict.py on the run directory itself, not a SavedModel export (for "
+        "--tile_statistics image; the whole image is then bounded by 2048x2048).",
+    )
+    parser.add_argument("--tile_statistics", default="auto", help="predict.py's.")
+    parser.add_argument(
         "--seam_band", type=int, default=32, help="Half-width of the seam bands, in pixels."
     )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
@@ -249,12 +256,16 @@ def _measure(args: argparse.Namespace) -> dict:
         with open(whole_input, "wb") as file:
             image = mosaic(examples, args.whole_size)
             file.write(tf.io.encode_png(image, compression=1).numpy())
-        common = ["--model", export_dir, "--input", whole_input]
+        served = args.workdir if args.from_run else export_dir
+        common = ["--model", served, "--input", whole_input]
         log(f"whole image {args.whole_size}x{args.whole_size} ...")
         results["whole"] = run_predict([*common, "--output", os.path.join(root, "out_whole")])
         log(f"  {results['whole']}")
         log(f"tiled {args.whole_size}x{args.whole_size} ...")
         tiled_args = ["--tile", args.tile, "--overlap", str(args.overlap)]
+        tiled_args += ["--tile_statistics", args.tile_statistics]
+        results["model"] = "run directory" if args.from_run else "SavedModel"
+        results["tile_statistics"] = args.tile_statistics
         results["tiled_whole_size"] = run_predict(
             [*common, "--output", os.path.join(root, "out_tiled"), *tiled_args]
         )
@@ -295,7 +306,7 @@ def _measure(args: argparse.Namespace) -> dict:
             log(f"whole image {side}x{side} ...")
             output = os.path.join(root, f"out_whole_{side}")
             results[f"whole_{side}"] = run_predict(
-                ["--model", export_dir, "--input", path, "--output", output]
+                ["--model", served, "--input", path, "--output", output]
             )
             log(f"  {results[f'whole_{side}']}")
             shutil.rmtree(os.path.dirname(path))
@@ -311,7 +322,7 @@ def _measure(args: argparse.Namespace) -> dict:
             results["input_mb"] = round(os.path.getsize(big_input) / 2**20)
             log(f"tiled {args.tiled_size}x{args.tiled_size} ...")
             results["tiled_big"] = run_predict(
-                ["--model", export_dir, "--input", big_input, "--output",
+                ["--model", served, "--input", big_input, "--output",
                  os.path.join(root, "out_big"), *tiled_args]
             )  # fmt: skip
             output = os.path.join(root, "out_big", "mosaic.png")

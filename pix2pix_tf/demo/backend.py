@@ -108,6 +108,8 @@ def _tiled_generate(model, options: DemoOptions) -> Callable[[list[bytes]], list
         raise DemoError(f"--tile: {model.description} has no float `generate` contract.")
     try:
         tiling.check_tile(tile_hw, options.overlap, model.tiled)
+        # Instance norm of a run directory: the image's statistics (two passes).
+        tiled = model.tiled.with_statistics("auto")
     except tiling.TilingError as error:
         raise DemoError(str(error)) from None
 
@@ -119,17 +121,17 @@ def _tiled_generate(model, options: DemoOptions) -> Callable[[list[bytes]], list
                 outputs.append(model.serve([data])[0])
                 continue
             try:
-                pixels = tiling.decode_file("the image", data, model.tiled.input_bits)
+                pixels = tiling.decode_file("the image", data, tiled.input_bits)
             except tiling.TilingError as error:
                 raise RequestError(str(error)) from None
             buffer = io.BytesIO()
             tiling.write_tiled(
-                model.tiled,
+                tiled,
                 pixels,
                 None,
                 tile_hw,
                 options.overlap,
-                png_compression=model.tiled.png_compression,
+                png_compression=tiled.png_compression,
                 stream=buffer,
             )
             outputs.append(buffer.getvalue())

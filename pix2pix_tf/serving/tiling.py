@@ -38,8 +38,10 @@ Numerics: with batch norm at inference (moving statistics) a tile computes what 
 whole image computes wherever the tile's receptive field lies inside the tile; near a
 tile's edge it differs, and the blending hides that. Instance norm (--norm instance)
 and the paper's test-time mode normalise by each image's own statistics, which a tile
-does by its own: tiled outputs then differ more from whole-image ones (docs/tiling.md
-has the measured numbers); `TiledModel.per_image_statistics` says when.
+does by its own: tiled outputs then differ more from whole-image ones;
+`TiledModel.per_image_statistics` says when. For run directories `ImageStatistics` (two
+passes) normalises every tile by statistics accumulated over the whole image instead
+(docs/tiling.md has the measured numbers of both).
 """
 
 from __future__ import annotations
