@@ -414,3 +414,31 @@ def test_image_statistics_refused_for_exports_naming_the_flag(unet, tmp_path, ca
     assert code == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "--tile_statistics" in error[0]
+
+
+def test_killed_tiled_run_leaves_no_complete_looking_output(unet, tmp_path):
+    """SIGKILL while rows are being streamed: only <stem>.png.incomplete is there."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, saved_model, _ = unet
+    source = write_image(str(tmp_path / "in" / "large.png"), 2000, 2000, seed=10)
+    output = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "predict.py", "--model", saved_model, "--input", source, "--output",
+         str(output), "--tile", "32", "--overlap", "16"],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    partial = output / "large.png.incomplete"
+    deadline = time.monotonic() + 120
+    while not partial.exists() and time.monotonic() < deadline:
+        assert process.poll() is None, "predict.py ended before it was killed"
+        time.sleep(0.05)
+    time.sleep(1.0)  # Some row bands into the file.
+    assert process.poll() is None, "predict.py ended before it was killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert partial.exists() and not (output / "large.png").exists()
