@@ -179,7 +179,8 @@ def _tiled_from_record(generate, record: dict) -> tiling.TiledModel | None:
         minimum = tiling.min_side(generator, multiple)
     fixed = None
     if options.get("serving_size") == "training":
-        fixed = tuple(record.get("training_size") or (record["image_size"],) * 2)
+        size = record.get("training_size") or record.get("image_size")
+        fixed = tuple(size) if isinstance(size, list) else (size, size)
     return tiling.TiledModel(
         generate=generate,
         input_channels=int(record.get("input_channels", 3)),

@@ -346,6 +346,13 @@ def check_tile(tile_hw: tuple[int, int], overlap: int, model: TiledModel) -> Non
             f"{model.pad_multiple})."
         )
     rounded = [round_up(side, model.pad_multiple) for side in tile_hw]
+    if model.fixed_hw is not None and tuple(rounded) != tuple(model.fixed_hw):
+        height, width = model.fixed_hw
+        raise TilingError(
+            f"--tile {tile_hw[0]}x{tile_hw[1]}: this model runs only at {height}x{width} "
+            f"(exported with --serving_size training); pass --tile {height}x{width} or "
+            "export with --serving_size native."
+        )
     if model.max_pixels is not None and rounded[0] * rounded[1] > model.max_pixels:
         raise TilingError(
             f"--tile {tile_hw[0]}x{tile_hw[1]}: tiles of {rounded[0]}x{rounded[1]} pixels are "

@@ -442,3 +442,20 @@ def test_killed_tiled_run_leaves_no_complete_looking_output(unet, tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert partial.exists() and not (output / "large.png").exists()
+
+
+def test_training_size_export_tiles_only_at_its_size(unet, tmp_path):
+    from pix2pix_tf.serving.options import ServingOptions
+
+    workdir, _, source = unet
+    options = ServingOptions(serving_size="training")
+    version = export_lib.export(workdir, str(tmp_path / "exp"), options=options, warmup=False)
+    model = predict_lib.load_model(version)
+    summary = predict_lib.predict(
+        model, [source], str(tmp_path / "out"), verbose=False, tile_hw=(64, 64), overlap=16
+    )
+    assert summary.written == ["scene"]
+    with pytest.raises(predict_lib.PredictUsageError, match="--tile 32x32: this model runs only"):
+        predict_lib.predict(
+            model, [source], str(tmp_path / "o2"), verbose=False, tile_hw=(32, 32), overlap=8
+        )
