@@ -342,9 +342,9 @@ def test_tiled_input_is_turned_upright_by_its_exif_orientation(unet, tmp_path):
 # -- instance norm: the image's statistics (two passes) ----------------------------------
 
 
-@pytest.fixture(scope="module")
-def instance_norm_run(tmp_path_factory):
-    """A tiny resnet run with instance norm (4 filters, 2 residual blocks), textured."""
+def _resnet_like_run(workdir: str, generator: str = "resnet", output_layer: str = "output_conv"):
+    """A tiny resnet or global_local run with instance norm (4 filters, 2 residual blocks),
+    its outputs textured."""
     import keras
 
     from pix2pix_tf import configs as config_lib
@@ -352,23 +352,52 @@ def instance_norm_run(tmp_path_factory):
     from pix2pix_tf.training.checkpoints import make_checkpoint
     from pix2pix_tf.training.step import build_train_state
 
-    workdir = str(tmp_path_factory.mktemp("instance"))
     config = config_lib.build_config(
-        preset="tiny", workdir=workdir, generator="resnet", ngf=4, resnet_blocks=2,
+        preset="tiny", workdir=workdir, generator=generator, ngf=4, resnet_blocks=2,
         norm="instance",
     )  # fmt: skip
     config.save(workdir)
     keras.utils.set_random_seed(3)
     state = build_train_state(config, total_steps=1)
     state.generator(tf.random.stateless_uniform([2, 64, 64, 3], seed=[3, 0], minval=-1.0))
-    layer = state.generator.get_layer("output_conv")
+    layer = state.generator.get_layer(output_layer)
     kernel, *rest = layer.get_weights()
     layer.set_weights([np.random.default_rng(3).normal(0.0, 0.3, kernel.shape), *rest])
     checkpoint = make_checkpoint(state)
     state.step.assign(1)
     distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
+    return workdir
+
+
+@pytest.fixture(scope="module")
+def instance_norm_run(tmp_path_factory):
+    workdir = _resnet_like_run(str(tmp_path_factory.mktemp("instance")))
     source = write_image(str(tmp_path_factory.mktemp("in") / "scene.png"), 120, 150, seed=9)
     return workdir, source
+
+
+def test_global_local_tiles_at_its_minimum_and_refuses_below(tmp_path):
+    """pix2pixHD's generator (M = 32, smallest input 64): 64-pixel tiles work through the
+    run directory and its ONNX export alike; 32 is refused naming --tile."""
+    workdir = _resnet_like_run(str(tmp_path / "run"), "global_local", "local_output_conv")
+    source = write_image(str(tmp_path / "in" / "scene.png"), 100, 130, seed=11)
+    outputs = {}
+    onnx = deploy.export(workdir, str(tmp_path / "exports" / "onnx"), "onnx")
+    for name, path in (("run", workdir), ("onnx", onnx)):
+        model = predict_lib.load_model(path)
+        summary = predict_lib.predict(
+            model, [source], str(tmp_path / name), verbose=False, tile_hw=(64, 64),
+            overlap=32, tile_statistics="tile",
+        )  # fmt: skip
+        assert summary.written == ["scene"], summary.skipped
+        outputs[name] = _decode(tmp_path / name / "scene.png")
+        assert outputs[name].shape == (100, 130, 3)
+        with pytest.raises(predict_lib.PredictUsageError, match="--tile 32x32: each side"):
+            predict_lib.predict(
+                model, [source], str(tmp_path / "o"), verbose=False, tile_hw=(32, 32), overlap=0
+            )
+    difference = np.abs(outputs["run"].astype(int) - outputs["onnx"].astype(int))
+    assert difference.max() <= 1
 
 
 def test_image_statistics_one_tile_is_the_whole_image_run(instance_norm_run, tmp_path):
