@@ -8,7 +8,9 @@ whose highest version is used) or a run directory (its latest checkpoint, or
 side-by-side strips in <output>/strips/ and an <output>/index.html. Unreadable inputs
 are skipped and listed; the exit status is non-zero only if nothing could be processed.
 JPEGs are turned upright by their EXIF orientation first. Outputs are 1-channel or
-16-bit PNGs when the run's --output_channels / --output_bits say so.
+16-bit PNGs when the run's --output_channels / --output_bits say so. With --tile H[xW]
+(and --overlap P) images of any size are generated tile by tile and blended without
+seams, in bounded memory (docs/tiling.md).
 """
 
 import argparse
@@ -16,7 +18,7 @@ import sys
 
 # Flags are parsed before TensorFlow is imported: --help and flag errors answer at once.
 from pix2pix_tf.cli import flags, startup
-from pix2pix_tf.serving.options import PredictOptions
+from pix2pix_tf.serving.options import PredictOptions, parse_tile
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -29,6 +31,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     options = flags.options_from_args(PredictOptions, args)
+    try:
+        options.validate()
+    except ValueError as error:
+        sys.stderr.write(f"predict.py: error: {flags.one_line(error)}\n")
+        return flags.EXIT_USAGE
+    tile_hw = parse_tile(options.tile) if options.tile is not None else None
     try:
         startup.start_tensorflow(args.verbose)
         from pix2pix_tf.serving import predict as predict_lib
@@ -45,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
                 gallery=options.gallery,
                 pairs=options.pairs,
                 direction=options.direction,
+                tile_hw=tile_hw,
+                overlap=options.overlap,
+                tile_statistics=options.tile_statistics,
             )
+        except predict_lib.PredictUsageError as error:
+            sys.stderr.write(f"predict.py: error: {flags.one_line(error)}\n")
+            return flags.EXIT_USAGE
         except predict_lib.PredictError as error:
             sys.stderr.write(f"predict.py: error: {flags.one_line(error)}\n")
             return flags.EXIT_ERROR

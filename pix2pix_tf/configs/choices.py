@@ -54,6 +54,9 @@ BIT_DEPTHS = (8, 16)
 
 # How serving resizes inputs to the generator's size and outputs back.
 RESIZE_METHODS = ("bilinear", "nearest", "bicubic", "area", "lanczos3")
+# Tiled inference (--tile) with instance norm: each tile's own statistics, the whole
+# image's (two passes, run directories only), or `auto` (image where possible).
+TILE_STATISTICS = ("auto", "tile", "image")
 # `inference`: moving batch-norm statistics, no dropout; `paper`: the paper's test time.
 TEST_TIME_MODES = ("inference", "paper")
 # What size an export serves at: each input's own (`native`, padded to the U-Net's

@@ -24,6 +24,8 @@ from pix2pix_tf.data import registry
 from pix2pix_tf.demo.options import DemoOptions
 from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 
+# The pixel bound on uploads with --tile: a quarter of what the decoder holds in RGB(A).
+TILED_MAX_PIXELS = (2**31 - 1) // 4
 # The canvas when nothing says what size the model was trained at (TF Serving).
 DEFAULT_CANVAS_HW = (256, 256)
 # The eraser paints the background: Cityscapes' unlabelled black, or white.
@@ -79,13 +81,63 @@ def _local_backend(options: DemoOptions) -> Backend:
     except predict.PredictError as error:
         raise DemoError(str(error)) from None
     config, max_pixels = _model_config(options.model)
+    generate_batch = model.serve
+    if options.tile is not None:
+        generate_batch = _tiled_generate(model, options)
+        # The tile is the unit the model runs; uploads are bounded by --max_upload_mb
+        # and what the decoder holds.
+        max_pixels = TILED_MAX_PIXELS
     return Backend(
-        generate_batch=model.serve,
+        generate_batch=generate_batch,
         description=model.description,
         config=config,
         owner=model,
         max_pixels=max_pixels,
     )
+
+
+def _tiled_generate(model, options: DemoOptions) -> Callable[[list[bytes]], list[bytes]]:
+    """model.serve, except that an image larger than --tile along either side is generated
+    tile by tile (serving/tiling.py) into an in-memory PNG. Raises DemoError (naming
+    --tile) when the model has no float contract or cannot run that tile."""
+    from pix2pix_tf.serving import tiling
+    from pix2pix_tf.serving.options import parse_tile
+
+    tile_hw = parse_tile(options.tile)
+    if model.tiled is None:
+        raise DemoError(f"--tile: {model.description} has no float `generate` contract.")
+    try:
+        tiling.check_tile(tile_hw, options.overlap, model.tiled)
+        # Instance norm of a run directory: the image's statistics (two passes).
+        tiled = model.tiled.with_statistics("auto")
+    except tiling.TilingError as error:
+        raise DemoError(str(error)) from None
+
+    def generate_batch(images: list[bytes]) -> list[bytes]:
+        outputs = []
+        for data in images:
+            size = header_size(data)
+            if size is None or (size[1] <= tile_hw[0] and size[0] <= tile_hw[1]):
+                outputs.append(model.serve([data])[0])
+                continue
+            try:
+                pixels = tiling.decode_file("the image", data, tiled.input_bits)
+            except tiling.TilingError as error:
+                raise RequestError(str(error)) from None
+            buffer = io.BytesIO()
+            tiling.write_tiled(
+                tiled,
+                pixels,
+                None,
+                tile_hw,
+                options.overlap,
+                png_compression=tiled.png_compression,
+                stream=buffer,
+            )
+            outputs.append(buffer.getvalue())
+        return outputs
+
+    return generate_batch
 
 
 def _model_config(path: str) -> tuple[config_lib.Config | None, int]:

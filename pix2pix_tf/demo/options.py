@@ -6,6 +6,7 @@ import dataclasses
 
 from pix2pix_tf.configs import choices
 from pix2pix_tf.configs.choices import setting
+from pix2pix_tf.serving.options import parse_tile
 
 # -- the browser demo ---------------------------------------------------------------
 
@@ -54,6 +55,13 @@ class DemoOptions:
     max_upload_mb: int = setting(
         DEFAULT_MAX_UPLOAD_MB, "Largest upload accepted, in MiB; larger ones are refused."
     )
+    tile: str | None = setting(
+        None,
+        "With --model: an upload larger than this tile (H or HxW) along either side is "
+        "generated tile by tile, --overlap pixels shared and blended (predict.py --tile), "
+        "and the model's --max_pixels no longer bounds uploads (the tile is the unit).",
+    )
+    overlap: int = setting(64, "With --tile: pixels each tile shares with its neighbours.")
 
     def validate(self) -> None:
         choices.check_choices(self)
@@ -73,3 +81,12 @@ class DemoOptions:
             raise ValueError(f"--examples must be >= 0, got {self.examples}.")
         if self.max_upload_mb < 1:
             raise ValueError(f"--max_upload_mb must be >= 1, got {self.max_upload_mb}.")
+        if self.tile is not None:
+            if self.model is None:
+                raise ValueError("--tile needs --model (TF Serving runs whole images).")
+            tile_hw = parse_tile(self.tile)
+            if not 0 <= self.overlap < min(tile_hw):
+                raise ValueError(
+                    f"--overlap must be >= 0 and smaller than the --tile's shorter side "
+                    f"({min(tile_hw)}), got {self.overlap}."
+                )

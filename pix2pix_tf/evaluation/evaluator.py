@@ -31,7 +31,8 @@ from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.runs import gallery as gallery_lib
 from pix2pix_tf.runs import grids
 from pix2pix_tf.runs.progress import Progbar
-from pix2pix_tf.serving import sizes
+from pix2pix_tf.serving import sizes, tiling
+from pix2pix_tf.serving.options import parse_tile
 
 EVAL_DIR = "evaluation"
 # EvalOptions lives in evaluation/options.py, so that evaluate.py builds its flags without
@@ -128,25 +129,77 @@ def make_scorer(
             generated = tf.cast(generator(inputs, training=False), tf.float32)
         else:
             generated = generate_padded(generator, inputs, pad_multiple)
-        values = {
-            "l1": losses.l1_loss(generated, targets),
-            "psnr": metrics.psnr(generated, targets),
-            "ssim": metrics.ssim(generated, targets),
-        }
-        confusions = {}
-        if segmenter is not None:
-            label_maps, photos = inputs, {"generated": generated, "real": targets}
-            if pad_multiple is not None:
-                size = tuple(segmenter.inputs[0].shape[1:3])
-                label_maps = cover_crop(inputs, size)
-                photos = {name: cover_crop(image, size) for name, image in photos.items()}
-            labels = cityscapes_labels.colors_to_labels(label_maps)
-            for name, photo in photos.items():
-                predictions = tf.argmax(segmenter(photo, training=False), axis=-1)
-                confusions[name] = metrics.confusion_matrix(
-                    labels, predictions, cityscapes_labels.NUM_CLASSES
-                )
-        return generated, values, confusions
+        return measure(inputs, targets, generated, segmenter, native=pad_multiple is not None)
+
+    return score
+
+
+def measure(inputs, targets, generated, segmenter: keras.Model | None, native: bool):
+    """(generated, per-example metrics, FCN confusions) of generated images against their
+    targets; at `native` size the FCN-score resizes to the segmenter's size."""
+    values = {
+        "l1": losses.l1_loss(generated, targets),
+        "psnr": metrics.psnr(generated, targets),
+        "ssim": metrics.ssim(generated, targets),
+    }
+    confusions = {}
+    if segmenter is not None:
+        label_maps, photos = inputs, {"generated": generated, "real": targets}
+        if native:
+            size = tuple(segmenter.inputs[0].shape[1:3])
+            label_maps = cover_crop(inputs, size)
+            photos = {name: cover_crop(image, size) for name, image in photos.items()}
+        labels = cityscapes_labels.colors_to_labels(label_maps)
+        for name, photo in photos.items():
+            predictions = tf.argmax(segmenter(photo, training=False), axis=-1)
+            confusions[name] = metrics.confusion_matrix(
+                labels, predictions, cityscapes_labels.NUM_CLASSES
+            )
+    return generated, values, confusions
+
+
+def make_tiled_scorer(
+    generator: keras.Model,
+    segmenter: keras.Model | None,
+    pad_multiple: int,
+    minimum_side: int,
+    tile_hw: tuple[int, int],
+    overlap: int,
+    instance_norm: bool = False,
+    tile_statistics: str = "auto",
+):
+    """make_scorer's score(inputs, targets) with each image generated tile by tile
+    (serving/tiling.py) by the fully convolutional `generator`, then measured as at native
+    size; with `instance_norm`, normalised as `tile_statistics` says
+    (tiling.ImageStatistics). Raises ValueError (naming --tile / --overlap /
+    --tile_statistics) for settings it cannot run."""
+    forward = tf.function(
+        lambda images: tf.cast(generator(images, training=False), tf.float32),
+        reduce_retracing=True,
+    )
+    tiled = tiling.TiledModel(
+        generate=lambda images: forward(tf.constant(images)).numpy(),
+        input_channels=int(generator.inputs[0].shape[-1]),
+        output_channels=int(generator.outputs[0].shape[-1]),
+        pad_multiple=pad_multiple,
+        min_side=minimum_side,
+        per_image_statistics=instance_norm,
+        network=generator,
+    )
+    tiling.check_tile(tile_hw, overlap, tiled)
+    tiled = tiled.with_statistics(tile_statistics)
+    measured = tf.function(
+        lambda inputs, targets, generated: measure(
+            inputs, targets, generated, segmenter, native=True
+        ),
+        reduce_retracing=True,
+    )
+
+    def score(inputs, targets):
+        generated = np.stack(
+            [tiling.generate_tiled(tiled, image, tile_hw, overlap) for image in inputs.numpy()]
+        )
+        return measured(inputs, targets, tf.constant(generated))
 
     return score
 
@@ -238,7 +291,19 @@ def evaluate_generator(
             batches = batches.batch(options.batch_size)
     if score is None and native:
         multiple = models.pad_multiple(**config_lib.pad_multiple_arguments(config))
-        score = make_scorer(native_generator(config, generator), segmenter, multiple)
+        if options.tile is not None:
+            score = make_tiled_scorer(
+                native_generator(config, generator),
+                segmenter,
+                multiple,
+                tiling.min_side(config.model.generator, multiple),
+                parse_tile(options.tile),
+                options.overlap,
+                instance_norm=config.model.norm == "instance",
+                tile_statistics=options.tile_statistics,
+            )
+        else:
+            score = make_scorer(native_generator(config, generator), segmenter, multiple)
     score = score or make_scorer(generator, segmenter)
 
     progress = Progbar(total, unit_name="image")
@@ -336,6 +401,10 @@ def evaluate(
         config, dataset, generator, options, segmenter, features=features
     )
     results.update(step=step, split=split, checkpoint=os.path.basename(checkpoint_path))
+    if options.tile is not None:
+        results.update(
+            tile=options.tile, overlap=options.overlap, tile_statistics=options.tile_statistics
+        )
 
     output_dir = os.path.join(workdir, EVAL_DIR, f"{split}_step{step:07d}")
     os.makedirs(output_dir, exist_ok=True)
@@ -359,7 +428,9 @@ def evaluate(
             print(f"Loss curves skipped: {error}")
     # Training-size metrics continue the periodic evaluation's `<split>/` series;
     # native-size ones (other pixels, other numbers) get their own `<split>_native/`.
+    # Tiled ones (--tile) their own `<split>_tiled/`.
     tag = split if options.eval_size == "training" else f"{split}_native"
+    tag = f"{split}_tiled" if options.tile is not None else tag
     write_scalars(tf.summary.create_file_writer(os.path.join(workdir, "eval")), results, tag, step)
     return results, output_dir
 

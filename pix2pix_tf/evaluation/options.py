@@ -12,6 +12,7 @@ import os
 from pix2pix_tf.configs import choices
 from pix2pix_tf.configs.choices import setting
 from pix2pix_tf.configs.schema import DataConfig
+from pix2pix_tf.serving.options import parse_tile
 
 # -- the FCN-score's segmenter ----------------------------------------------------
 
@@ -80,6 +81,19 @@ class EvalOptions:
         "(when the weights are found), on (required; Keras downloads them when online), off.",
         choices.FID_CHOICES,
     )
+    tile: str | None = setting(
+        None,
+        "With --eval_size native: generate each pair tile by tile, H or HxW tiles "
+        "overlapping by --overlap and blended (predict.py --tile; docs/tiling.md), so the "
+        "scores are those of tiled inference.",
+    )
+    overlap: int = setting(64, "With --tile: pixels each tile shares with its neighbours.")
+    tile_statistics: str = setting(
+        "auto",
+        "With --tile and instance norm: tile (each tile's own statistics), image (two "
+        "passes, the image's statistics; predict.py --tile_statistics), auto (image).",
+        choices.TILE_STATISTICS,
+    )
     inception_weights: str | None = setting(
         None,
         "InceptionV3 weights without the top (inception_v3_weights_tf_dim_ordering_tf_"
@@ -97,3 +111,12 @@ class EvalOptions:
             )
         if self.gallery_size < 0:
             raise ValueError(f"--gallery_size must be >= 0, got {self.gallery_size}.")
+        if self.tile is not None:
+            if self.eval_size != "native":
+                raise ValueError("--tile needs --eval_size native (tiles run at native size).")
+            tile_hw = parse_tile(self.tile)
+            if not 0 <= self.overlap < min(tile_hw):
+                raise ValueError(
+                    f"--overlap must be >= 0 and smaller than the --tile's shorter side "
+                    f"({min(tile_hw)}), got {self.overlap}."
+                )

@@ -136,3 +136,48 @@ class PredictOptions:
         "With --pairs: AtoB sends the left half. None: the run's direction.",
         choices.DIRECTIONS,
     )
+    tile: str | None = setting(
+        None,
+        "Tiled inference for images of any size: H or HxW, the tile the generator runs "
+        "at (rounded up to its pad multiple); tiles overlap by --overlap, are blended by a "
+        "raised-cosine window and streamed into the PNG, so memory is bounded by the tile "
+        "(and the decoded input), not the output. The model's --max_pixels then bounds a "
+        "tile, not the image. Not with --strip, --gallery or --pairs (docs/tiling.md).",
+    )
+    overlap: int = setting(
+        64,
+        "With --tile: pixels each tile shares with its neighbours (rounded up so that "
+        "tiles start on the generator's downsampling grid); must be below the tile.",
+    )
+    tile_statistics: str = setting(
+        "auto",
+        "With --tile and an instance-norm generator: tile (each tile normalised by its own "
+        "statistics), image (two passes: the statistics accumulated over all tiles, then "
+        "every tile normalised by them; run directories only, twice the time), auto "
+        "(image for a run directory with instance norm, else tile).",
+        choices.TILE_STATISTICS,
+    )
+
+    def validate(self) -> None:
+        """Raises ValueError (one line naming the flag) for a malformed --tile or
+        --overlap; whether the model can run that tile is checked once it is loaded."""
+        if self.tile is not None:
+            parse_tile(self.tile)
+            if self.overlap < 0:
+                raise ValueError(f"--overlap must be >= 0, got {self.overlap}.")
+            if self.overlap >= min(parse_tile(self.tile)):
+                raise ValueError(
+                    f"--overlap {self.overlap} must be smaller than the --tile's shorter side "
+                    f"({min(parse_tile(self.tile))})."
+                )
+
+
+def parse_tile(text: str) -> tuple[int, int]:
+    """--tile H or HxW -> (H, W); raises ValueError naming --tile for anything else."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(part.strip().isdigit() for part in parts):
+        raise ValueError(f"--tile must be H or HxW in pixels (e.g. 512 or 512x1024), got {text!r}.")
+    sides = [int(part) for part in parts]
+    if min(sides) < 1:
+        raise ValueError(f"--tile sides must be positive, got {text!r}.")
+    return (sides[0], sides[-1])

@@ -35,7 +35,7 @@ from pix2pix_tf.files import write_atomic
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.runs import gallery as gallery_lib
 from pix2pix_tf.runs.progress import Progbar
-from pix2pix_tf.serving import deploy_runtimes
+from pix2pix_tf.serving import deploy_runtimes, tiling
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import graph as serving
 
@@ -52,6 +52,10 @@ class PredictError(Exception):
     """A problem with --model, --input or --output that stops the whole run."""
 
 
+class PredictUsageError(PredictError):
+    """A flag the loaded model cannot be used with (--tile, --overlap): exit status 2."""
+
+
 @dataclasses.dataclass
 class Model:
     """A loaded model: `serve(list of encoded images) -> list of PNG bytes`."""
@@ -62,6 +66,8 @@ class Model:
     direction: str | None = None
     # A loaded SavedModel's signatures need the loaded object to stay alive.
     owner: object = None
+    # The float contract tiled inference runs (--tile), when the model has one.
+    tiled: tiling.TiledModel | None = None
 
 
 def _is_saved_model(path: str) -> bool:
@@ -85,13 +91,22 @@ def _wrap_signature(signature) -> Callable[[list[bytes]], list[bytes]]:
     return serve
 
 
-def _exported_direction(version_dir: str) -> str | None:
-    """The training direction recorded by export.py, if any."""
+def _exported_record(version_dir: str) -> dict:
+    """What export.py recorded in assets.extra/pix2pix_export.json ({} if nothing)."""
     path = os.path.join(version_dir, export_lib.METADATA_FILE)
     try:
         with open(path) as file:
-            return json.load(file)["config"]["data"]["direction"]
-    except (OSError, ValueError, KeyError, TypeError):
+            record = json.load(file)
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _exported_direction(version_dir: str) -> str | None:
+    """The training direction recorded by export.py, if any."""
+    try:
+        return _exported_record(version_dir)["config"]["data"]["direction"]
+    except (KeyError, TypeError):
         return None
 
 
@@ -145,7 +160,41 @@ def _load_file_export(path: str, checkpoint: str | None) -> Model:
         raise PredictError(str(error)) from None
     direction = loaded.metadata.get("config", {}).get("data", {}).get("direction")
     serve = deploy_runtimes.serve_bytes(loaded)
-    return Model(serve, f"{loaded.kind} {loaded.path}", direction, owner=loaded)
+    tiled = _tiled_from_record(loaded, loaded.metadata)
+    return Model(serve, f"{loaded.kind} {loaded.path}", direction, owner=loaded, tiled=tiled)
+
+
+def _tiled_from_record(generate, record: dict) -> tiling.TiledModel | None:
+    """The TiledModel of an export from its record (pix2pix_export.json), or None for an
+    export that records no pad multiple (from before native size)."""
+    if "pad_multiple" not in record:
+        return None
+    options = record.get("serving_options", {})
+    config = record.get("config", {})
+    model_config = config.get("model", {})
+    multiple = int(record["pad_multiple"])
+    generator = model_config.get("generator", "unet")
+    minimum = record.get("contract", {}).get("min_side")
+    if minimum is None:
+        minimum = tiling.min_side(generator, multiple)
+    fixed = None
+    if options.get("serving_size") == "training":
+        size = record.get("training_size") or record.get("image_size")
+        fixed = tuple(size) if isinstance(size, list) else (size, size)
+    return tiling.TiledModel(
+        generate=generate,
+        input_channels=int(record.get("input_channels", 3)),
+        output_channels=int(record.get("output_channels", 3)),
+        pad_multiple=multiple,
+        min_side=int(minimum),
+        input_bits=int(record.get("input_bits", 8)),
+        output_bits=int(record.get("output_bits", 8)),
+        per_image_statistics=model_config.get("norm") == "instance"
+        or options.get("test_time_mode") == "paper",
+        fixed_hw=fixed,
+        max_pixels=options.get("max_pixels"),
+        png_compression=int(options.get("png_compression", 1)),
+    )
 
 
 def _load_saved_model(version_dir: str, checkpoint: str | None) -> Model:
@@ -160,11 +209,20 @@ def _load_saved_model(version_dir: str, checkpoint: str | None) -> Model:
         ) from None
     if serving.DEFAULT_SIGNATURE not in loaded.signatures:
         raise PredictError(f"--model {version_dir}: has no serving_default signature.")
+    tiled = None
+    if serving.FLOAT_SIGNATURE in loaded.signatures:
+        signature = loaded.signatures[serving.FLOAT_SIGNATURE]
+
+        def generate(images: np.ndarray) -> np.ndarray:
+            return signature(images=tf.constant(images))["images"].numpy()
+
+        tiled = _tiled_from_record(generate, _exported_record(version_dir))
     return Model(
         serve=_wrap_signature(loaded.signatures[serving.DEFAULT_SIGNATURE]),
         description=f"SavedModel {version_dir}",
         direction=_exported_direction(version_dir),
         owner=loaded,
+        tiled=tiled,
     )
 
 
@@ -190,8 +248,29 @@ def _load_run_directory(path: str, checkpoint: str | None) -> Model:
     def serve(images: list[bytes]) -> list[bytes]:
         return list(signature(tf.constant(images, tf.string))["image_bytes"].numpy())
 
+    float_signature = tf.function(functions.generate, input_signature=[functions.float_spec()])
+
+    def generate(images: np.ndarray) -> np.ndarray:
+        return float_signature(tf.constant(images))["images"].numpy()
+
+    multiple = functions.pad_multiple
+    tiled = tiling.TiledModel(
+        generate=generate,
+        input_channels=functions.input_channels,
+        output_channels=functions.output_channels,
+        pad_multiple=multiple,
+        min_side=tiling.min_side(config.model.generator, multiple),
+        input_bits=input_bits,
+        output_bits=output_bits,
+        per_image_statistics=config.model.norm == "instance",
+        max_pixels=functions.options.max_pixels,
+        network=functions.network,
+    )
     return Model(
-        serve=serve, description=f"checkpoint {checkpoint}", direction=config.data.direction
+        serve=serve,
+        description=f"checkpoint {checkpoint}",
+        direction=config.data.direction,
+        tiled=tiled,
     )
 
 
@@ -265,12 +344,17 @@ def _viewable(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., :3]
 
 
-def upright(data: bytes) -> bytes:
+def upright(data: bytes, large: bool = False) -> bytes:
     """`data` as it is, or re-encoded as an upright PNG when its EXIF Orientation is 2-8.
 
-    Files Pillow cannot read are returned unchanged, for the model to report.
+    Files Pillow cannot read are returned unchanged, for the model to report. With
+    `large` (tiled inference) Pillow's decompression-bomb bound is lifted for this call,
+    so that a huge JPEG is turned too (the image is decoded whole anyway).
     """
+    bound = Image.MAX_IMAGE_PIXELS
     try:
+        if large:
+            Image.MAX_IMAGE_PIXELS = None
         with Image.open(io.BytesIO(data)) as image:
             if image.getexif().get(ORIENTATION_TAG, 1) not in range(2, 9):
                 return data
@@ -282,6 +366,8 @@ def upright(data: bytes) -> bytes:
             return buffer.getvalue()
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return data
+    finally:
+        Image.MAX_IMAGE_PIXELS = bound
 
 
 def read_example(path: str, pairs: bool, direction: str | None) -> Example:
@@ -351,10 +437,24 @@ def predict(
     pairs: bool = False,
     direction: str | None = None,
     verbose: bool = True,
+    tile_hw: tuple[int, int] | None = None,
+    overlap: int = 0,
+    tile_statistics: str = "auto",
 ) -> Summary:
-    """Runs the model over `inputs`, writing <output_dir>/<stem>.png for each."""
+    """Runs the model over `inputs`, writing <output_dir>/<stem>.png for each.
+
+    With `tile_hw` (--tile) every image is generated tile by tile (serving/tiling.py),
+    `overlap` pixels shared between neighbours, and streamed into its PNG; the model's
+    pixel bound then applies to a tile, not the image; `tile_statistics`
+    (--tile_statistics) says how instance norm is normalised (tiling.ImageStatistics).
+    """
     if batch_size < 1:
         raise PredictError(f"--batch_size must be >= 1, got {batch_size}.")
+    if tile_hw is not None:
+        refused = (strip, gallery, pairs)
+        return _predict_tiled(
+            model, inputs, output_dir, tile_hw, overlap, refused, verbose, tile_statistics
+        )
     if pairs:
         direction = direction or model.direction
         if direction not in ("AtoB", "BtoA"):
@@ -395,6 +495,103 @@ def predict(
             write_gallery(output_dir, written, strip, pairs)
         except OSError as error:
             raise _output_error(output_dir, "index.html", error, len(written)) from None
+    return Summary(written=written, skipped=skipped)
+
+
+def _check_tiled(model: Model, tile_hw, overlap: int, refused: tuple[bool, bool, bool]):
+    """Raises PredictUsageError (one line naming the flag) when `model` cannot be tiled
+    with these settings, or --strip / --gallery / --pairs are given with --tile."""
+    for given, flag in zip(refused, ("--strip", "--gallery", "--pairs"), strict=True):
+        if given:
+            raise PredictUsageError(
+                f"--tile: {flag} is not available with tiled inference (it would hold the "
+                "whole image); run without --tile for it."
+            )
+    if model.tiled is None:
+        raise PredictUsageError(
+            f"--tile: {model.description} has no float `generate` contract with a recorded "
+            "pad multiple (an export from before native size); export it again."
+        )
+    try:
+        tiling.check_tile(tile_hw, overlap, model.tiled)
+    except tiling.TilingError as error:
+        raise PredictUsageError(str(error)) from None
+
+
+def _predict_tiled(
+    model: Model,
+    inputs: Sequence[str],
+    output_dir: str,
+    tile_hw: tuple[int, int],
+    overlap: int,
+    refused: tuple[bool, bool, bool],
+    verbose: bool,
+    tile_statistics: str = "auto",
+) -> Summary:
+    """predict() with --tile: one image at a time, tile by tile, streamed to its PNG."""
+    _check_tiled(model, tile_hw, overlap, refused)
+    try:
+        tiled = model.tiled.with_statistics(tile_statistics)
+    except tiling.TilingError as error:
+        raise PredictUsageError(str(error)) from None
+    if tiled.per_image_statistics and tiled.statistics is None and verbose:
+        sys.stderr.write(
+            "predict.py: warning: this generator normalises by per-image statistics "
+            "(instance norm or paper test-time mode) and each tile uses its own, so tiled "
+            "outputs differ from whole-image ones more than with batch norm; the larger "
+            "the --tile, the closer (--tile_statistics image, for run directories, "
+            "shares the image's; docs/tiling.md).\n"
+        )
+    files, skipped = list_inputs(inputs)
+    _check_stems(files)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as error:
+        raise PredictError(f"--output {output_dir}: cannot create it ({error.strerror}).") from None
+    written: list[str] = []
+    for path in files:
+        stem = output_stem(path)
+        try:
+            with open(path, "rb") as file:
+                data = upright(file.read(), large=True)
+        except OSError as error:
+            skipped.append((path, _reason(error)))
+            continue
+        try:
+            pixels = tiling.decode_file(path, data, tiled.input_bits)
+        except tiling.TilingError as error:
+            skipped.append((path, str(error).removeprefix(f"{path}: ")))
+            continue
+        finally:
+            del data  # The encoded file is not kept while tiles run.
+        bars: dict[str, Progbar] = {}
+
+        def progress(done: int, total: int, bars=bars) -> None:
+            if "bar" not in bars:
+                bars["bar"] = Progbar(total, unit_name="tile", verbose=1 if verbose else 0)
+            bars["bar"].update(done)
+
+        try:
+            tiling.write_tiled(
+                tiled,
+                pixels,
+                os.path.join(output_dir, f"{stem}.png"),
+                tile_hw,
+                overlap,
+                png_compression=tiled.png_compression,
+                progress=progress,
+            )
+        except tiling.TilingError as error:
+            skipped.append((path, str(error)))
+            continue
+        except tf.errors.InvalidArgumentError as error:
+            skipped.append((path, _reason(error)))
+            continue
+        except OSError as error:
+            raise _output_error(output_dir, f"{stem}.png", error, len(written)) from None
+        finally:
+            del pixels
+        written.append(stem)
     return Summary(written=written, skipped=skipped)
 
 

@@ -434,3 +434,25 @@ def test_a_bad_upload_shows_an_error_and_the_page_keeps_working(page):
     _wait_current(page)
     assert page.is_hidden("#error")
     assert _output(page).shape[:2] == (48, 80)
+
+
+def test_uploads_larger_than_the_tile_are_generated_tiled(run):
+    """--tile 32 on the tiny run: a 100x90 image is generated tile by tile, close to the
+    whole-image output; one within the tile exactly as without --tile."""
+    untiled = backend_lib.load_backend(DemoOptions(model=run[0], examples=0))
+    tiled = backend_lib.load_backend(DemoOptions(model=run[0], examples=0, tile="32", overlap=8))
+    assert tiled.max_pixels > untiled.max_pixels  # the tile is the unit, not the image
+
+    def decoded(data):
+        return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), np.float64)
+
+    large = encoded_image(100, 90, seed=3)
+    whole, pieces = decoded(untiled.generate(large)), decoded(tiled.generate(large))
+    assert pieces.shape == whole.shape == (100, 90, 3)
+    assert 10 * np.log10(255.0**2 / np.mean((pieces - whole) ** 2)) > 45
+    small = encoded_image(30, 20, seed=4)
+    assert tiled.generate(small) == untiled.generate(small)
+    with pytest.raises(backend_lib.DemoError, match="--tile"):
+        backend_lib.load_backend(DemoOptions(model=run[0], examples=0, tile="8", overlap=0))
+    with pytest.raises(ValueError, match="--tile needs --model"):
+        DemoOptions(serving_url="http://localhost:8501", tile="64").validate()

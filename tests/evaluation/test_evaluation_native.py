@@ -190,3 +190,33 @@ def test_square_segmenters_keep_their_folder(tmp_path):
     assert segmentation.segmenter_dir("cityscapes", "128x256", "r") == os.path.join(
         "r", "cityscapes-128x256"
     )
+
+
+def test_tiled_native_evaluation(folder_run):
+    """--tile: one tile covering each pair scores as the untiled native run; 32-pixel
+    tiles (several per pair) score close to it; bad tiles are refused naming the flag."""
+    config, _ = folder_run
+    untiled, _ = evaluation.evaluate(
+        config.train.workdir, evaluation.EvalOptions(batch_size=2, fcn="off")
+    )
+    covering = evaluation.EvalOptions(batch_size=2, fcn="off", tile="64x80", overlap=0)
+    results, output_dir = evaluation.evaluate(config.train.workdir, covering)
+    assert results["tile"] == "64x80" and results["examples"] == len(VAL_SIZES)
+    assert results["l1"] == pytest.approx(untiled["l1"], rel=1e-5, abs=1e-6)
+    several = evaluation.EvalOptions(batch_size=2, fcn="off", tile="32", overlap=16)
+    results, _ = evaluation.evaluate(config.train.workdir, several)
+    assert results["l1"] == pytest.approx(untiled["l1"], rel=0.05)
+    with open(os.path.join(output_dir, "metrics.json")) as file:
+        assert json.load(file)["overlap"] == 16
+    series = reports.read_scalars(os.path.join(config.train.workdir, "eval"))
+    assert "val_tiled/l1" in series
+    with pytest.raises(ValueError, match="--tile"):
+        small = evaluation.EvalOptions(fcn="off", tile="8", overlap=0)
+        evaluation.evaluate(config.train.workdir, small)
+    with pytest.raises(ValueError, match="--tile_statistics image"):
+        image = evaluation.EvalOptions(fcn="off", tile="32", overlap=0, tile_statistics="image")
+        evaluation.evaluate(config.train.workdir, image)  # batch norm: nothing per image
+    with pytest.raises(ValueError, match="--tile needs --eval_size native"):
+        evaluation.EvalOptions(tile="32", overlap=0, eval_size="training").validate()
+    with pytest.raises(ValueError, match="--overlap"):
+        evaluation.EvalOptions(tile="32", overlap=32).validate()
