@@ -23,7 +23,7 @@ Up to `MAX_FLOAT32_ROWS` rows (the U-Net's innermost layers at batch 1: 1x1 to
 2x2 maps, 21M of its 54M weights) a layer is bound by reading its weights, not by
 arithmetic, so under mixed precision it computes in float32 from the variable itself:
 no bfloat16 copy of the kernel each step, no cast of its gradient back, no 16-bit
-weight reorders (a 1.09-1.11x faster batch-1 step, measured side by side). Its
+weight reorders (a 1.05-1.11x faster batch-1 step, measured side by side). Its
 output is still the compute dtype.
 
 The generator uses these layers on CPUs only (`runs_on_cpu`); GPUs and TPUs,
@@ -53,7 +53,7 @@ MAX_MATMUL_FORWARD_ROWS = {"bfloat16": 256, "float16": 256, "float32": 64}
 MAX_CONV_MATMUL_ROWS = 256
 # Up to this many rows a layer is bound by reading its weights, not by arithmetic:
 # under mixed precision it computes in float32 from the float32 variable itself.
-# Measured on the batch-1 train step: 4 rows 1.09-1.11x faster than none, 16 rows
+# Measured on the batch-1 train step: 4 rows 1.05-1.11x faster than none, 16 rows
 # 1.08x; at batch 8 (8 to 32 rows) within 2% either way.
 MAX_FLOAT32_ROWS = 4
 

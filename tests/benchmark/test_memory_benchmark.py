@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from norm_helpers import normalised_away
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.benchmark import memory_benchmark, memory_estimate
@@ -84,5 +85,11 @@ def test_block_remat_of_residual_blocks_gives_the_same_losses_and_weights():
         results.append(({name: float(value) for name, value in losses.items()}, weights))
     (plain, plain_weights), (remat, remat_weights) = results
     assert plain == pytest.approx(remat, rel=1e-5)
-    for a, b in zip(plain_weights, remat_weights, strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    # The biases an instance norm removes have rounding noise for a gradient.
+    irrelevant = normalised_away(
+        state.generator, tf.random.stateless_uniform([1, 64, 64, 3], [9, 1], -1, 1)
+    )
+    paths = [weight.path for weight in state.generator.weights]
+    for path, a, b in zip(paths, plain_weights, remat_weights, strict=True):
+        if path not in irrelevant:
+            np.testing.assert_allclose(a, b, atol=1e-5, err_msg=path)
