@@ -19,7 +19,8 @@ pipeline), side by side in one run:
   (--precision, default auto; --steps_per_execution; --jit_compile;
   --matmul_convs and --fused_norm, default on).
 - with --breakdown, ours alone, in pieces against each piece's floor on this
-  machine (step_breakdown.py).
+  machine (step_breakdown.py); with --layers, each of its convolutions alone
+  against its FLOP floor (layer_times.py).
 - with --levers, also ours with the levers added one at a time (float32 with
   Keras' Adam, + the fused Adam update, + matmul convolutions over small
   maps, + mixed bfloat16), and ours with steps_per_execution 4 or XLA.
@@ -277,6 +278,12 @@ def parse_args(argv):
         help="Our step in pieces (generator and discriminator forward, backward, optimizer "
         "update) against each one's floor on this machine (step_breakdown.py).",
     )
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="Each convolution of our step timed alone, forward and backward, against its "
+        "FLOP floor, with the path it takes (layer_times.py).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     args = parser.parse_args(argv)
     train_sizes.check_args(parser, args)
@@ -297,6 +304,8 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if args.breakdown:
         return _breakdown(args)
+    if args.layers:
+        return _layers(args)
     specs = variants(args)
     log = (lambda *a: None) if args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
     workers, peaks = run_workers(specs, args.rounds, args.steps, log)
@@ -370,6 +379,18 @@ def _breakdown(args) -> int:
     result = step_breakdown.measure(config, rounds=args.rounds, repeats=args.steps)
     result["flop_convention"] = _convention()
     print(json.dumps(result) if args.json else step_breakdown.report(result))
+    return 0
+
+
+def _layers(args) -> int:
+    """--layers: each convolution of our step alone against its floor, in this process."""
+    from pix2pix_tf import configs as config_lib
+    from pix2pix_tf.benchmark import layer_times
+
+    spec = variants(args)["ours"]
+    config = config_lib.build_config(**spec["config"], steps=1_000_000)
+    result = layer_times.measure(config, repeats=args.steps)
+    print(json.dumps(result) if args.json else layer_times.report(result))
     return 0
 
 

@@ -152,3 +152,28 @@ def test_breakdown_floors_follow_the_counts():
     assert floor["optimizer update"] == pytest.approx(28 * parameters / 1e8)
     mixed = step_breakdown.floors(generator, discriminator, 2, "mixed_bfloat16", peaks)
     assert mixed["generator forward"] == pytest.approx(g_flops / 4e9 + 6 * 112 / 1e8)
+
+
+def test_layers_times_each_convolution_against_its_floor(capsys):
+    argv = ["--preset", "tiny", "--layers", "--steps", "2", "--json"]
+    assert train_benchmark.main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    config = config_lib.build_config(preset="tiny")
+    generator = build_generator(**config_lib.generator_arguments(config))
+    discriminator = build_discriminator(**config_lib.discriminator_arguments(config))
+    convolutions = [
+        layer.name
+        for model in (generator, discriminator)
+        for layer in model.layers
+        if isinstance(layer, keras.layers.Conv2D | keras.layers.Conv2DTranspose)
+    ]
+    assert [row["layer"] for row in result["layers"]] == convolutions
+    assert result["skipped"] == 0
+    for row in result["layers"]:
+        assert row["ms"] > 0 and row["floor_ms"] > 0, row
+        assert row["x_floor"] == pytest.approx(row["ms"] / row["floor_ms"])
+        assert row["path"] in ("kernel", "matmul", "matmul float32"), row
+    # The U-Net's small maps take the matmul path, the first layer oneDNN's kernel.
+    paths = {row["layer"]: row["path"] for row in result["layers"]}
+    assert paths["encoder_1_conv"] == "kernel"
+    assert paths["encoder_3_conv"].startswith("matmul")
