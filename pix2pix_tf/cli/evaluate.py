@@ -42,9 +42,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         startup.start_tensorflow(args.verbose)
         from pix2pix_tf.evaluation import evaluator
+        from pix2pix_tf.serving import tiling
 
         try:
             results, output_dir = evaluator.evaluate(run.workdir, options, run.checkpoint)
+        except tiling.TilingError as error:  # A --tile the loaded generator cannot use.
+            sys.stderr.write(f"evaluate.py: error: {flags.one_line(error)}\n")
+            return flags.EXIT_USAGE
         except (ValueError, OSError) as error:
             sys.stderr.write(f"evaluate.py: error: {flags.one_line(error)}\n")
             return flags.EXIT_ERROR

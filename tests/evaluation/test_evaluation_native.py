@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+import evaluate as evaluate_cli
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf import models
 from pix2pix_tf.data import prepare
@@ -192,7 +193,7 @@ def test_square_segmenters_keep_their_folder(tmp_path):
     )
 
 
-def test_tiled_native_evaluation(folder_run):
+def test_tiled_native_evaluation(folder_run, capsys):
     """--tile: one tile covering each pair scores as the untiled native run; 32-pixel
     tiles (several per pair) score close to it; bad tiles are refused naming the flag."""
     config, _ = folder_run
@@ -213,6 +214,11 @@ def test_tiled_native_evaluation(folder_run):
     with pytest.raises(ValueError, match="--tile"):
         small = evaluation.EvalOptions(fcn="off", tile="8", overlap=0)
         evaluation.evaluate(config.train.workdir, small)
+    # From the command line, a tile the loaded generator cannot use is a flag error.
+    argv = ["--workdir", config.train.workdir, "--fcn", "off", "--tile", "8", "--overlap", "0"]
+    assert evaluate_cli.main(argv) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("evaluate.py: error: --tile 8x8"), error
     with pytest.raises(ValueError, match="--tile_statistics image"):
         image = evaluation.EvalOptions(fcn="off", tile="32", overlap=0, tile_statistics="image")
         evaluation.evaluate(config.train.workdir, image)  # batch norm: nothing per image
