@@ -53,6 +53,28 @@ def make_run(
     return config, generator
 
 
+def make_resnet_run(
+    workdir: str, generator: str = "resnet", output_layer: str = "output_conv", seed: int = 2
+):
+    """A tiny resnet (or global_local) run (4 filters, 2 residual blocks, instance norm)
+    with textured outputs; returns its config."""
+    config = build_config(
+        preset="tiny", workdir=workdir, generator=generator, ngf=4, resnet_blocks=2, norm="instance"
+    )
+    config.save(workdir)
+    keras.utils.set_random_seed(seed)
+    state = build_train_state(config, total_steps=1)
+    state.generator(tf.random.stateless_uniform([2, 64, 64, 3], seed=[seed, 0], minval=-1.0))
+    layer = state.generator.get_layer(output_layer)
+    kernel, *rest = layer.get_weights()
+    # A fresh output layer gives nearly flat images; random weights make them textured.
+    layer.set_weights([np.random.default_rng(seed).normal(0.0, 0.3, kernel.shape), *rest])
+    checkpoint = make_checkpoint(state)
+    state.step.assign(1)
+    distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
+    return config
+
+
 def truncate_checkpoint(prefix: str) -> str:
     """Cuts a checkpoint's data file in half, as a crash or full disk can; returns it."""
     path = prefix + ".data-00000-of-00001"

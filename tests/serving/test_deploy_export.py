@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import make_run, write_image
+from export_fixtures import make_resnet_run, make_run, write_image
 
 import export as export_script
 from pix2pix_tf import configs as config_lib
@@ -17,9 +17,6 @@ from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import deploy, deploy_runtimes, litert
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving import predict as predict_lib
-from pix2pix_tf.training import distribute
-from pix2pix_tf.training.checkpoints import make_checkpoint
-from pix2pix_tf.training.step import build_train_state
 
 # float32 exports must match the Keras generator to at least this PSNR (dB, range 2).
 FLOAT_BOUND_DB = 40.0
@@ -28,36 +25,16 @@ FLOAT_BOUND_DB = 40.0
 QUANTIZED_BOUNDS_DB = {"float16": 70.0, "dynamic_int8": 70.0, "int8": 40.0}
 
 
-def _resnet_run(workdir: str, generator: str = "resnet", output_layer: str = "output_conv"):
-    """A tiny resnet (or global_local) run (4 filters, 2 residual blocks, instance norm)
-    with textured outputs."""
-    config = config_lib.build_config(
-        preset="tiny", workdir=workdir, generator=generator, ngf=4, resnet_blocks=2, norm="instance"
-    )
-    config.save(workdir)
-    keras.utils.set_random_seed(2)
-    state = build_train_state(config, total_steps=1)
-    state.generator(tf.random.stateless_uniform([2, 64, 64, 3], seed=[2, 0], minval=-1.0))
-    layer = state.generator.get_layer(output_layer)
-    kernel, *rest = layer.get_weights()
-    # A fresh output layer gives nearly flat images; random weights make them textured.
-    layer.set_weights([np.random.default_rng(2).normal(0.0, 0.3, kernel.shape), *rest])
-    checkpoint = make_checkpoint(state)
-    state.step.assign(1)
-    distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
-    return config
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     unet = str(tmp_path_factory.mktemp("unet"))
     data_dir = str(tmp_path_factory.mktemp("tfrecords"))
     make_run(unet, output_gain=20.0, image_size="32x64", data_dir=data_dir)
     resnet = str(tmp_path_factory.mktemp("resnet"))
-    _resnet_run(resnet)
+    make_resnet_run(resnet)
     # pix2pixHD's global network plus local enhancer (joint stage): the local output.
     global_local = str(tmp_path_factory.mktemp("global_local"))
-    _resnet_run(global_local, "global_local", "local_output_conv")
+    make_resnet_run(global_local, "global_local", "local_output_conv")
     return {"unet": unet, "resnet": resnet, "global_local": global_local}
 
 

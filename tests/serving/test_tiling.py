@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
-from export_fixtures import exif_image, make_run, write_image
+from export_fixtures import exif_image, make_resnet_run, make_run, write_image
 from PIL import Image
 
 import predict as predict_cli
@@ -342,36 +342,9 @@ def test_tiled_input_is_turned_upright_by_its_exif_orientation(unet, tmp_path):
 # -- instance norm: the image's statistics (two passes) ----------------------------------
 
 
-def _resnet_like_run(workdir: str, generator: str = "resnet", output_layer: str = "output_conv"):
-    """A tiny resnet or global_local run with instance norm (4 filters, 2 residual blocks),
-    its outputs textured."""
-    import keras
-
-    from pix2pix_tf import configs as config_lib
-    from pix2pix_tf.training import distribute
-    from pix2pix_tf.training.checkpoints import make_checkpoint
-    from pix2pix_tf.training.step import build_train_state
-
-    config = config_lib.build_config(
-        preset="tiny", workdir=workdir, generator=generator, ngf=4, resnet_blocks=2,
-        norm="instance",
-    )  # fmt: skip
-    config.save(workdir)
-    keras.utils.set_random_seed(3)
-    state = build_train_state(config, total_steps=1)
-    state.generator(tf.random.stateless_uniform([2, 64, 64, 3], seed=[3, 0], minval=-1.0))
-    layer = state.generator.get_layer(output_layer)
-    kernel, *rest = layer.get_weights()
-    layer.set_weights([np.random.default_rng(3).normal(0.0, 0.3, kernel.shape), *rest])
-    checkpoint = make_checkpoint(state)
-    state.step.assign(1)
-    distribute.WorkerCheckpointManager(checkpoint, workdir, keep=1).save(checkpoint_number=1)
-    return workdir
-
-
 @pytest.fixture(scope="module")
 def instance_norm_run(tmp_path_factory):
-    workdir = _resnet_like_run(str(tmp_path_factory.mktemp("instance")))
+    workdir = make_resnet_run(str(tmp_path_factory.mktemp("instance")), seed=3).train.workdir
     source = write_image(str(tmp_path_factory.mktemp("in") / "scene.png"), 120, 150, seed=9)
     return workdir, source
 
@@ -379,7 +352,9 @@ def instance_norm_run(tmp_path_factory):
 def test_global_local_tiles_at_its_minimum_and_refuses_below(tmp_path):
     """pix2pixHD's generator (M = 32, smallest input 64): 64-pixel tiles work through the
     run directory and its ONNX export alike; 32 is refused naming --tile."""
-    workdir = _resnet_like_run(str(tmp_path / "run"), "global_local", "local_output_conv")
+    workdir = make_resnet_run(
+        str(tmp_path / "run"), "global_local", "local_output_conv", seed=3
+    ).train.workdir
     source = write_image(str(tmp_path / "in" / "scene.png"), 100, 130, seed=11)
     outputs = {}
     onnx = deploy.export(workdir, str(tmp_path / "exports" / "onnx"), "onnx")
