@@ -6,7 +6,7 @@ import dataclasses
 
 from pix2pix_tf.configs import choices
 from pix2pix_tf.configs.choices import setting
-from pix2pix_tf.serving.options import parse_tile
+from pix2pix_tf.serving.options import check_tile_flags
 
 # -- the browser demo ---------------------------------------------------------------
 
@@ -84,9 +84,4 @@ class DemoOptions:
         if self.tile is not None:
             if self.model is None:
                 raise ValueError("--tile needs --model (TF Serving runs whole images).")
-            tile_hw = parse_tile(self.tile)
-            if not 0 <= self.overlap < min(tile_hw):
-                raise ValueError(
-                    f"--overlap must be >= 0 and smaller than the --tile's shorter side "
-                    f"({min(tile_hw)}), got {self.overlap}."
-                )
+            check_tile_flags(self.tile, self.overlap)

@@ -12,7 +12,7 @@ import os
 from pix2pix_tf.configs import choices
 from pix2pix_tf.configs.choices import setting
 from pix2pix_tf.configs.schema import DataConfig
-from pix2pix_tf.serving.options import parse_tile
+from pix2pix_tf.serving.options import check_tile_flags
 
 # -- the FCN-score's segmenter ----------------------------------------------------
 
@@ -114,9 +114,4 @@ class EvalOptions:
         if self.tile is not None:
             if self.eval_size != "native":
                 raise ValueError("--tile needs --eval_size native (tiles run at native size).")
-            tile_hw = parse_tile(self.tile)
-            if not 0 <= self.overlap < min(tile_hw):
-                raise ValueError(
-                    f"--overlap must be >= 0 and smaller than the --tile's shorter side "
-                    f"({min(tile_hw)}), got {self.overlap}."
-                )
+            check_tile_flags(self.tile, self.overlap)

@@ -162,14 +162,22 @@ class PredictOptions:
         """Raises ValueError (one line naming the flag) for a malformed --tile or
         --overlap; whether the model can run that tile is checked once it is loaded."""
         if self.tile is not None:
-            parse_tile(self.tile)
-            if self.overlap < 0:
-                raise ValueError(f"--overlap must be >= 0, got {self.overlap}.")
-            if self.overlap >= min(parse_tile(self.tile)):
-                raise ValueError(
-                    f"--overlap {self.overlap} must be smaller than the --tile's shorter side "
-                    f"({min(parse_tile(self.tile))})."
-                )
+            check_tile_flags(self.tile, self.overlap)
+
+
+def check_tile_flags(tile: str, overlap: int) -> tuple[int, int]:
+    """--tile and --overlap as given (predict.py, evaluate.py, the demo) -> the tile's
+    (H, W); raises ValueError naming the flag. Whether the model can run that tile is
+    checked once it is loaded (tiling.check_tile)."""
+    tile_hw = parse_tile(tile)
+    if overlap < 0:
+        raise ValueError(f"--overlap must be >= 0, got {overlap}.")
+    if overlap >= min(tile_hw):
+        raise ValueError(
+            f"--overlap {overlap} must be smaller than the --tile's shorter side "
+            f"({min(tile_hw)})."
+        )
+    return tile_hw
 
 
 def parse_tile(text: str) -> tuple[int, int]:
