@@ -32,9 +32,8 @@ import keras
 import tensorflow as tf
 
 
-@keras.saving.register_keras_serializable(package="pix2pix_tf")
-class BatchNormalization(keras.layers.BatchNormalization):
-    """keras.layers.BatchNormalization whose training pass is one FusedBatchNormV3.
+class _FusedSwitch:
+    """The `fused` switch of a normalisation layer, kept in its config.
 
     `fused=False` keeps Keras' own computation everywhere (--no-fused_norm).
     """
@@ -46,6 +45,29 @@ class BatchNormalization(keras.layers.BatchNormalization):
     def get_config(self):
         return {**super().get_config(), "fused": self.fused}
 
+
+def _fused_training_pass(inputs, scale, offset, epsilon: float):
+    """FusedBatchNormV3 in training mode over [N, H, W, C] `inputs`, statistics over
+    N, H and W -> (outputs in the inputs' dtype, mean, Bessel-corrected variance)."""
+    empty = tf.zeros([0], tf.float32)
+    outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=inputs,
+        scale=scale,
+        offset=offset,
+        mean=empty,
+        variance=empty,
+        epsilon=epsilon,
+        exponential_avg_factor=1.0,
+        data_format="NHWC",
+        is_training=True,
+    )
+    return outputs, mean, variance
+
+
+@keras.saving.register_keras_serializable(package="pix2pix_tf")
+class BatchNormalization(_FusedSwitch, keras.layers.BatchNormalization):
+    """keras.layers.BatchNormalization whose training pass is one FusedBatchNormV3."""
+
     def call(self, inputs, training=None, mask=None):
         if not (training and self.trainable and self._fused_applies(inputs, mask)):
             return super().call(inputs, training=training, mask=mask)
@@ -53,18 +75,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         # them in that dtype), then float32, which the kernel takes.
         scale = tf.cast(tf.cast(self.gamma, inputs.dtype), tf.float32)
         offset = tf.cast(tf.cast(self.beta, inputs.dtype), tf.float32)
-        empty = tf.zeros([0], tf.float32)
-        outputs, mean, variance, *_ = tf.raw_ops.FusedBatchNormV3(
-            x=inputs,
-            scale=scale,
-            offset=offset,
-            mean=empty,
-            variance=empty,
-            epsilon=self.epsilon,
-            exponential_avg_factor=1.0,
-            data_format="NHWC",
-            is_training=True,
-        )
+        outputs, mean, variance = _fused_training_pass(inputs, scale, offset, self.epsilon)
         # The kernel's variance is Bessel-corrected (count / (count - 1); 0 for one
         # value); Keras' moving variance averages the biased one.
         count = tf.cast(tf.size(inputs, out_type=tf.int64) // inputs.shape[-1], tf.float32)
@@ -85,24 +96,16 @@ class BatchNormalization(keras.layers.BatchNormalization):
             and self.scale
             and not self.renorm
             and not self.synchronized
-            and keras.backend.backend() == "tensorflow"
         )
 
 
 @keras.saving.register_keras_serializable(package="pix2pix_tf")
-class InstanceNormalization(keras.layers.GroupNormalization):
-    """keras.layers.GroupNormalization(groups=-1); in training, one FusedBatchNormV3.
+class InstanceNormalization(_FusedSwitch, keras.layers.GroupNormalization):
+    """keras.layers.GroupNormalization(groups=-1); in training, one FusedBatchNormV3."""
 
-    `fused=False` keeps Keras' own computation everywhere (--no-fused_norm).
-    """
-
-    def __init__(self, *args, fused: bool = True, **kwargs):
+    def __init__(self, *args, **kwargs):
         kwargs.setdefault("groups", -1)
         super().__init__(*args, **kwargs)
-        self.fused = fused
-
-    def get_config(self):
-        return {**super().get_config(), "fused": self.fused}
 
     def call(self, inputs, training=None):
         if not (training and self._fused_applies(inputs)):
@@ -112,21 +115,17 @@ class InstanceNormalization(keras.layers.GroupNormalization):
         height = height if height is not None else tf.shape(inputs)[1]
         width = width if width is not None else tf.shape(inputs)[2]
         # Each image's channels as channels of one image: a free reshape for one image.
-        one_image = inputs if inputs.shape[0] == 1 else tf.transpose(inputs, [1, 2, 0, 3])
+        single = inputs.shape[0] == 1
+        one_image = inputs if single else tf.transpose(inputs, [1, 2, 0, 3])
         one_image = tf.reshape(one_image, [1, height, width, batch * channels])
         gamma, beta = (tf.cast(weight, tf.float32) for weight in (self.gamma, self.beta))
-        outputs = tf.raw_ops.FusedBatchNormV3(
-            x=tf.cast(one_image, self.compute_dtype),
-            scale=tf.tile(gamma, [batch]),
-            offset=tf.tile(beta, [batch]),
-            mean=tf.zeros([0], tf.float32),
-            variance=tf.zeros([0], tf.float32),
-            epsilon=self.epsilon,
-            exponential_avg_factor=1.0,
-            data_format="NHWC",
-            is_training=True,
-        )[0]
-        if inputs.shape[0] == 1:
+        outputs, _, _ = _fused_training_pass(
+            tf.cast(one_image, self.compute_dtype),
+            tf.tile(gamma, [batch]),
+            tf.tile(beta, [batch]),
+            self.epsilon,
+        )
+        if single:
             return tf.reshape(outputs, [1, height, width, channels])
         return tf.transpose(tf.reshape(outputs, [height, width, batch, channels]), [2, 0, 1, 3])
 
