@@ -10,28 +10,36 @@ from pix2pix_tf.models import norms
 from pix2pix_tf.training import step as step_lib
 
 
-def _pair(input_shape, dtype="float32", **kwargs):
-    """Ours and Keras' layer with the same random gamma, beta and moving statistics."""
-    ours = norms.BatchNormalization(dtype=dtype, **kwargs)
-    theirs = keras.layers.BatchNormalization(dtype=dtype, **kwargs)
-    ours.build(input_shape)
-    theirs.build(input_shape)
-    rng = np.random.default_rng(3)
-    gamma, beta, mean = (rng.normal(size=input_shape[-1]) for _ in range(3))
-    variance = rng.uniform(0.5, 2.0, size=input_shape[-1])
+def _built_alike(ours, theirs, input_shape, weights):
+    """Both layers built for `input_shape` and given the same `weights`."""
     for layer in (ours, theirs):
-        layer.set_weights([gamma, beta, mean, variance])
+        layer.build(input_shape)
+        layer.set_weights(weights)
     return ours, theirs
 
 
+def _pair(input_shape, dtype="float32", **kwargs):
+    """Ours and Keras' layer with the same random gamma, beta and moving statistics."""
+    rng = np.random.default_rng(3)
+    gamma, beta, mean = (rng.normal(size=input_shape[-1]) for _ in range(3))
+    variance = rng.uniform(0.5, 2.0, size=input_shape[-1])
+    return _built_alike(
+        norms.BatchNormalization(dtype=dtype, **kwargs),
+        keras.layers.BatchNormalization(dtype=dtype, **kwargs),
+        input_shape,
+        [gamma, beta, mean, variance],
+    )
+
+
 def _call(layer, inputs, training=True):
-    """Output, gradients (input, gamma, beta) of a non-linear loss, and the moving statistics."""
+    """Output, gradients (input, gamma, beta) of a non-linear loss, and the moving
+    statistics where the layer has them."""
     with tf.GradientTape() as tape:
         tape.watch(inputs)
         outputs = tf.cast(layer(inputs, training=training), tf.float32)
         loss = tf.reduce_sum(tf.sin(3.0 * outputs))
     gradients = tape.gradient(loss, [inputs, layer.gamma, layer.beta])
-    statistics = [layer.moving_mean, layer.moving_variance]
+    statistics = [layer.moving_mean, layer.moving_variance] if hasattr(layer, "moving_mean") else []
     return [np.asarray(t, np.float32) for t in [outputs, *gradients, *statistics]]
 
 
@@ -156,31 +164,20 @@ def test_train_step_with_fused_norm_matches_keras_batch_norm():
 
 
 def _instance_pair(input_shape, dtype="float32"):
-    ours = norms.InstanceNormalization(epsilon=1e-5, dtype=dtype)
-    theirs = keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, dtype=dtype)
-    ours.build(input_shape)
-    theirs.build(input_shape)
     rng = np.random.default_rng(5)
-    weights = [rng.normal(size=input_shape[-1]) for _ in range(2)]
-    for layer in (ours, theirs):
-        layer.set_weights(weights)
-    return ours, theirs
-
-
-def _instance_call(layer, inputs, training=True):
-    with tf.GradientTape() as tape:
-        tape.watch(inputs)
-        outputs = tf.cast(layer(inputs, training=training), tf.float32)
-        loss = tf.reduce_sum(tf.sin(3.0 * outputs))
-    gradients = tape.gradient(loss, [inputs, layer.gamma, layer.beta])
-    return [np.asarray(t, np.float32) for t in [outputs, *gradients]]
+    return _built_alike(
+        norms.InstanceNormalization(epsilon=1e-5, dtype=dtype),
+        keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, dtype=dtype),
+        input_shape,
+        [rng.normal(size=input_shape[-1]) for _ in range(2)],
+    )
 
 
 @pytest.mark.parametrize("shape", [(1, 6, 5, 4), (3, 4, 4, 8), (2, 1, 1, 3), (1, 2, 8, 6)])
 def test_instance_norm_training_pass_matches_keras_group_norm(shape):
     ours, theirs = _instance_pair(shape)
     inputs = _inputs(shape)
-    mine, reference = _instance_call(ours, inputs), _instance_call(theirs, inputs)
+    mine, reference = _call(ours, inputs), _call(theirs, inputs)
     for name, a, b in zip(NAMES[:4], mine, reference, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4, err_msg=name)
 
@@ -193,12 +190,10 @@ def test_instance_norm_outside_training_and_unfused_is_keras_own():
     shape = (2, 4, 4, 5)
     ours, theirs = _instance_pair(shape)
     inputs = _inputs(shape)
-    for a, b in zip(
-        _instance_call(ours, inputs, False), _instance_call(theirs, inputs, False), strict=True
-    ):
+    for a, b in zip(_call(ours, inputs, False), _call(theirs, inputs, False), strict=True):
         np.testing.assert_array_equal(a, b)
     ours.fused = False
-    for a, b in zip(_instance_call(ours, inputs), _instance_call(theirs, inputs), strict=True):
+    for a, b in zip(_call(ours, inputs), _call(theirs, inputs), strict=True):
         np.testing.assert_array_equal(a, b)
     restored = norms.InstanceNormalization.from_config(ours.get_config())
     assert restored.fused is False and restored.groups == 5  # One per channel.
@@ -210,8 +205,8 @@ def test_instance_norm_mixed_bfloat16_is_within_bfloat16_of_float32():
     exact, _ = _instance_pair(shape)
     inputs = _inputs(shape, tf.bfloat16)
     assert ours(inputs, training=True).dtype == tf.bfloat16
-    mine, theirs_values = _instance_call(ours, inputs), _instance_call(theirs, inputs)
-    reference = _instance_call(exact, tf.cast(inputs, tf.float32))
+    mine, theirs_values = _call(ours, inputs), _call(theirs, inputs)
+    reference = _call(exact, tf.cast(inputs, tf.float32))
     for name, a, b, r in zip(NAMES[:4], mine, theirs_values, reference, strict=True):
         scale = max(float(np.abs(r).max()), 1e-6)
         ours_error = float(np.abs(a - r).max()) / scale
