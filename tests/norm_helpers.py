@@ -1,5 +1,6 @@
 """Which variables an instance norm makes irrelevant, for tests that compare weights."""
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -35,8 +36,6 @@ def assert_weights_close(a, b, path, *, learning_rate, steps, noisy=0.0, atol=1e
     sign can differ between two computations of one step. The losses, compared apart,
     show the models are the same.
     """
-    import numpy as np
-
     a, b = np.asarray(a), np.asarray(b)
     apart = np.abs(a - b) > atol
     assert apart.sum() <= noisy * a.size, (path, int(apart.sum()), a.size)

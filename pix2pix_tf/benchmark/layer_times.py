@@ -24,7 +24,7 @@ import time
 
 
 def _conv_layers(model):
-    """(model name, layer) for the model's convolutions, nested models included."""
+    """The model's convolution layers, nested models included."""
     import keras
 
     for layer in model._flatten_layers(include_self=False, recursive=True):

@@ -5,10 +5,10 @@ bfloat16 input to float32 for `tf.nn.moments` (a mean, a squared difference
 and another mean), casts the statistics back, and normalises with a few more
 element-wise ops; its gradient is as many again. Over the large feature maps of
 the U-Net and the PatchGAN that is a dozen passes over each activation, and on
-CPU it was a third of a batch-8 train step (`python -m pix2pix_tf.benchmark
-train --levers`). `tf.raw_ops.FusedBatchNormV3` (oneDNN on CPU, cuDNN on GPU, XLA
-on TPU) does the statistics and the normalisation in one kernel and its gradient
-in one more.
+CPU it was about a quarter of a batch-8 train step's time (a TensorFlow profile;
+docs/benchmarks.md, "Where the distance was"). `tf.raw_ops.FusedBatchNormV3`
+(oneDNN on CPU, cuDNN on GPU, XLA on TPU) does the statistics and the normalisation
+in one kernel and its gradient in one more.
 
 The layer is Keras' own (the same variables, names and checkpoints), and every
 other call (inference, masks, renormalisation, `synchronized` statistics across
