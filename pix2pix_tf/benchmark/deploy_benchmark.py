@@ -68,11 +68,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         choices=("float16", "dynamic_int8", "int8"),
         help="With --workdir: also export and measure these LiteRT variants.",
     )
+    parser.add_argument(
+        "--representative_examples",
+        type=int,
+        default=100,
+        help="With --quantize int8: training inputs that calibrate it (export.py's flag).",
+    )
+    parser.add_argument(
+        "--float_layers",
+        help="With --quantize int8: convolutions kept in float32 (export.py's flag).",
+    )
+    parser.add_argument(
+        "--sensitivity",
+        action="store_true",
+        help="With --workdir: also quantize int8 once per convolution with that layer in "
+        "float32 and rank the layers by the PSNR each gains over the --parity inputs "
+        "(default: val).",
+    )
     parser.add_argument("--json", action="store_true", help="Print one JSON object.")
     return parser.parse_args(argv)
 
 
-def export_all(workdir: str, directory: str, quantizations=()) -> dict[str, str]:
+def export_all(
+    workdir: str,
+    directory: str,
+    quantizations=(),
+    representative_examples: int = 100,
+    float_layers: tuple[str, ...] = (),
+) -> dict[str, str]:
     """{name: path}: saved_model, litert, onnx and litert_<q> exports of the run."""
     from pix2pix_tf.serving import deploy
     from pix2pix_tf.serving import export as export_lib
@@ -82,7 +105,15 @@ def export_all(workdir: str, directory: str, quantizations=()) -> dict[str, str]
         ("litert", q) for q in quantizations
     ]:
         name = fmt if quantize == "none" else f"{fmt}_{quantize}"
-        folder = deploy.export(workdir, os.path.join(directory, name), fmt, quantize)
+        int8 = quantize == "int8"
+        folder = deploy.export(
+            workdir,
+            os.path.join(directory, name),
+            fmt,
+            quantize,
+            representative_examples=representative_examples,
+            float_layers=float_layers if int8 else (),
+        )
         paths[name] = os.path.join(folder, deploy.FILE_NAMES[fmt])
     return paths
 
@@ -205,7 +236,10 @@ def run(args: argparse.Namespace) -> dict:
 
     with tempfile.TemporaryDirectory() as directory:
         if args.workdir:
-            paths = export_all(args.workdir, directory, args.quantize)
+            float_layers = tuple(n for n in (args.float_layers or "").split(",") if n)
+            paths = export_all(
+                args.workdir, directory, args.quantize, args.representative_examples, float_layers
+            )
         else:
             paths = {}
             for path in args.model:
@@ -232,11 +266,22 @@ def run(args: argparse.Namespace) -> dict:
         for values in results.values():
             values["threads"] = args.threads
             values["input"] = [1, height, width, record["input_channels"]]
+        if args.sensitivity:
+            from pix2pix_tf.benchmark import quantization_sweep
+
+            config = config_lib.Config.from_dict(record["config"])
+            inputs = [x for x, _ in split_pairs(config, args.parity or "val", args.max_examples)]
+            results["int8_sensitivity"] = quantization_sweep.sweep(
+                args.workdir, inputs, args.threads, args.representative_examples
+            )
     return results
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.sensitivity and not args.workdir:
+        sys.stderr.write("benchmark deploy: error: --sensitivity needs --workdir (a run).\n")
+        return 2
     try:
         results = run(args)
     except (ValueError, OSError) as error:
@@ -245,6 +290,7 @@ def main(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(results, sort_keys=True))
         return 0
+    sensitivity = results.pop("int8_sensitivity", None)
     print(f"{'runtime':20s} {'p50 ms':>9s} {'p95 ms':>9s} {'img/s':>8s} {'MB':>8s}  parity")
     for name, values in results.items():
         parity = ""
@@ -267,6 +313,10 @@ def main(argv: list[str]) -> int:
             )
     first = next(iter(results.values()))
     print(f"batch 1, input {first['input']}, {first['threads']} threads per runtime")
+    if sensitivity is not None:
+        from pix2pix_tf.benchmark import quantization_sweep
+
+        quantization_sweep.print_table(sensitivity)
     return 0
 
 

@@ -51,6 +51,7 @@ def _export_deploy(
         precision=export_options.precision,
         representative_examples=export_options.representative_examples,
         max_pixels=serving_options.max_pixels,
+        float_layers=export_options.float_layer_names(),
     )
 
 
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(
                     f"--quantize {export_options.quantize} applies to --format litert."
                 )
+            elif export_options.float_layers:
+                raise ValueError("--float_layers applies to --format litert --quantize int8.")
             else:
                 path = export_lib.export(
                     run.workdir,

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -41,7 +42,7 @@ from pix2pix_tf import models
 from pix2pix_tf.data import pipeline, prepare
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
-from pix2pix_tf.serving import litert, onnx_export
+from pix2pix_tf.serving import litert, onnx_export, subpixel
 from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 
 # The export folder's record (the SavedModel keeps it under assets.extra/).
@@ -114,21 +115,32 @@ def convert(
     quantize: str = "none",
     representative_examples: int = 100,
     network: keras.Model | None = None,
+    float_layers: Sequence[str] = (),
 ) -> bytes:
-    """The generator as the bytes of a `fmt` file with `record` embedded."""
+    """The generator as the bytes of a `fmt` file with `record` embedded. With
+    --quantize int8, `record` gains an "int8" entry (calibration, equalisation, the
+    layers kept in float; serving/quantization.py)."""
     network = network or deploy_network(config, generator)
     spec = tf.TensorSpec([None, None, None, config.data.input_channels], tf.float32)
     if fmt == "onnx":
         return onnx_export.convert(network, spec, record)
     representative = None
     if quantize == "int8":
-        inputs = representative_inputs(config, representative_examples)
+        from pix2pix_tf.serving import quantization
 
-        def representative():
-            for images in inputs:
-                yield [images]
-
-    model = litert.convert(network, spec, quantize, representative)
+        representative = representative_inputs(config, representative_examples)
+        # Rescales `network` in place (exact in float); recorded with the export.
+        record["int8"] = {
+            "representative_examples": len(representative),
+            "per_channel_weights": True,
+            "equalized_skips": quantization.equalize_skip_ranges(network, representative),
+            "float_layers": list(float_layers),
+            "subpixel_transposed_convolutions": True,
+        }
+        # XNNPACK runs int8 sub-pixel convolutions at any size, not free-size
+        # TRANSPOSE_CONVs (serving/subpixel.py; the float variants gain nothing).
+        network = subpixel.rewrite(network)
+    model = litert.convert(network, spec, quantize, representative, float_layers)
     return litert.embed_metadata(model, record)
 
 
@@ -143,6 +155,7 @@ def export(
     representative_examples: int = 100,
     network_builder=deploy_network,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    float_layers: Sequence[str] = (),
 ) -> str:
     """Restores the run's generator and writes `<export_dir>/<version>/` in `fmt`;
     `max_pixels` is recorded for predict.py, which skips larger inputs."""
@@ -152,6 +165,8 @@ def export(
         raise ValueError(f"--max_pixels must be >= 1, got {max_pixels}.")
     if quantize != "none" and fmt != "litert":
         raise ValueError(f"--quantize {quantize} applies to --format litert only.")
+    if float_layers and quantize != "int8":
+        raise ValueError("--float_layers applies to --format litert --quantize int8 only.")
     if precision != "float32":
         raise ValueError(
             f"--precision {precision} applies to --format saved_model; {fmt} exports "
@@ -187,7 +202,9 @@ def export(
     if quantize == "int8":
         record["representative_examples"] = representative_examples
     network = network_builder(config, generator)
-    data = convert(config, generator, fmt, record, quantize, representative_examples, network)
+    data = convert(
+        config, generator, fmt, record, quantize, representative_examples, network, float_layers
+    )
 
     def write_contents(staging: str) -> None:
         with open(os.path.join(staging, FILE_NAMES[fmt]), "wb") as file:

@@ -10,9 +10,11 @@ export naming the op. Quantization (`QUANTIZATIONS`):
 - float16: float16 weights (half the file), dequantized to float32 when loaded.
 - dynamic_int8: int8 weights (a quarter of the file); activations stay float, and
   matmuls/convolutions quantize them on the fly.
-- int8: int8 weights and activations, their ranges calibrated on a representative
-  dataset (the run's own training inputs); the input and output stay float32 (the
-  converter adds the (de)quantize ops), so every variant has the same contract.
+- int8: int8 weights (per output channel) and activations, their ranges calibrated
+  on a representative dataset (the run's own training inputs), through
+  serving/quantization.py (calibrated once; the layers named in `float_layers` kept
+  in float32); the input and output stay float32 (the converter adds the
+  (de)quantize ops), so every variant has the same contract.
 
 The export's metadata (a JSON object) is stored in the flatbuffer's `metadata` table
 under `METADATA_NAME`, so a .tflite file carries its contract wherever it is copied.
@@ -23,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -37,7 +39,7 @@ class UnsupportedOpError(ValueError):
     """The graph has an op the format cannot express; the message names it."""
 
 
-def _saved_model(network: keras.Model, spec: tf.TensorSpec, directory: str) -> None:
+def saved_model(network: keras.Model, spec: tf.TensorSpec, directory: str) -> None:
     archive = keras.export.ExportArchive()
     archive.track(network)
     archive.add_endpoint(
@@ -50,26 +52,34 @@ def convert(
     network: keras.Model,
     spec: tf.TensorSpec,
     quantize: str = "none",
-    representative: Callable[[], Iterable[list[np.ndarray]]] | None = None,
+    representative: Sequence[np.ndarray] | None = None,
+    float_layers: Sequence[str] = (),
 ) -> bytes:
     """`network` over inputs of `spec` as a .tflite flatbuffer, quantized as `quantize`.
 
-    `representative` (int8 only) yields [float32 [1, H, W, C]] calibration inputs.
+    `representative` (int8 only): float32 [1, H, W, C] calibration inputs;
+    `float_layers` (int8 only): convolutions kept in float32, by Keras layer name.
     Raises UnsupportedOpError naming an op LiteRT's builtins cannot express.
     """
+    if quantize == "int8":
+        if not representative:
+            raise ValueError("--quantize int8 needs representative examples.")
+        from pix2pix_tf.serving import quantization
+
+        try:
+            return quantization.calibrate(network, spec, representative).quantize(float_layers)
+        except ValueError:
+            raise
+        except Exception as error:  # ConverterError and friends: name the op if there is one.
+            raise UnsupportedOpError(_conversion_failure(error, quantize)) from None
     with tempfile.TemporaryDirectory() as directory:
-        _saved_model(network, spec, directory)
+        saved_model(network, spec, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize != "none":
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if quantize == "float16":
             converter.target_spec.supported_types = [tf.float16]
-        elif quantize == "int8":
-            if representative is None:
-                raise ValueError("--quantize int8 needs representative examples.")
-            converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         try:
             return converter.convert()
         except Exception as error:  # ConverterError and friends: name the op if there is one.

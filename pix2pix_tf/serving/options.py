@@ -108,6 +108,18 @@ class ExportOptions:
     representative_examples: int = setting(
         100, "With --quantize int8: training-split inputs used to calibrate activations."
     )
+    float_layers: str | None = setting(
+        None,
+        "With --quantize int8: convolutions kept in float32, comma-separated Keras layer "
+        "names (e.g. output_deconv); `python -m pix2pix_tf.benchmark deploy --sensitivity` "
+        "measures what each one gains.",
+    )
+
+    def float_layer_names(self) -> tuple[str, ...]:
+        """--float_layers as a tuple of names (empty without the flag)."""
+        if not self.float_layers:
+            return ()
+        return tuple(name.strip() for name in self.float_layers.split(",") if name.strip())
 
 
 # -- predict ------------------------------------------------------------------------
@@ -174,8 +186,7 @@ def check_tile_flags(tile: str, overlap: int) -> tuple[int, int]:
         raise ValueError(f"--overlap must be >= 0, got {overlap}.")
     if overlap >= min(tile_hw):
         raise ValueError(
-            f"--overlap {overlap} must be smaller than the --tile's shorter side "
-            f"({min(tile_hw)})."
+            f"--overlap {overlap} must be smaller than the --tile's shorter side ({min(tile_hw)})."
         )
     return tile_hw
 
