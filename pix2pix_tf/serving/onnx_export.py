@@ -89,6 +89,17 @@ def _failure(ops: list[str], error: Exception | None) -> str:
     return f"--format onnx: conversion failed ({lines[0] if lines else error!r})."
 
 
+def float16(data: bytes) -> bytes:
+    """A serialized model with float16 weights and float32 input and output (onnxruntime's
+    `convert_float_to_float16`, keep_io_types), its metadata_props kept."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(
+        onnx.load_from_string(data), keep_io_types=True
+    ).SerializeToString()
+
+
 def read_metadata(session) -> dict | None:
     """The record `convert` stored, from an onnxruntime InferenceSession, or None."""
     text = session.get_modelmeta().custom_metadata_map.get(METADATA_NAME)
