@@ -78,7 +78,7 @@ class DemoApp:
             backend.config,
             backend_lib.palette(options, backend.config),
             [
-                {"name": example.name, "url": f"api/examples/{index}"}
+                {"name": example.name, "url": f"/api/examples/{index}"}
                 for index, example in enumerate(self.examples)
             ],
             self.examples_note,

@@ -13,7 +13,7 @@ const MAX_THREADS = 4;
 export class WebModelError extends Error {}
 
 function megabytes(bytes) {
-  return `${(bytes / 2 ** 20).toFixed(1)} MB`;
+  return `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 }
 
 // -- the model's pix2pix metadata (ONNX ModelProto.metadata_props, field 14) ----------
