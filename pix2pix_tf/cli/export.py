@@ -55,7 +55,13 @@ def _export_deploy(
     if export_options.format == "web":
         from pix2pix_tf.demo import site
 
-        return site.export(run.workdir, export_dir, export_options.quantize, **arguments)
+        return site.export(
+            run.workdir,
+            export_dir,
+            export_options.quantize,
+            representative_examples=export_options.representative_examples,
+            **arguments,
+        )
     return deploy.export(
         run.workdir,
         export_dir,

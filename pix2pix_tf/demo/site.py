@@ -45,9 +45,10 @@ EXAMPLES_DIR = "examples"
 DEFAULT_MAX_MODEL_MB = DemoOptions().max_model_mb
 # The largest upload the static page decodes (the demo's --max_upload_mb default).
 DEFAULT_MAX_UPLOAD_MB = DemoOptions().max_upload_mb
-# export.py --format web --quantize: float32 weights, or float16 weights with float32
-# input and output (the contract is unchanged; serving/onnx_export.py).
-QUANTIZATIONS = ("none", "float16")
+# export.py --format web --quantize: float32 weights; float16 weights; int8 weights and
+# activations calibrated on --representative_examples training inputs (QDQ). Input and
+# output stay float32, so the contract is unchanged (serving/onnx_export.py).
+QUANTIZATIONS = ("none", "float16", "int8")
 
 
 @dataclasses.dataclass
@@ -125,7 +126,7 @@ def export(
     if quantize not in QUANTIZATIONS:
         raise ValueError(
             f"--quantize {quantize} does not apply to --format web; use one of "
-            f"{', '.join(QUANTIZATIONS)} (ONNX Runtime Web runs float32 and float16 weights)."
+            f"{', '.join(QUANTIZATIONS)} (dynamic_int8 is LiteRT's)."
         )
     # Fetched (or found) before the slow conversion: offline, this fails at once.
     web_runtime.runtime_dir()

@@ -125,6 +125,8 @@ def convert(
     spec = tf.TensorSpec([None, None, None, config.data.input_channels], tf.float32)
     if fmt in ("onnx", "web"):
         data = onnx_export.convert(network, spec, record)
+        if quantize == "int8":  # web only (export() refuses --quantize for onnx).
+            return onnx_export.int8(data, representative_inputs(config, representative_examples))
         return onnx_export.float16(data) if quantize == "float16" else data
     representative = None
     if quantize == "int8":

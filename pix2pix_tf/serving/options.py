@@ -104,7 +104,8 @@ class ExportOptions:
         "none",
         "With --format litert: float16 or int8 weights (dynamic_int8), or int8 weights "
         "and activations calibrated on --representative_examples training pairs (int8). "
-        "With --format web: float16 (half the download; input and output stay float32).",
+        "With --format web: float16 (half the download) or int8 (a quarter; calibrated "
+        "like LiteRT's); input and output stay float32.",
         choices.QUANTIZATIONS,
     )
     representative_examples: int = setting(
