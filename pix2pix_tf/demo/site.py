@@ -35,8 +35,8 @@ from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 PAGE_FILES = ("index.html", "demo.js", "demo.css", "web.js")
 INFO_FILE = "info.json"
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "pix2pix_export.json"
+MODEL_FILE = deploy.FILE_NAMES["web"]  # model.onnx
+METADATA_FILE = deploy.METADATA_FILE  # pix2pix_export.json
 RUNTIME_DIR = "ort"
 EXAMPLES_DIR = "examples"
 # The page refuses larger models with a message: WebAssembly (32-bit) gives a page 4 GB,
