@@ -13,6 +13,11 @@ depths (1 or 3, 8 or 16) are the run's; inputs are converted to them in the grap
 write exported/pix2pix-litert/<version>/model.tflite (or -onnx/.../model.onnx) with
 pix2pix_export.json: float images [N, H, W, C] in [-1, 1] in and out, any H and W
 that are multiples of the generator's pad multiple (serving/deploy.py).
+
+    python export.py --workdir checkpoints/cityscapes --format web --quantize float16
+
+writes exported/pix2pix-web/<version>/: model.onnx with the demo's page and ONNX Runtime
+Web's files, a static folder any web server serves (pix2pix_tf/demo/site.py).
 """
 
 import argparse
@@ -41,17 +46,33 @@ def _export_deploy(
     if export_dir == DEFAULT_EXPORT_DIR:
         # The default base path is TF Serving's; other formats get their own folder.
         export_dir = f"{export_dir}-{export_options.format}"
+    arguments = dict(
+        checkpoint=run.checkpoint,
+        version=export_options.version,
+        precision=export_options.precision,
+        max_pixels=serving_options.max_pixels,
+    )
+    if export_options.format == "web":
+        from pix2pix_tf.demo import site
+
+        if export_options.float_layers:
+            raise ValueError("--float_layers applies to --format litert --quantize int8 only.")
+
+        return site.export(
+            run.workdir,
+            export_dir,
+            export_options.quantize,
+            representative_examples=export_options.representative_examples,
+            **arguments,
+        )
     return deploy.export(
         run.workdir,
         export_dir,
         export_options.format,
         export_options.quantize,
-        checkpoint=run.checkpoint,
-        version=export_options.version,
-        precision=export_options.precision,
         representative_examples=export_options.representative_examples,
-        max_pixels=serving_options.max_pixels,
         float_layers=export_options.float_layer_names(),
+        **arguments,
     )
 
 

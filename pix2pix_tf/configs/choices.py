@@ -34,8 +34,9 @@ GAN_MODES = ("vanilla", "lsgan")
 TRAINING_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16", "auto")
 # Compute precisions of an exported graph; float32 runs on any CPU or GPU.
 EXPORT_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-# export.py --format: the TF Serving SavedModel, a LiteRT (TFLite) flatbuffer, an ONNX graph.
-EXPORT_FORMATS = ("saved_model", "litert", "onnx")
+# export.py --format: the TF Serving SavedModel, a LiteRT (TFLite) flatbuffer, an ONNX graph,
+# or that graph with a static page running it in the browser (web).
+EXPORT_FORMATS = ("saved_model", "litert", "onnx", "web")
 # export.py --quantize (LiteRT only): float32 weights, float16 weights, int8 weights with
 # float activations (dynamic range), int8 weights and activations (full integer).
 QUANTIZATIONS = ("none", "float16", "dynamic_int8", "int8")

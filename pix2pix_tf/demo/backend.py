@@ -62,6 +62,8 @@ class Backend:
     # The largest image the model serves (an export's --max_pixels; the default otherwise).
     max_pixels: int = DEFAULT_MAX_PIXELS
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    # --client_side: the ONNX model the page runs (demo/site.py's WebModel); None otherwise.
+    web: object = None
 
     def generate(self, image: bytes) -> bytes:
         # One request at a time: the CPU is the limit, and TF Serving queues anyway.
@@ -187,6 +189,10 @@ def _serving_backend(options: DemoOptions) -> Backend:
 
 
 def load_backend(options: DemoOptions) -> Backend:
+    if options.client_side:
+        from pix2pix_tf.demo import site
+
+        return site.web_backend(options)
     return _serving_backend(options) if options.serving_url else _local_backend(options)
 
 
@@ -195,7 +201,11 @@ def load_backend(options: DemoOptions) -> Backend:
 
 def palette(options: DemoOptions, config: config_lib.Config | None) -> dict:
     """{"kind": "cityscapes"|"free", "classes": [{"name", "color"}], "background"}."""
-    kind = options.palette
+    return palette_of(options.palette, config)
+
+
+def palette_of(kind: str, config: config_lib.Config | None) -> dict:
+    """The brushes of --palette `kind` (auto, cityscapes, free) for the run's `config`."""
     if kind == "auto":
         dataset = config.data.dataset if config is not None else None
         known = dataset in registry.DATASETS
@@ -207,6 +217,31 @@ def palette(options: DemoOptions, config: config_lib.Config | None) -> dict:
     classes = [{"name": name, "color": _hex(color)} for name, color in cityscapes_labels.CLASSES]
     classes.append({"name": "unlabelled", "color": CITYSCAPES_BACKGROUND})
     return {"kind": "cityscapes", "classes": classes, "background": CITYSCAPES_BACKGROUND}
+
+
+def page_info(
+    description: str,
+    config: config_lib.Config | None,
+    palette: dict,
+    examples: list[dict],
+    examples_note: str | None,
+    max_upload_bytes: int,
+    client_side: dict | None = None,
+) -> dict:
+    """What the page is told (the demo's /api/info and /info.json, a web export's
+    info.json); `client_side` (demo/site.py's client_info) makes it generate itself."""
+    height, width = canvas_hw(config)
+    info = {
+        "model": description,
+        "palette": palette,
+        "canvas": {"width": width, "height": height},
+        "examples": examples,
+        "examples_note": examples_note,
+        "max_upload_bytes": max_upload_bytes,
+    }
+    if client_side is not None:
+        info["client_side"] = client_side
+    return info
 
 
 def canvas_hw(config: config_lib.Config | None) -> tuple[int, int]:

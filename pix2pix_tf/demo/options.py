@@ -62,6 +62,17 @@ class DemoOptions:
         "and the model's --max_pixels no longer bounds uploads (the tile is the unit).",
     )
     overlap: int = setting(64, "With --tile: pixels each tile shares with its neighbours.")
+    client_side: bool = setting(
+        False,
+        "Generate in the browser: the page runs --model (an ONNX or web export, or a run "
+        "directory, exported to ONNX at start) with ONNX Runtime Web, and the server runs "
+        "no model (docs/browser.md).",
+    )
+    max_model_mb: int = setting(
+        1024,
+        "With --client_side: the largest model the page loads, in MiB; a larger one is "
+        "refused on the page with what to do (WebAssembly gives a page 4 GB in all).",
+    )
 
     def validate(self) -> None:
         choices.check_choices(self)
@@ -81,6 +92,14 @@ class DemoOptions:
             raise ValueError(f"--examples must be >= 0, got {self.examples}.")
         if self.max_upload_mb < 1:
             raise ValueError(f"--max_upload_mb must be >= 1, got {self.max_upload_mb}.")
+        if self.client_side and self.model is None:
+            raise ValueError("--client_side needs --model (the browser runs that model).")
+        if self.client_side and self.tile is not None:
+            raise ValueError(
+                "--tile does not apply with --client_side (the page runs whole images)."
+            )
+        if self.max_model_mb < 1:
+            raise ValueError(f"--max_model_mb must be >= 1, got {self.max_model_mb}.")
         if self.tile is not None:
             if self.model is None:
                 raise ValueError("--tile needs --model (TF Serving runs whole images).")

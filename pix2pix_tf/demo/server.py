@@ -2,9 +2,16 @@
 
     GET  /                 the page (index.html, demo.js, demo.css; nothing from elsewhere)
     GET  /api/info         the model, the brushes, the canvas size, the val inputs
+                           (also /info.json, the name a static web export gives it)
     GET  /api/examples/N   the N-th val input as a PNG
     POST /api/upload       an image file -> an upright RGB PNG for the canvas, or an error
     POST /api/generate     the canvas as a PNG -> the generated PNG, or an error
+
+With --client_side the page generates itself (demo/site.py, static/web.js): the server
+also sends web.js, /model.onnx, /pix2pix_export.json and ONNX Runtime Web's files under
+/ort/, and /api/generate refuses (no model runs here). Every response carries
+Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp,
+so the page is cross-origin isolated and WebAssembly gets threads (SharedArrayBuffer).
 
 Errors are JSON `{"error": message}` with a 4xx/5xx status, which the page shows; a
 failing request never stops the server. Bodies over --max_upload_mb are refused
@@ -28,9 +35,26 @@ STATIC_FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/demo.js": ("demo.js", "text/javascript; charset=utf-8"),
     "/demo.css": ("demo.css", "text/css; charset=utf-8"),
+    "/web.js": ("web.js", "text/javascript; charset=utf-8"),
 }
-# Only this origin's scripts, styles and images (and the page's own blob: URLs).
-CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' blob: data:; object-src 'none'"
+# Only this origin's scripts, styles and images (and the page's own blob: URLs); WebAssembly
+# compiled from this origin's files (ONNX Runtime Web, --client_side), in workers of it.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; "
+    "img-src 'self' blob: data:; object-src 'none'"
+)
+# Cross-origin isolation: SharedArrayBuffer, hence WebAssembly threads, for the page.
+ISOLATION_HEADERS = {
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Embedder-Policy": "require-corp",
+}
+CONTENT_TYPES = {
+    ".mjs": "text/javascript; charset=utf-8",
+    ".wasm": "application/wasm",
+    ".onnx": "application/octet-stream",
+    ".json": "application/json",
+    "": "text/plain; charset=utf-8",
+}
 # A refused body larger than this many times the limit is not drained: the connection closes.
 _DRAIN_FACTOR = 4
 
@@ -44,18 +68,38 @@ class DemoApp:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.limit_bytes = options.max_upload_mb * 2**20
         self.examples, self.examples_note = backend_lib.val_examples(options, backend.config)
-        height, width = backend_lib.canvas_hw(backend.config)
-        self.info = {
-            "model": backend.description,
-            "palette": backend_lib.palette(options, backend.config),
-            "canvas": {"width": width, "height": height},
-            "examples": [
+        # --client_side: path -> (bytes, content type) of the model and the runtime's files.
+        self.web_files: dict[str, tuple[bytes, str]] = {}
+        client_side = None
+        if backend.web is not None:
+            client_side = self._web_files(backend.web)
+        self.info = backend_lib.page_info(
+            backend.description,
+            backend.config,
+            backend_lib.palette(options, backend.config),
+            [
                 {"name": example.name, "url": f"/api/examples/{index}"}
                 for index, example in enumerate(self.examples)
             ],
-            "examples_note": self.examples_note,
-            "max_upload_bytes": self.limit_bytes,
-        }
+            self.examples_note,
+            self.limit_bytes,
+            client_side,
+        )
+
+    def _web_files(self, model) -> dict:
+        """Fills web_files; returns info's client_side."""
+        from pix2pix_tf.demo import site
+        from pix2pix_tf.serving import web_runtime
+
+        runtime = web_runtime.runtime_dir()
+        for name in (*web_runtime.RUNTIME.files, web_runtime.LICENSE_FILE):
+            with open(os.path.join(runtime, name), "rb") as file:
+                content_type = CONTENT_TYPES[os.path.splitext(name)[1]]
+                self.web_files[f"/{site.RUNTIME_DIR}/{name}"] = (file.read(), content_type)
+        self.web_files[f"/{site.MODEL_FILE}"] = (model.data, CONTENT_TYPES[".onnx"])
+        record = json.dumps(model.record, indent=2, sort_keys=True).encode()
+        self.web_files[f"/{site.METADATA_FILE}"] = (record, CONTENT_TYPES[".json"])
+        return site.client_info(model.record, len(model.data), self.options.max_model_mb)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -72,6 +116,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         self.send_header("X-Content-Type-Options", "nosniff")
+        for name, value in ISOLATION_HEADERS.items():
+            self.send_header(name, value)
         for name, value in (extra or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -90,8 +136,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 name, content_type = STATIC_FILES[self.path]
                 with open(os.path.join(STATIC_DIR, name), "rb") as file:
                     return self._send(200, file.read(), content_type)
-            if self.path == "/api/info":
+            if self.path in ("/api/info", "/info.json"):
                 return self._json(200, self.app.info)
+            if self.path in self.app.web_files:
+                return self._send(200, *self.app.web_files[self.path])
             match = re.fullmatch(r"/api/examples/(\d+)", self.path)
             if match and int(match.group(1)) < len(self.app.examples):
                 return self._send(200, self.app.examples[int(match.group(1))].png, "image/png")

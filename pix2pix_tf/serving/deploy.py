@@ -47,7 +47,12 @@ from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 
 # The export folder's record (the SavedModel keeps it under assets.extra/).
 METADATA_FILE = "pix2pix_export.json"
-FILE_NAMES = {"litert": litert.FILE_NAME, "onnx": onnx_export.FILE_NAME}
+# "web" is the ONNX file with the page that runs it in the browser (pix2pix_tf/demo/site.py).
+FILE_NAMES = {
+    "litert": litert.FILE_NAME,
+    "onnx": onnx_export.FILE_NAME,
+    "web": onnx_export.FILE_NAME,
+}
 
 
 def deploy_network(config: config_lib.Config, generator: keras.Model) -> keras.Model:
@@ -122,8 +127,11 @@ def convert(
     layers kept in float; serving/quantization.py)."""
     network = network or deploy_network(config, generator)
     spec = tf.TensorSpec([None, None, None, config.data.input_channels], tf.float32)
-    if fmt == "onnx":
-        return onnx_export.convert(network, spec, record)
+    if fmt in ("onnx", "web"):
+        data = onnx_export.convert(network, spec, record)
+        if quantize == "int8":  # web only (export() refuses --quantize for onnx).
+            return onnx_export.int8(data, representative_inputs(config, representative_examples))
+        return onnx_export.float16(data) if quantize == "float16" else data
     representative = None
     if quantize == "int8":
         from pix2pix_tf.serving import quantization
@@ -156,16 +164,20 @@ def export(
     network_builder=deploy_network,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     float_layers: Sequence[str] = (),
+    write_extra=None,
 ) -> str:
     """Restores the run's generator and writes `<export_dir>/<version>/` in `fmt`;
-    `max_pixels` is recorded for predict.py, which skips larger inputs."""
+    `max_pixels` is recorded for predict.py, which skips larger inputs.
+    `write_extra(staging, record, data)` adds files to the version (web: the page)."""
     if fmt not in FILE_NAMES:
         raise ValueError(f"--format must be one of {', '.join(FILE_NAMES)} here, got {fmt}.")
     if max_pixels < 1:
         raise ValueError(f"--max_pixels must be >= 1, got {max_pixels}.")
-    if quantize != "none" and fmt != "litert":
+    if fmt == "web" and write_extra is None:
+        raise ValueError("--format web is written by pix2pix_tf.demo.site.export (with its page).")
+    if quantize != "none" and fmt not in ("litert", "web"):
         raise ValueError(f"--quantize {quantize} applies to --format litert only.")
-    if float_layers and quantize != "int8":
+    if float_layers and (quantize != "int8" or fmt != "litert"):
         raise ValueError("--float_layers applies to --format litert --quantize int8 only.")
     if precision != "float32":
         raise ValueError(
@@ -211,6 +223,8 @@ def export(
             file.write(data)
         with open(os.path.join(staging, METADATA_FILE), "w") as file:
             json.dump(record, file, indent=2, sort_keys=True)
+        if write_extra is not None:
+            write_extra(staging, record, data)
 
     return export_lib.write_version(export_dir, version, write_contents)
 

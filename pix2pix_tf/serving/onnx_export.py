@@ -89,6 +89,61 @@ def _failure(ops: list[str], error: Exception | None) -> str:
     return f"--format onnx: conversion failed ({lines[0] if lines else error!r})."
 
 
+def float16(data: bytes) -> bytes:
+    """A serialized model with float16 weights and float32 input and output (onnxruntime's
+    `convert_float_to_float16`, keep_io_types), its metadata_props kept."""
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    return convert_float_to_float16(
+        onnx.load_from_string(data), keep_io_types=True
+    ).SerializeToString()
+
+
+def int8(data: bytes, inputs: list) -> bytes:
+    """A serialized model with int8 weights and uint8 activations calibrated on `inputs`
+    ([1, H, W, C] float32 arrays), as QuantizeLinear/DequantizeLinear pairs around float32
+    input and output (onnxruntime.quantization's static QDQ quantization, min-max
+    calibration); its metadata_props kept."""
+    import os
+    import tempfile
+
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter(inputs)
+
+        def get_next(self):
+            images = next(self.items, None)
+            return None if images is None else {INPUT_NAME: images}
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, prepared, quantized = (
+            os.path.join(folder, name) for name in ("float.onnx", "pre.onnx", "int8.onnx")
+        )
+        with open(source, "wb") as file:
+            file.write(data)
+        # Symbolic shape inference cannot follow the free H and W; ONNX's own does.
+        quant_pre_process(source, prepared, skip_symbolic_shape=True)
+        quantize_static(
+            prepared,
+            quantized,
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+        )
+        with open(quantized, "rb") as file:
+            return file.read()
+
+
 def read_metadata(session) -> dict | None:
     """The record `convert` stored, from an onnxruntime InferenceSession, or None."""
     text = session.get_modelmeta().custom_metadata_map.get(METADATA_NAME)

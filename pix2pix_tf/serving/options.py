@@ -96,13 +96,16 @@ class ExportOptions:
         "saved_model",
         "saved_model: TF Serving (bytes and float signatures). litert (.tflite) and onnx: "
         "the float `generate` contract only, NHWC float32 in [-1, 1], in their own "
-        "versioned folder under --export_dir.",
+        "versioned folder under --export_dir. web: the onnx file with the demo's page and "
+        "ONNX Runtime Web's files, a static folder that generates in the browser.",
         choices.EXPORT_FORMATS,
     )
     quantize: str = setting(
         "none",
         "With --format litert: float16 or int8 weights (dynamic_int8), or int8 weights "
-        "and activations calibrated on --representative_examples training pairs (int8).",
+        "and activations calibrated on --representative_examples training pairs (int8). "
+        "With --format web: float16 (half the download) or int8 (a quarter; calibrated "
+        "like LiteRT's); input and output stay float32.",
         choices.QUANTIZATIONS,
     )
     representative_examples: int = setting(

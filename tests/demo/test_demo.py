@@ -1,19 +1,17 @@
 """python -m pix2pix_tf.demo: the server's API, and the page in a real headless Chromium.
 
 The browser tests drive the system's Chromium (`apt-get install chromium`; .ci/run installs
-it) through Playwright. Without a Chromium they are skipped with the reason, except under
-CI (CI=true), where they fail: CI must run them.
+it) through Playwright (tests/browser_helpers.py). Without a Chromium they are skipped with
+the reason, except under CI (CI=true), where they fail: CI must run them.
 
 PIX2PIX_DEMO_MODEL=<run or export> serves that model in the browser tests instead of the
 tiny random run; PIX2PIX_DEMO_SCREENSHOT=<png> saves the painting test's screenshot there
 (docs/demo.png comes from that, see docs/demo.md).
 """
 
-import base64
 import io
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,6 +20,15 @@ import urllib.request
 
 import numpy as np
 import pytest
+from browser_helpers import (
+    canvas_pixels,
+    generation,
+    launched_chromium,
+    output_pixels,
+    stroke,
+    wait_current,
+    wait_generation,
+)
 from conftest import REPO_ROOT
 from data_factory import bomb_png
 from export_fixtures import encoded_image, make_run
@@ -34,8 +41,6 @@ from pix2pix_tf.demo import server as server_lib
 from pix2pix_tf.demo.options import DemoOptions
 from pix2pix_tf.serving import export as export_lib
 from pix2pix_tf.serving.options import ServingOptions
-
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +168,9 @@ def test_info_of_a_cityscapes_palette_run(served, run):
 
 def test_page_loads_nothing_from_elsewhere(served):
     status, page, headers = _request(f"{served}/")
-    assert status == 200 and b"http" not in page
+    assert status == 200 and b"http://" not in page and b"https://" not in page
     assert headers["Content-Security-Policy"].startswith("default-src 'self'")
-    for name in ("demo.js", "demo.css"):
+    for name in ("demo.js", "demo.css", "web.js"):
         status, text, _ = _request(f"{served}/{name}")
         assert status == 200 and b"http://" not in text and b"https://" not in text
 
@@ -259,31 +264,10 @@ def test_unreachable_tf_serving_is_an_error_on_the_page(tmp_path):
 # -- the page in a headless browser -------------------------------------------------
 
 
-def _chromium() -> str | None:
-    explicit = os.environ.get("PIX2PIX_CHROMIUM")
-    if explicit:
-        return explicit
-    return next(filter(None, (shutil.which(name) for name in CHROMIUM_NAMES)), None)
-
-
 @pytest.fixture(scope="module")
 def browser():
-    executable = _chromium()
-    reason = None
-    if executable is None:
-        reason = "no Chromium found (apt-get install chromium, or set PIX2PIX_CHROMIUM)"
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        reason = "Playwright is not installed (pip install -r requirements.txt)"
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must run the browser tests: {reason}.")
-        pytest.skip(reason)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=executable, headless=True)
+    with launched_chromium() as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
@@ -305,64 +289,11 @@ def page(browser, page_url):
     page.goto(page_url)
     page.wait_for_selector("body[data-ready=true]")
     # The first val input is loaded and generated from at the start.
-    _wait_current(page)
+    wait_current(page)
     yield page
     context.close()
     elsewhere = [url for url in requested if not url.startswith((page_url, "blob:", "data:"))]
     assert elsewhere == []
-
-
-def _generation(page) -> int:
-    return int(page.get_attribute("#output", "data-generation"))
-
-
-def _wait_generation(page, at_least: int) -> None:
-    page.wait_for_function(
-        f"Number(document.getElementById('output').dataset.generation) >= {at_least}",
-        timeout=60_000,
-    )
-
-
-def _wait_current(page) -> None:
-    """Waits until the output was generated from the canvas as it is now."""
-    page.wait_for_function(
-        "document.getElementById('output').dataset.edits === document.body.dataset.edits",
-        timeout=60_000,
-    )
-
-
-def _output(page) -> np.ndarray:
-    data = page.evaluate(
-        """async () => {
-            const response = await fetch(document.getElementById('output').src);
-            const bytes = new Uint8Array(await response.arrayBuffer());
-            let text = '';
-            for (const byte of bytes) text += String.fromCharCode(byte);
-            return btoa(text);
-        }"""
-    )
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data))).convert("RGB"))
-
-
-def _canvas_pixels(page) -> np.ndarray:
-    width, height, values = page.evaluate(
-        """() => {
-            const canvas = document.getElementById('input-canvas');
-            const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height);
-            return [canvas.width, canvas.height, Array.from(pixels.data)];
-        }"""
-    )
-    return np.array(values, np.uint8).reshape(height, width, 4)[..., :3]
-
-
-def _stroke(page, start: tuple[float, float], end: tuple[float, float]) -> None:
-    """Drags the mouse across the canvas between fractions of its width and height."""
-    box = page.locator("#input-canvas").bounding_box()
-    x0, y0 = box["x"] + start[0] * box["width"], box["y"] + start[1] * box["height"]
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    page.mouse.move(box["x"] + end[0] * box["width"], box["y"] + end[1] * box["height"], steps=12)
-    page.mouse.up()
 
 
 def _class_color(name: str) -> tuple[int, int, int]:
@@ -371,21 +302,21 @@ def _class_color(name: str) -> tuple[int, int, int]:
 
 def test_painting_two_classes_generates_and_regenerates(page):
     page.click("#clear")
-    _wait_current(page)
-    cleared = _output(page)
+    wait_current(page)
+    cleared = output_pixels(page)
     page.fill("#brush-size", "12")
     page.click(".swatch[data-name=road]")
-    _stroke(page, (0.05, 0.8), (0.95, 0.8))
+    stroke(page, (0.05, 0.8), (0.95, 0.8))
     page.click(".swatch[data-name=car]")
-    _stroke(page, (0.3, 0.2), (0.6, 0.5))
+    stroke(page, (0.3, 0.2), (0.6, 0.5))
     # Generated after the strokes (debounced: once or twice).
-    _wait_current(page)
-    painted = _canvas_pixels(page)
+    wait_current(page)
+    painted = canvas_pixels(page)
     colors = {tuple(color) for color in painted.reshape(-1, 3)}
     # Whole pixels of the two classes over the unlabelled background: no blended colours.
     assert colors == {(0, 0, 0), _class_color("road"), _class_color("car")}
     height, width = painted.shape[:2]
-    after_strokes = _output(page)
+    after_strokes = output_pixels(page)
     assert after_strokes.shape[:2] == (height, width)
     natural = page.evaluate(
         "[document.getElementById('output').naturalWidth, "
@@ -397,22 +328,22 @@ def test_painting_two_classes_generates_and_regenerates(page):
 
     # By the button: another stroke with automatic generation off.
     page.uncheck("#auto")
-    before = _generation(page)
-    _stroke(page, (0.1, 0.1), (0.1, 0.9))
+    before = generation(page)
+    stroke(page, (0.1, 0.1), (0.1, 0.9))
     page.wait_for_timeout(500)
-    assert _generation(page) == before
+    assert generation(page) == before
     page.click("#generate")
-    _wait_current(page)
-    assert _generation(page) == before + 1
-    assert np.abs(_output(page).astype(int) - after_strokes.astype(int)).max() > 0
+    wait_current(page)
+    assert generation(page) == before + 1
+    assert np.abs(output_pixels(page).astype(int) - after_strokes.astype(int)).max() > 0
     screenshot = os.environ.get("PIX2PIX_DEMO_SCREENSHOT")
     if screenshot:
         page.check("#auto")
         page.click("#examples button >> nth=1")
-        _wait_current(page)
+        wait_current(page)
         page.click(".swatch[data-name=car]")
-        _stroke(page, (0.35, 0.75), (0.65, 0.75))
-        _wait_current(page)
+        stroke(page, (0.35, 0.75), (0.65, 0.75))
+        wait_current(page)
         page.screenshot(path=screenshot, full_page=False)
 
 
@@ -427,13 +358,13 @@ def test_a_bad_upload_shows_an_error_and_the_page_keeps_working(page):
     page.wait_for_function("document.getElementById('error').textContent.includes('big.png')")
     assert "limited to 1 MiB" in page.inner_text("#error")
     # A good upload replaces the canvas (at the upload's size) and clears the error.
-    before = _generation(page)
+    before = generation(page)
     good = {"name": "good.png", "mimeType": "image/png", "buffer": encoded_image(48, 80)}
     page.set_input_files("#upload", files=[good])
-    _wait_generation(page, before + 1)
-    _wait_current(page)
+    wait_generation(page, before + 1)
+    wait_current(page)
     assert page.is_hidden("#error")
-    assert _output(page).shape[:2] == (48, 80)
+    assert output_pixels(page).shape[:2] == (48, 80)
 
 
 def test_uploads_larger_than_the_tile_are_generated_tiled(run):

@@ -1,4 +1,5 @@
-// The pix2pix demo page: paint on the canvas, send it to /api/generate, show the result.
+// The pix2pix demo page: paint on the canvas, send it to /api/generate (or, when info.json
+// says client_side, run the model in the page: web.js), show the result.
 // Brush strokes set whole pixels to the chosen colour (no antialiasing), so a label map
 // painted here holds only palette colours, as the training label maps do.
 "use strict";
@@ -21,6 +22,7 @@ const state = {
   outputUrl: null,
   generation: 0,
   edits: 0, // Changes to the canvas; the output records which one it was generated from.
+  generator: null, // In-page generation (client_side): a promise of web.js's generator.
 };
 
 function showError(message) {
@@ -36,6 +38,11 @@ function clearError() {
 
 function setStatus(text) {
   $("status").textContent = text;
+}
+
+function showNotice(message) {
+  $("notice").textContent = message;
+  $("notice").hidden = false;
 }
 
 async function errorText(response) {
@@ -261,14 +268,39 @@ $("upload").addEventListener("change", async (event) => {
     return;
   }
   try {
-    const response = await fetch("/api/upload", { method: "POST", body: file });
-    if (!response.ok) throw new Error(await errorText(response));
-    clearError();
-    await drawImageFrom(await response.blob());
+    if (state.info.client_side) {
+      await drawUpload(file);
+    } else {
+      const response = await fetch("api/upload", { method: "POST", body: file });
+      if (!response.ok) throw new Error(await errorText(response));
+      clearError();
+      await drawImageFrom(await response.blob());
+    }
   } catch (error) {
     showError(`${file.name} was refused: ${error.message}`);
   }
 });
+
+// Without a server: the browser decodes the file (upright, as its EXIF says).
+async function drawUpload(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch {
+    throw new Error("not an image this browser can read (PNG, JPEG, GIF, BMP ...).");
+  }
+  const { width, height } = bitmap;
+  const bound = state.info.client_side.max_pixels;
+  bitmap.close();
+  if (width * height > bound) {
+    throw new Error(
+      `the image is ${width}x${height} = ${width * height} pixels, over the bound of ` +
+        `${bound} pixels per image the model serves (export.py --max_pixels); send a smaller image.`,
+    );
+  }
+  clearError();
+  await drawImageFrom(file);
+}
 
 // -- generation ----------------------------------------------------------------
 
@@ -311,16 +343,25 @@ async function generate() {
   const started = performance.now();
   try {
     const edits = state.edits;
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-    const response = await fetch("/api/generate", {
-      method: "POST",
-      body: blob,
-      headers: { "Content-Type": "image/png" },
-    });
-    if (!response.ok) throw new Error(await errorText(response));
-    showOutput(await response.blob(), edits);
-    clearError();
-    setStatus(`Generated in ${Math.round(performance.now() - started)} ms.`);
+    if (state.generator) {
+      const generator = await state.generator;
+      const { blob } = await generator.generate(canvas);
+      showOutput(blob, edits);
+      clearError();
+      const how = generator.threads ? `${generator.backend}, ${threadText(generator.threads)}` : generator.backend;
+      setStatus(`Generated in the browser in ${Math.round(performance.now() - started)} ms (${how}).`);
+    } else {
+      const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+      const response = await fetch("api/generate", {
+        method: "POST",
+        body: blob,
+        headers: { "Content-Type": "image/png" },
+      });
+      if (!response.ok) throw new Error(await errorText(response));
+      showOutput(await response.blob(), edits);
+      clearError();
+      setStatus(`Generated in ${Math.round(performance.now() - started)} ms.`);
+    }
   } catch (error) {
     showError(`Generation failed: ${error.message}`);
     setStatus("");
@@ -334,11 +375,46 @@ async function generate() {
 }
 $("generate").addEventListener("click", generate);
 
+// -- in-page generation (client_side) ----------------------------------------------
+
+function threadText(threads) {
+  return threads === 1 ? "1 thread" : `${threads} threads`;
+}
+
+function startWebGenerator(info) {
+  const runtime = info.client_side.runtime;
+  $("runtime").textContent = `Generates in this browser: ONNX Runtime Web ${runtime.version}, loading…`;
+  $("runtime").hidden = false;
+  state.generator = import("./web.js").then((web) => web.load(info));
+  state.generator.then(
+    (generator) => {
+      document.body.dataset.backend = generator.backend;
+      const threads = generator.threads ? `, ${threadText(generator.threads)}` : "";
+      $("runtime").textContent =
+        `Generates in this browser: ONNX Runtime Web ${runtime.version}, ${generator.backend}${threads}.`;
+      if (generator.backend === "wasm" && !globalThis.crossOriginIsolated) {
+        showNotice(
+          "WebAssembly runs on one thread: this page is not cross-origin isolated, so the " +
+            "browser gives it no SharedArrayBuffer. Serve it with the headers " +
+            "Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: " +
+            "require-corp (python -m pix2pix_tf.demo --client_side does) for up to " +
+            `${Math.min(4, navigator.hardwareConcurrency || 1)} threads.`,
+        );
+      }
+    },
+    (error) => {
+      document.body.dataset.backend = "none";
+      $("runtime").textContent = "In-browser generation is unavailable.";
+      showError(error.message);
+    },
+  );
+}
+
 // -- start ---------------------------------------------------------------------
 
 async function start() {
   try {
-    const response = await fetch("/api/info");
+    const response = await fetch("info.json");
     if (!response.ok) throw new Error(await errorText(response));
     state.info = await response.json();
   } catch (error) {
@@ -348,6 +424,7 @@ async function start() {
   const info = state.info;
   $("model").textContent = info.model;
   $("max-upload").textContent = `${info.max_upload_bytes / 2 ** 20} MiB`;
+  if (info.client_side) startWebGenerator(info);
   buildPalette(info.palette);
   buildExamples(info);
   resetCanvas(info.canvas.width, info.canvas.height);
