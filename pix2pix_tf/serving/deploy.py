@@ -42,7 +42,7 @@ from pix2pix_tf import models
 from pix2pix_tf.data import pipeline, prepare
 from pix2pix_tf.runs import directory as run_dir
 from pix2pix_tf.serving import export as export_lib
-from pix2pix_tf.serving import litert, onnx_export, subpixel
+from pix2pix_tf.serving import litert, onnx_export, quantization, subpixel
 from pix2pix_tf.serving.options import DEFAULT_MAX_PIXELS
 
 # The export folder's record (the SavedModel keeps it under assets.extra/).
@@ -132,10 +132,7 @@ def convert(
         if quantize == "int8":  # web only (export() refuses --quantize for onnx).
             return onnx_export.int8(data, representative_inputs(config, representative_examples))
         return onnx_export.float16(data) if quantize == "float16" else data
-    representative = None
     if quantize == "int8":
-        from pix2pix_tf.serving import quantization
-
         representative = representative_inputs(config, representative_examples)
         # Rescales `network` in place (exact in float); recorded with the export.
         record["int8"] = {
@@ -148,7 +145,9 @@ def convert(
         # XNNPACK runs int8 sub-pixel convolutions at any size, not free-size
         # TRANSPOSE_CONVs (serving/subpixel.py; the float variants gain nothing).
         network = subpixel.rewrite(network)
-    model = litert.convert(network, spec, quantize, representative, float_layers)
+        model = quantization.calibrate(network, spec, representative).quantize(float_layers)
+    else:
+        model = litert.convert(network, spec, quantize)
     return litert.embed_metadata(model, record)
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 import tempfile
-from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -52,26 +51,14 @@ def convert(
     network: keras.Model,
     spec: tf.TensorSpec,
     quantize: str = "none",
-    representative: Sequence[np.ndarray] | None = None,
-    float_layers: Sequence[str] = (),
 ) -> bytes:
-    """`network` over inputs of `spec` as a .tflite flatbuffer, quantized as `quantize`.
+    """`network` over inputs of `spec` as a .tflite flatbuffer, quantized as `quantize`
+    (none, float16 or dynamic_int8; int8 is serving/quantization.py's).
 
-    `representative` (int8 only): float32 [1, H, W, C] calibration inputs;
-    `float_layers` (int8 only): convolutions kept in float32, by Keras layer name.
     Raises UnsupportedOpError naming an op LiteRT's builtins cannot express.
     """
     if quantize == "int8":
-        if not representative:
-            raise ValueError("--quantize int8 needs representative examples.")
-        from pix2pix_tf.serving import quantization
-
-        try:
-            return quantization.calibrate(network, spec, representative).quantize(float_layers)
-        except ValueError:
-            raise
-        except Exception as error:  # ConverterError and friends: name the op if there is one.
-            raise UnsupportedOpError(_conversion_failure(error, quantize)) from None
+        raise ValueError("--quantize int8 is converted by serving/quantization.py.")
     with tempfile.TemporaryDirectory() as directory:
         saved_model(network, spec, directory)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory)
@@ -83,10 +70,10 @@ def convert(
         try:
             return converter.convert()
         except Exception as error:  # ConverterError and friends: name the op if there is one.
-            raise UnsupportedOpError(_conversion_failure(error, quantize)) from None
+            raise UnsupportedOpError(conversion_failure(error, quantize)) from None
 
 
-def _conversion_failure(error: Exception, quantize: str) -> str:
+def conversion_failure(error: Exception, quantize: str) -> str:
     text = str(error)
     match = re.search(r"'tf\.(\w+)' op is neither a custom op nor a flex op", text)
     if match is None:

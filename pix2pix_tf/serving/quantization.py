@@ -41,6 +41,10 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
+from tensorflow.lite.python import convert
+from tensorflow.lite.tools import flatbuffer_utils
+
+from pix2pix_tf.serving import litert
 
 # A fused tensor name's part that names a convolution's Keras layer: the converter's
 # "<model>_<n>/<layer>_<n>/convolution" (or conv_transpose, BiasAdd), or with one more
@@ -132,8 +136,6 @@ def _name_layers(model: bytes) -> tuple[bytes, list[str]]:
     its Keras layer's name, and those names in graph order. Other fused names (constants such as
     a folded bias) keep their first part: a fused name anywhere in an op makes the
     quantizer fuse the op's location, which its denylist does not match either."""
-    from tensorflow.lite.tools import flatbuffer_utils
-
     model_object = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
     layers = []
     for subgraph in model_object.subgraphs:
@@ -174,8 +176,6 @@ class Calibration:
 
     def quantize(self, float_layers: Sequence[str] = ()) -> bytes:
         """The int8 model with `float_layers` (names from `self.layers`) in float32."""
-        from tensorflow.lite.python import convert
-
         unknown = [name for name in float_layers if name not in self.layers]
         if unknown:
             raise ValueError(
@@ -186,9 +186,13 @@ class Calibration:
 
 
 def calibrate(network: keras.Model, spec: tf.TensorSpec, representative) -> Calibration:
-    """`network` (already equalised) calibrated on `representative` inputs."""
-    from pix2pix_tf.serving import litert
+    """`network` (already equalised) calibrated on `representative` inputs.
 
+    Raises litert.UnsupportedOpError naming an op LiteRT's int8 builtins cannot express.
+    """
     with tempfile.TemporaryDirectory() as directory:
         litert.saved_model(network, spec, directory)
-        return Calibration(directory, representative)
+        try:
+            return Calibration(directory, representative)
+        except Exception as error:  # ConverterError and friends: name the op if any.
+            raise litert.UnsupportedOpError(litert.conversion_failure(error, "int8")) from None

@@ -206,8 +206,9 @@ def _fill(folder: str, runtime: Runtime, tarball: bytes) -> None:
         raise
 
 
-def copy_files(destination: str, backends: tuple[str, ...] | None = None,
-               runtime: Runtime = RUNTIME) -> list[str]:
+def copy_files(
+    destination: str, backends: tuple[str, ...] | None = None, runtime: Runtime = RUNTIME
+) -> list[str]:
     """Copies the runtime's files (of `backends`, default all) and LICENSE into
     `destination`; returns the names copied."""
     source = runtime_dir(runtime)

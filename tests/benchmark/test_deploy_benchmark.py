@@ -79,3 +79,38 @@ def test_deploy_benchmark_fcn_score_of_float32_exports_equals_the_saved_models(
     for name in ("litert", "onnx"):
         for field, tolerance in FCN_TOLERANCE.items():
             assert abs(results[name][field] - reference[field]) <= tolerance, (name, field)
+
+
+def test_deploy_benchmark_sensitivity_ranks_every_convolution(run, tmp_path, capsys):
+    results, _ = _deploy_json(
+        capsys,
+        run[0],
+        "--segmenter_root",
+        str(tmp_path),
+        "--quantize",
+        "int8",
+        "--representative_examples",
+        "4",
+        "--sensitivity",
+    )
+    sweep = results.pop("int8_sensitivity")
+    assert set(results) == {"saved_model", "litert", "onnx", "litert_int8"}
+    assert sweep["examples"] == 2 and sweep["int8"]["psnr_db"] >= 40.0
+    rows = sweep["layers"]
+    # The tiny U-Net (depth 4): 4 encoder convolutions, 3 decoder ones and the output.
+    names = sorted(row["layer"] for row in rows)
+    assert names == sorted(
+        [f"encoder_{k}_conv" for k in range(1, 5)]
+        + [f"decoder_{k}_deconv" for k in range(1, 4)]
+        + ["output_deconv"]
+    )
+    gains = [row["gain_db"] for row in rows]
+    assert gains == sorted(gains, reverse=True)
+    for row in rows:
+        assert row["gain_db"] == pytest.approx(row["psnr_db"] - sweep["int8"]["psnr_db"], abs=0.02)
+        assert row["latency_ms_p50"] > 0
+
+
+def test_deploy_benchmark_sensitivity_needs_a_run(tmp_path, capsys):
+    assert benchmark.main(["deploy", "--model", str(tmp_path), "--sensitivity"]) == 2
+    assert "--sensitivity needs --workdir" in capsys.readouterr().err
