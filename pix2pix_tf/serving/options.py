@@ -103,7 +103,8 @@ class ExportOptions:
     quantize: str = setting(
         "none",
         "With --format litert: float16 or int8 weights (dynamic_int8), or int8 weights "
-        "and activations calibrated on --representative_examples training pairs (int8). "
+        "(per channel) and activations calibrated on --representative_examples training "
+        "pairs, the U-Net's skip ranges equalised first (int8; docs/deploy.md). "
         "With --format web: float16 (half the download) or int8 (a quarter; calibrated "
         "like LiteRT's); input and output stay float32.",
         choices.QUANTIZATIONS,

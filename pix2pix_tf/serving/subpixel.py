@@ -12,9 +12,11 @@ depth-to-space of block 2: output pixel (2m + d_h, 2n + d_w) reads inputs at off
 infer their shapes from the input, so XNNPACK takes them at any size. The price is
 9/4 of the transposed convolution's weights and multiply-adds for k = 4 (the zero
 taps): the int8 U-Net's file grows from 10.1 to 18.0 MB while its latency falls from
-29.1 to 3.5 ms (cpu128, 128x128, 2 threads, side by side). The float32 and float16
-exports are not rewritten: they gained nothing (float32) or less than the doubled
-file costs (float16: 32.6 -> 24.3 ms, 20.0 -> 35.8 MB).
+29.1 to 3.5 ms (cpu128, 128x128, 2 threads, side by side in one process with a second
+job on the machine; on the idle machine the benchmark's int8 went from 4.8 to 1.8 ms,
+docs/deploy.md). The float32 and float16 exports are not rewritten: they gained
+nothing (float32) or less than the doubled file costs (float16: 32.6 -> 24.3 ms,
+20.0 -> 35.8 MB).
 """
 
 from __future__ import annotations
