@@ -13,6 +13,7 @@ from PIL import Image
 
 from pix2pix_tf import configs as config_lib
 from pix2pix_tf.configs import build_config
+from pix2pix_tf.data import prepare
 from pix2pix_tf.training import distribute
 from pix2pix_tf.training.checkpoints import make_checkpoint
 from pix2pix_tf.training.step import build_train_state
@@ -51,6 +52,15 @@ def make_run(
         state.step.assign(number)
         manager.save(checkpoint_number=number)
     return config, generator
+
+
+def make_prepared_run(root) -> tuple[str, object]:
+    """A tiny textured run in `root`/run with its synthetic data prepared under
+    `root`/tfrecords (the demo's val inputs): (workdir, config)."""
+    workdir = os.path.join(str(root), "run")
+    config, _ = make_run(workdir, output_gain=20.0, data_dir=os.path.join(str(root), "tfrecords"))
+    prepare.prepare(config.data)
+    return workdir, config
 
 
 def make_resnet_run(

@@ -30,11 +30,11 @@ from browser_helpers import (
     stroke,
     wait_current,
 )
-from export_fixtures import encoded_image, make_run
+from export_fixtures import encoded_image, make_prepared_run
 from PIL import Image
 
 from pix2pix_tf.cli import export as export_cli
-from pix2pix_tf.data import cityscapes_labels, prepare
+from pix2pix_tf.data import cityscapes_labels
 from pix2pix_tf.demo import __main__ as demo_cli
 from pix2pix_tf.demo import backend as backend_lib
 from pix2pix_tf.demo import server as server_lib
@@ -55,11 +55,7 @@ TOLERANCE = 2  # Levels of 255 between the page's output and the SavedModel's.
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny synthetic run (textured outputs, pad multiple 16) and its prepared data."""
-    root = tmp_path_factory.mktemp("browser")
-    workdir = str(root / "run")
-    config, _ = make_run(workdir, output_gain=20.0, data_dir=str(root / "tfrecords"))
-    prepare.prepare(config.data)
-    return workdir, config
+    return make_prepared_run(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +85,17 @@ def static_host():
 
     def url(folder: str) -> str:
         process = subprocess.Popen(
-            [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1",
-             "--directory", folder],
+            [
+                sys.executable,
+                "-u",
+                "-m",
+                "http.server",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                folder,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -372,13 +377,18 @@ def _copy_export(web_export: str, folder) -> str:
     return copy
 
 
+def _edit_client_info(folder: str, **values) -> None:
+    """Sets `values` in the `client_side` entry of the folder's info.json."""
+    with open(os.path.join(folder, site.INFO_FILE)) as file:
+        info = json.load(file)
+    info["client_side"].update(values)
+    with open(os.path.join(folder, site.INFO_FILE), "w") as file:
+        json.dump(info, file)
+
+
 def test_a_model_too_large_for_the_page_is_a_message(browser, static_host, web_export, tmp_path):
     copy = _copy_export(web_export, tmp_path)
-    with open(os.path.join(copy, site.INFO_FILE)) as file:
-        info = json.load(file)
-    info["client_side"]["max_model_bytes"] = 2**20 // 4  # The tiny model is larger.
-    with open(os.path.join(copy, site.INFO_FILE), "w") as file:
-        json.dump(info, file)
+    _edit_client_info(copy, max_model_bytes=2**20 // 4)  # The tiny model is larger.
     context, page = _open(browser, static_host(copy))
     try:
         page.wait_for_selector("#error:not([hidden])")
@@ -400,11 +410,7 @@ def test_a_non_pix2pix_onnx_file_is_a_message(browser, static_host, web_export, 
     data = onnx.helper.make_model(graph).SerializeToString()
     with open(os.path.join(copy, site.MODEL_FILE), "wb") as file:
         file.write(data)
-    with open(os.path.join(copy, site.INFO_FILE)) as file:
-        info = json.load(file)
-    info["client_side"]["model_bytes"] = len(data)
-    with open(os.path.join(copy, site.INFO_FILE), "w") as file:
-        json.dump(info, file)
+    _edit_client_info(copy, model_bytes=len(data))
     # The record beside it does not make it one: the page reads the model's own metadata.
     context, page = _open(browser, static_host(copy))
     try:

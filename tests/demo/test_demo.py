@@ -31,10 +31,10 @@ from browser_helpers import (
 )
 from conftest import REPO_ROOT
 from data_factory import bomb_png
-from export_fixtures import encoded_image, make_run
+from export_fixtures import encoded_image, make_prepared_run
 from PIL import Image
 
-from pix2pix_tf.data import cityscapes_labels, prepare
+from pix2pix_tf.data import cityscapes_labels
 from pix2pix_tf.demo import __main__ as demo_cli
 from pix2pix_tf.demo import backend as backend_lib
 from pix2pix_tf.demo import server as server_lib
@@ -46,11 +46,7 @@ from pix2pix_tf.serving.options import ServingOptions
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny synthetic run (textured outputs) and its prepared val split."""
-    root = tmp_path_factory.mktemp("demo")
-    workdir = str(root / "run")
-    config, _ = make_run(workdir, output_gain=20.0, data_dir=str(root / "tfrecords"))
-    prepare.prepare(config.data)
-    return workdir, config
+    return make_prepared_run(tmp_path_factory.mktemp("demo"))
 
 
 def _serve(options: DemoOptions):

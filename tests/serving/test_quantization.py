@@ -60,33 +60,32 @@ def test_subpixel_rewrite_equals_the_transposed_convolution(size, bias):
         np.testing.assert_allclose(actual, expected, atol=1e-5)
 
 
-def test_subpixel_rewrite_folds_batch_norm_and_keeps_the_unet(unet_run):
-    _, network = _network(unet_run)
+def _rewritten_and_folded(network, shape, atol):
+    """The rewritten network, checked to compute `network`'s function at `shape`, and
+    how many batch norms it folded."""
     rewritten = subpixel.rewrite(network)
-    folded = [layer for layer in rewritten.layers if isinstance(layer, subpixel.FoldedNorm)]
-    # Every decoder level's batch norm reads only its transposed convolution.
-    decoders = [layer for layer in network.layers if layer.name.endswith("_deconv")]
-    assert len(folded) == len(decoders) - 1  # The output layer has no norm.
-    images = _images((2, 32, 64, 3))
+    images = _images(shape)
     np.testing.assert_allclose(
         rewritten(images, training=False).numpy(),
         network(images, training=False).numpy(),
-        atol=1e-5,
+        atol=atol,
     )
+    return sum(isinstance(layer, subpixel.FoldedNorm) for layer in rewritten.layers)
+
+
+def test_subpixel_rewrite_folds_batch_norm_and_keeps_the_unet(unet_run):
+    _, network = _network(unet_run)
+    folded = _rewritten_and_folded(network, (2, 32, 64, 3), atol=1e-5)
+    # Every decoder level's batch norm reads only its transposed convolution.
+    decoders = [layer for layer in network.layers if layer.name.endswith("_deconv")]
+    assert folded == len(decoders) - 1  # The output layer has no norm.
 
 
 def test_subpixel_rewrite_keeps_the_resnet(tmp_path):
     # Instance norm (not folded) after 3x3 transposed convolutions.
     make_resnet_run(str(tmp_path))
     _, network = _network(str(tmp_path))
-    rewritten = subpixel.rewrite(network)
-    assert not any(isinstance(x, subpixel.FoldedNorm) for x in rewritten.layers)
-    images = _images((1, 32, 32, 3))
-    np.testing.assert_allclose(
-        rewritten(images, training=False).numpy(),
-        network(images, training=False).numpy(),
-        atol=1e-4,
-    )
+    assert _rewritten_and_folded(network, (1, 32, 32, 3), atol=1e-4) == 0
 
 
 def test_equalized_unet_is_the_same_function_with_balanced_skips(unet_run):
