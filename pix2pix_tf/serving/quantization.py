@@ -47,12 +47,30 @@ from tensorflow.lite.tools import flatbuffer_utils
 
 from pix2pix_tf.serving import litert
 
-# A fused tensor name's part that names a convolution's Keras layer: the converter's
-# "<model>_<n>/<layer>_<n>/convolution" (or conv_transpose, BiasAdd), or with one more
-# level for the sub-pixel convolutions (serving/subpixel.py) that replace a layer.
+# A fused tensor name's part that names a convolution: the converter's
+# "<model>_<n>/<layer>_<n>/convolution" (or conv_transpose, BiasAdd), or one level
+# deeper for a convolution inside a layer (a residual block's conv_1) or for the
+# sub-pixel convolution (serving/subpixel.py) that replaces a layer.
 _LAYER_PART = re.compile(
-    r"^[^/]+/(\w+?)(?:_\d+)?/(?:[^/]+/)?(?:convolution|conv_transpose|BiasAdd)\d*$"
+    r"^[^/]+/([^/]+?)(?:/([^/]+?))?/(?:convolution|conv_transpose|BiasAdd)\d*$"
 )
+
+
+def _layer_name(match: re.Match, known: set[str]) -> str | None:
+    """The Keras name of the convolution a `_LAYER_PART` match names ("encoder_2_conv",
+    "residual_1/conv_2"), or None when its layer is not one of `known` (the network's
+    layers). Tracing suffixes each scope with "_<n>"; the layer's own name decides."""
+    outer, inner = match.group(1), match.group(2)
+    traced = outer not in known
+    if traced:
+        outer = re.sub(r"_\d+$", "", outer)
+        if outer not in known:
+            return None
+    if inner is None:
+        return outer
+    if traced:
+        inner = re.sub(r"_\d+$", "", inner)
+    return outer if inner == f"{outer}_subpixel" else f"{outer}/{inner}"
 
 
 def _skip_levels(network: keras.Model) -> list[int]:
@@ -132,7 +150,7 @@ def _scale_output(network: keras.Model, level: int, factor: float) -> None:
         conv.bias.assign(conv.bias * factor)
 
 
-def _name_layers(model: bytes) -> tuple[bytes, list[str]]:
+def _name_layers(model: bytes, known: set[str]) -> tuple[bytes, list[str]]:
     """`model` with each convolution's output tensor name (fused or not) replaced by
     its Keras layer's name, and those names in graph order. Other fused names (constants such as
     a folded bias) keep their first part: a fused name anywhere in an op makes the
@@ -147,15 +165,16 @@ def _name_layers(model: bytes) -> tuple[bytes, list[str]]:
                 tensor = subgraph.tensors[index]
                 for part in tensor.name.decode().split(";"):
                     match = _LAYER_PART.match(part)
-                    if match is not None:
-                        if match.group(1) not in layers:
-                            tensor.name = match.group(1).encode()
-                            layers.append(match.group(1))
+                    name = None if match is None else _layer_name(match, known)
+                    if name is not None:
+                        if name not in layers:
+                            tensor.name = name.encode()
+                            layers.append(name)
                             # Its constant inputs (kernel, folded bias) get the same
                             # name: the quantizer fuses their locations into the op's.
                             for input_index in operator.inputs:
                                 if input_index >= 0 and input_index not in produced:
-                                    subgraph.tensors[input_index].name = match.group(1).encode()
+                                    subgraph.tensors[input_index].name = name.encode()
                         break
         for index, tensor in enumerate(subgraph.tensors):
             name = tensor.name.decode()
@@ -167,13 +186,13 @@ def _name_layers(model: bytes) -> tuple[bytes, list[str]]:
 class Calibration:
     """A network's calibrated LiteRT model, quantized to int8 as often as asked."""
 
-    def __init__(self, saved_model_dir: str, representative: Sequence[np.ndarray]):
+    def __init__(self, saved_model_dir: str, representative: Sequence[np.ndarray], known: set[str]):
         converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_dir)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: ([images] for images in representative)
         converter._experimental_calibrate_only = True  # As QuantizationDebugger does.
-        self.model, self.layers = _name_layers(converter.convert())
+        self.model, self.layers = _name_layers(converter.convert(), known)
 
     def quantize(self, float_layers: Sequence[str] = ()) -> bytes:
         """The int8 model with `float_layers` (names from `self.layers`) in float32."""
@@ -194,6 +213,7 @@ def calibrate(network: keras.Model, spec: tf.TensorSpec, representative) -> Cali
     with tempfile.TemporaryDirectory() as directory:
         litert.saved_model(network, spec, directory)
         try:
-            return Calibration(directory, representative)
+            known = {layer.name for layer in network.layers}
+            return Calibration(directory, representative, known)
         except Exception as error:  # ConverterError and friends: name the op if any.
             raise litert.UnsupportedOpError(litert.conversion_failure(error, "int8")) from None

@@ -3,6 +3,7 @@ convolutions, layers kept in float (serving/quantization.py, serving/subpixel.py
 
 import json
 import os
+import re
 
 import keras
 import numpy as np
@@ -116,6 +117,12 @@ def test_equalization_leaves_other_generators_alone(tmp_path):
         np.testing.assert_array_equal(before, after)
 
 
+def _layer_of(tensor_name: str) -> str:
+    """The layer name a quantized model's tensor carries: the converter may append a
+    digit to keep names unique ("encoder_2_conv1")."""
+    return re.sub(r"(?<=[a-z])\d+$|(?<=_\d)\d+$", "", tensor_name)
+
+
 def _op_dtypes(model: bytes) -> dict[str, str]:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
@@ -147,7 +154,7 @@ def test_calibration_names_every_convolution_and_keeps_the_chosen_ones_float(une
     chosen = ("encoder_2_conv", "output_deconv")
     mixed = _op_dtypes(calibration.quantize(chosen))
     floats = sorted(name for name, dtype in mixed.items() if dtype == "float32")
-    assert [name.rstrip("0123456789") for name in floats] == sorted(chosen)
+    assert [_layer_of(name) for name in floats] == sorted(chosen)
     with pytest.raises(ValueError, match="--float_layers nonexistent: not a convolution"):
         calibration.quantize(["nonexistent"])
 
@@ -188,3 +195,20 @@ def test_float_layers_needs_int8(unet_run, tmp_path, capsys):
     )
     assert code == 1
     assert "--float_layers nonexistent: not a convolution" in capsys.readouterr().err
+
+
+def test_calibration_names_the_convolutions_inside_residual_blocks(tmp_path):
+    make_resnet_run(str(tmp_path))
+    config, network = _network(str(tmp_path))
+    network = subpixel.rewrite(network)
+    spec = tf.TensorSpec([None, None, None, 3], tf.float32)
+    calibration = quantization.calibrate(network, spec, deploy.representative_inputs(config, 2))
+    blocks = [layer.name for layer in network.layers if layer.name.startswith("residual_")]
+    assert blocks
+    for block in blocks:
+        assert f"{block}/conv_1" in calibration.layers and f"{block}/conv_2" in calibration.layers
+    assert len(set(calibration.layers)) == len(calibration.layers)
+    chosen = f"{blocks[0]}/conv_2"
+    mixed = _op_dtypes(calibration.quantize([chosen]))
+    floats = [name for name, dtype in mixed.items() if dtype == "float32"]
+    assert [_layer_of(name) for name in floats] == [chosen]
