@@ -11,8 +11,10 @@ fixed synthetic tensors), so that each peak resident memory (ru_maxrss) is its o
 workers are timed in turn for --rounds rounds of --steps_per_round steps after
 --warmup_steps untimed ones; the report gives medians, the median of the per-round time
 ratios (remat / plain) and the ratio of the peaks. Peak RSS holds the TensorFlow runtime,
-weights and Adam's moments besides the activations, so compare the difference of the peaks
-with the estimate's generator activations.
+weights and Adam's moments besides the activations, so each peak is also split (from
+TensorFlow's CPU allocator statistics, `composition`) into the runtime, the weights and
+moments, the step's live tensors above them (activations, gradients: what --remat works
+on) and the rest; the report gives the ratio of the step's live tensors too.
 
 Then (unless --no-estimate) the analytic estimate of benchmark/memory_estimate.py for the
 same config: the bytes of every layer output the backward pass keeps, batch 1, at the
@@ -105,10 +107,11 @@ def measure(args, overrides: dict, log) -> dict:
             "rounds_ms_per_step": [1000 * seconds for seconds in workers[name].seconds],
             "policy": workers[name].info["policy"],
             "image_size": workers[name].info["image_size"],
+            **composition(workers[name].memory),
         }
         for name in VARIANTS
     }
-    return {
+    summary = {
         "variants": rows,
         "memory_ratio": peaks["remat"] / peaks["plain"],
         "peak_saved_mb": peaks["plain"] - peaks["remat"],
@@ -116,6 +119,42 @@ def measure(args, overrides: dict, log) -> dict:
         "rounds": args.rounds,
         "steps_per_round": args.steps_per_round,
         "warmup_steps": args.warmup_steps,
+    }
+    if all("step_tensor_mb" in row for row in rows.values()) and rows["plain"]["step_tensor_mb"]:
+        summary["step_tensor_ratio"] = (
+            rows["remat"]["step_tensor_mb"] / rows["plain"]["step_tensor_mb"]
+        )
+    return summary
+
+
+def composition(memory: dict) -> dict:
+    """What a worker's peak RSS holds, from its memory reply (train_benchmark.serve_variant):
+
+    - `runtime_mb`: resident memory after building, less the live tensors then (the
+      TensorFlow runtime, the models' Python objects, the traced functions);
+    - `built_tensor_mb`: the live tensors after building (weights, Adam's moments, the
+      fixed batch), which no recomputation can remove;
+    - `step_tensor_mb`: the live tensors' peak during the steps above those (activations
+      the backward pass keeps, gradients, what a segment recomputes), the part --remat
+      works on;
+    - `untracked_mb`: the rest of the peak, memory outside TensorFlow's tensors that the
+      steps added (oneDNN's buffers, the C library's retained free blocks).
+
+    Live tensor bytes are TensorFlow's CPU allocator's statistics
+    (tf.config.experimental.get_memory_info), which in TensorFlow's oneDNN builds count
+    the allocations of 256 KiB and more (smaller ones go to a small-size allocator
+    without statistics and fall under `runtime_mb` and `untracked_mb`); without the
+    statistics only the resident memory after building is given."""
+    if "built_rss_mb" not in memory:
+        return {}
+    if "peak_tensor_mb" not in memory:
+        return {"built_rss_mb": memory["built_rss_mb"]}
+    runtime = memory["built_rss_mb"] - memory["built_tensor_mb"]
+    return {
+        "runtime_mb": runtime,
+        "built_tensor_mb": memory["built_tensor_mb"],
+        "step_tensor_mb": memory["peak_tensor_mb"] - memory["built_tensor_mb"],
+        "untracked_mb": memory["peak_rss_mb"] - memory["peak_tensor_mb"] - runtime,
     }
 
 
@@ -157,14 +196,35 @@ def main(argv: list[str]) -> int:
             f"{args.rounds} rounds of {args.steps_per_round} steps after {args.warmup_steps} "
             f"warm-up; medians"
         )
-        print(f"{'variant':8s} {'policy':15s} {'ms/step':>9s} {'peak MB':>8s}")
-        for name, row in summary["variants"].items():
-            print(
+        parts = ("runtime_mb", "built_tensor_mb", "step_tensor_mb", "untracked_mb")
+        rows = summary["variants"]
+        split = all(part in row for row in rows.values() for part in parts)
+        header = f"{'variant':8s} {'policy':15s} {'ms/step':>9s} {'peak MB':>8s}"
+        if split:
+            header += f" = {'runtime':>7s} + {'weights':>7s} + {'step':>7s} + {'other':>6s}"
+        print(header)
+        for name, row in rows.items():
+            line = (
                 f"{name:8s} {row['policy']:15s} {row['ms_per_step']:9.1f} {row['peak_rss_mb']:8.0f}"
+            )
+            if split:
+                line += "   " + " + ".join(f"{row[part]:7.0f}" for part in parts[:3])
+                line += f" + {row['untracked_mb']:6.0f}"
+            print(line)
+        if split:
+            print(
+                "(runtime: resident after building, less its tensors; weights: the live "
+                "tensors then, weights and Adam's moments; step: the live tensors' peak above "
+                "them, activations and gradients; other: the rest of the peak)"
             )
         print(
             f"remat vs plain: {summary['time_ratio']:.2f}x time per step, "
             f"{summary['memory_ratio']:.2f}x peak memory ({summary['peak_saved_mb']:+.0f} MB saved)"
+            + (
+                f", {summary['step_tensor_ratio']:.2f}x the step's live tensors"
+                if "step_tensor_ratio" in summary
+                else ""
+            )
         )
     if args.estimate:
         from pix2pix_tf.benchmark import memory_estimate

@@ -164,10 +164,35 @@ def _build_runner(spec: dict):
     return run, flops.train_step_flops(generator, discriminator, batch), policy, size
 
 
+def _resident_mb() -> float:
+    """This process's resident memory now, in MB (/proc; the peak where there is none)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _tensor_memory(reset: bool = False) -> dict | None:
+    """TensorFlow's CPU allocator: {'current', 'peak'} bytes of live tensors, or None;
+    `reset` starts a new peak from the current bytes."""
+    import tensorflow as tf
+
+    try:
+        memory = tf.config.experimental.get_memory_info("CPU:0")
+        if reset:
+            tf.config.experimental.reset_memory_stats("CPU:0")
+        return memory
+    except (ValueError, RuntimeError):
+        return None
+
+
 def serve_variant(spec_json: str) -> int:
-    """Serves one variant: `run N` -> seconds per step; `quit` -> peak RSS."""
+    """Serves one variant: `run N` -> seconds per step; `quit` -> peak RSS, with the
+    resident memory and live tensor bytes after building and the live tensors' peak."""
     spec = json.loads(spec_json)
     run, flop_count, policy, image_size = _build_runner(spec)
+    built_rss, built_tensors = _resident_mb(), _tensor_memory(reset=True)
     run(spec["warmup"])
     ready = {"flops_per_step": flop_count, "policy": policy, "image_size": image_size}
     print(json.dumps(ready), flush=True)
@@ -178,7 +203,12 @@ def serve_variant(spec_json: str) -> int:
         elif command[0] == "quit":
             break
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux.
-    print(json.dumps({"peak_rss_mb": peak}), flush=True)
+    memory = {"peak_rss_mb": peak, "built_rss_mb": built_rss}
+    tensors = _tensor_memory()
+    if tensors is not None and built_tensors is not None:
+        memory["built_tensor_mb"] = built_tensors["current"] / 2**20
+        memory["peak_tensor_mb"] = tensors["peak"] / 2**20
+    print(json.dumps(memory), flush=True)
     return 0
 
 

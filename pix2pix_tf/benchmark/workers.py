@@ -26,6 +26,7 @@ class Worker:
         )
         self.info = self._reply()
         self.seconds: list[float] = []
+        self.memory: dict = {}
 
     def _reply(self) -> dict:
         line = self.process.stdout.readline()
@@ -42,11 +43,12 @@ class Worker:
         return seconds
 
     def finish(self) -> float:
+        """Ends the worker; returns its peak RSS (MB) and keeps its memory reply as `memory`."""
         self.process.stdin.write("quit\n")
         self.process.stdin.flush()
-        peak = self._reply()["peak_rss_mb"]
+        self.memory = self._reply()
         self.process.wait()
-        return peak
+        return self.memory["peak_rss_mb"]
 
 
 def run_workers(specs: dict[str, dict], rounds: int, steps: int, log) -> tuple[dict, dict]:

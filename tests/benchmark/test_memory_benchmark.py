@@ -16,20 +16,46 @@ from pix2pix_tf.training import step as step_lib
 
 
 def test_memory_benchmark_prints_both_variants_and_the_estimate(capsys):
-    argv = ["--preset", "tiny", "--generator", "resnet", "--ngf", "4", "--resnet_blocks", "1"]
+    # 128x128: the activations are tensors of 256 KiB and more, which the allocator counts.
+    argv = ["--preset", "tiny", "--generator", "resnet", "--ngf", "8", "--resnet_blocks", "1"]
+    argv += ["--image_size", "128"]
     argv += ["--rounds", "2", "--steps_per_round", "1", "--warmup_steps", "1", "--json"]
     assert memory_benchmark.main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(summary["variants"]) == {"plain", "remat"}
-    assert summary["generator"] == "resnet" and summary["image_size"] == 64
+    assert summary["generator"] == "resnet" and summary["image_size"] == 128
     for row in summary["variants"].values():
         assert row["peak_rss_mb"] > 0 and row["ms_per_step"] > 0
         assert len(row["rounds_ms_per_step"]) == 2  # Both variants ran every round.
     plain, remat = summary["variants"]["plain"], summary["variants"]["remat"]
     assert summary["memory_ratio"] == pytest.approx(remat["peak_rss_mb"] / plain["peak_rss_mb"])
+    # Each peak split into its parts (TensorFlow's CPU allocator statistics), which add up.
+    parts = ("runtime_mb", "built_tensor_mb", "step_tensor_mb", "untracked_mb")
+    for row in (plain, remat):
+        assert row["runtime_mb"] > 100  # The TensorFlow runtime is resident.
+        assert row["built_tensor_mb"] >= 0 and row["step_tensor_mb"] > 0
+        assert sum(row[part] for part in parts) == pytest.approx(row["peak_rss_mb"])
+    assert summary["step_tensor_ratio"] == pytest.approx(
+        remat["step_tensor_mb"] / plain["step_tensor_mb"]
+    )
     estimate = summary["estimate"]
     assert estimate["generator"] == "resnet" and estimate["policy"] == plain["policy"]
     assert 0 < estimate["generator_activations_gib"] < estimate["total_gib"]
+
+
+def test_composition_of_a_peak_by_hand():
+    memory = {"peak_rss_mb": 3000.0, "built_rss_mb": 1500.0}
+    memory.update(built_tensor_mb=900.0, peak_tensor_mb=1600.0)
+    assert memory_benchmark.composition(memory) == {
+        "runtime_mb": 600.0,
+        "built_tensor_mb": 900.0,
+        "step_tensor_mb": 700.0,
+        "untracked_mb": 800.0,
+    }
+    # Without the allocator's statistics only the resident memory after building is known.
+    assert memory_benchmark.composition({"peak_rss_mb": 3000.0, "built_rss_mb": 1500.0}) == {
+        "built_rss_mb": 1500.0
+    }
 
 
 def test_refuses_the_flags_it_sets_itself():
