@@ -71,6 +71,22 @@ def _mean_over_scales(logits, is_real: bool, gan_mode: str) -> tf.Tensor:
     return per_example / len(scales) if len(scales) > 1 else per_example
 
 
+@tf.custom_gradient
+def _mean_absolute_difference(fake: tf.Tensor, real: tf.Tensor):
+    """Per-example mean of |fake - real| in float32, whose backward pass recomputes the
+    sign from `fake` and `real` (kept anyway: they are the discriminators' features)
+    instead of keeping the float32 difference; no gradient for `real`."""
+    difference = tf.cast(fake, tf.float32) - tf.cast(real, tf.float32)
+    count = tf.cast(tf.size(difference) // tf.shape(difference)[0], tf.float32)
+
+    def gradient(upstream):
+        sign = tf.sign(tf.cast(fake, tf.float32) - tf.cast(real, tf.float32))
+        scale = tf.reshape(upstream / count, [-1] + [1] * (len(fake.shape) - 1))
+        return tf.cast(sign * scale, fake.dtype), None
+
+    return _per_example_mean(tf.abs(difference)), gradient
+
+
 def feature_matching_loss(
     real_features: list[list[tf.Tensor]], fake_features: list[list[tf.Tensor]]
 ) -> tf.Tensor:
@@ -92,8 +108,7 @@ def feature_matching_loss(
     for real_scale, fake_scale in zip(real_features, fake_features, strict=True):
         weight = 4.0 / len(fake_scale) / len(fake_features)
         for real, fake in zip(real_scale, fake_scale, strict=True):
-            real = tf.stop_gradient(tf.cast(real, tf.float32))
-            term = weight * _per_example_mean(tf.abs(tf.cast(fake, tf.float32) - real))
+            term = weight * _mean_absolute_difference(fake, tf.stop_gradient(real))
             total = term if total is None else total + term
     return total
 

@@ -111,6 +111,40 @@ def test_feature_matching_is_zero_for_identical_features_and_a_hand_computation_
     assert float(tf.reduce_sum(tf.abs(tape.gradient(loss, fake[0][0])))) > 0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_feature_matching_gradient_is_that_of_the_mean_absolute_difference(dtype):
+    # The loss's backward pass recomputes sign(fake - real) instead of keeping the
+    # difference; its gradients are those of the plain expression, ties (0) included.
+    generator = tf.random.Generator.from_seed(3)
+    real = [
+        [tf.cast(generator.normal([2, 8, 8, 4]), dtype), tf.cast(generator.normal([2, 4, 4, 6]), dtype)],
+        [tf.cast(generator.normal([2, 4, 4, 4]), dtype)],
+    ]
+    fake = [[tf.cast(generator.normal(x.shape), dtype) for x in scale] for scale in real]
+    fake[0][0] = tf.concat([real[0][0][:1], fake[0][0][1:]], axis=0)  # Example 0: all ties.
+    weights = tf.constant([0.25, 2.0])
+
+    def plain(real, fake):
+        total = 0.0
+        for real_scale, fake_scale in zip(real, fake, strict=True):
+            for r, f in zip(real_scale, fake_scale, strict=True):
+                difference = tf.abs(tf.cast(f, tf.float32) - tf.cast(r, tf.float32))
+                total += 4.0 / len(fake_scale) / len(fake) * tf.reduce_mean(difference, [1, 2, 3])
+        return total
+
+    flat = [x for scale in fake for x in scale]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(flat)
+        ours = losses.feature_matching_loss(real, fake)
+        expected = plain(real, fake)
+        ours_total, expected_total = (tf.reduce_sum(weights * x) for x in (ours, expected))
+    np.testing.assert_allclose(ours, expected, rtol=1e-6)
+    for x in flat:
+        got, want = tape.gradient(ours_total, x), tape.gradient(expected_total, x)
+        assert got.dtype == x.dtype
+        np.testing.assert_array_equal(tf.cast(got, tf.float32), tf.cast(want, tf.float32))
+
+
 def test_feature_matching_of_the_discriminators_features():
     config = _tiny(num_discriminators=2, norm="instance")
     discriminate = models.with_features(
