@@ -140,7 +140,11 @@ def global_network(generator: keras.Model) -> keras.Model:
         if isinstance(generator, remat.SegmentedModel):
             # --remat: the global stage recomputes the same segments.
             network = remat.SegmentedModel(
-                generator.inputs, output, segments=generator.segments, name="global"
+                generator.inputs,
+                output,
+                segments=generator.segments,
+                ordered=generator.ordered,
+                name="global",
             )
         else:
             network = keras.Model(generator.inputs, output, name="global")

@@ -2,7 +2,8 @@
 
 `SegmentedModel` is the functional generator (the same layers, variables and checkpoint
 layout) whose training call runs each segment, a group of consecutive layers, under
-tf.recompute_grad: the backward pass keeps only the tensors that enter and leave a
+`recompute_grad` (tf.recompute_grad, with each segment's backward pass finished before
+the next one's starts): the backward pass keeps only the tensors that enter and leave a
 segment and recomputes the ones inside it, one segment at a time. Per-layer
 rematerialisation (keras.RematScope) keeps every layer's input, which for
 convolution, norm and ReLU chains is every activation; a segment keeps one.
@@ -35,6 +36,7 @@ import threading
 import keras
 import tensorflow as tf
 from keras.src.random.seed_generator import SeedGenerator
+from tensorflow.python.eager import record as _record  # what tf.recompute_grad uses
 
 # Residual blocks per segment; the U-Net levels and ResNet units are one each.
 RESIDUAL_GROUP = 3
@@ -135,10 +137,12 @@ class SegmentedModel(keras.Model):
     segment name}) in the backward pass; otherwise the functional model it is built as
     (same layers, same variables, same checkpoints)."""
 
-    def __init__(self, inputs, outputs, *, segments: dict[str, str], name=None):
+    def __init__(self, inputs, outputs, *, segments: dict[str, str], ordered=False, name=None):
         super().__init__(inputs, outputs, name=name)
         # Plain strings: nothing here is tracked or checkpointed.
         self._segment_items = tuple(sorted(segments.items()))
+        # Each segment's backward pass finished before the next one's (recompute_grad).
+        self.ordered = bool(ordered)
         self._plan = None
 
     @property
@@ -203,7 +207,9 @@ class SegmentedModel(keras.Model):
                 if len(nodes) == 1:
                     results = _run(nodes, step_inputs, step_outputs, arguments, training)
                 else:
-                    results = _recompute(nodes, step_inputs, step_outputs, arguments, training)
+                    results = _recompute(
+                        nodes, step_inputs, step_outputs, arguments, training, self.ordered
+                    )
                 values.update(zip((id(t) for t in step_outputs), results, strict=True))
         outputs = [values[id(x)] for x in self.outputs]
         return outputs[0] if len(outputs) == 1 else outputs
@@ -219,7 +225,7 @@ def _run(nodes, step_inputs, step_outputs, arguments, training):
     return [values[id(t)] for t in step_outputs]
 
 
-def _recompute(nodes, step_inputs, step_outputs, arguments, training):
+def _recompute(nodes, step_inputs, step_outputs, arguments, training, ordered):
     record = _Pass()
 
     def segment(*arguments):
@@ -231,7 +237,65 @@ def _recompute(nodes, step_inputs, step_outputs, arguments, training):
             _STATE.current = outer
             record.calls += 1
 
-    return tf.recompute_grad(segment)(*arguments)
+    wrap = recompute_grad if ordered else tf.recompute_grad
+    return wrap(segment)(*arguments)
+
+
+def recompute_grad(function):
+    """tf.recompute_grad(function), whose backward pass also finishes a segment before the
+    next one starts: the gradients it passes on to the segment before it wait for its
+    variables' gradients.
+
+    Without it the input gradients ran ahead down the whole network, segment after
+    segment, while each segment's variable gradients (the convolutions' filter
+    gradients), which hold its recomputed inputs and its output gradients, waited: a
+    memory profile of a remat U-Net step at 512x1024 (hd512) showed every decoder level's
+    recomputed skip concatenation and gradients live at once, 64 + 64 MB at the
+    outermost level alone, although tf.recompute_grad returns all gradients through one
+    IdentityN. With the control dependency each segment's recomputed tensors are freed
+    before the next segment is recomputed.
+    Otherwise this is TensorFlow's recompute_grad (graph mode): the recomputation waits
+    for the output gradients (a data dependency on them, which XLA keeps), and
+    gradients that do not reach a variable are zeros.
+    """
+
+    @tf.custom_gradient
+    def call(*arguments):
+        # The forward pass is not recorded on the tapes (the gradient below replaces it).
+        with _record.stop_recording():
+            result = function(*arguments)
+
+        def gradient(*output_gradients, variables=None):
+            variables = list(variables or ())
+            with tf.GradientTape() as tape:
+                inputs = [tf.identity(x) for x in arguments]
+                if not tf.executing_eagerly():
+                    # Recompute only once the output gradients exist (as TensorFlow's).
+                    first = tf.reshape(output_gradients[0], [-1])[:1]
+                    ready = tf.cast(tf.reduce_max(first), tf.bool)
+                    zero = tf.where(tf.equal(ready, ready), 0.0, float("nan"))
+                    inputs = [x + tf.cast(zero, x.dtype) for x in inputs]
+                tape.watch(inputs)
+                tape.watch(variables)
+                recomputed = function(*inputs)
+            gradients = tape.gradient(
+                recomputed,
+                inputs + variables,
+                output_gradients=list(output_gradients),
+                unconnected_gradients=tf.UnconnectedGradients.ZERO,
+            )
+            input_gradients, variable_gradients = (
+                gradients[: len(inputs)],
+                gradients[len(inputs) :],
+            )
+            if variable_gradients and not tf.executing_eagerly():
+                with tf.control_dependencies(variable_gradients):
+                    input_gradients = [tf.identity(g) for g in input_gradients]
+            return input_gradients, variable_gradients
+
+        return result, gradient
+
+    return call
 
 
 def discriminator_segments(layer_names) -> dict[str, str]:
@@ -244,4 +308,13 @@ def discriminator_segments(layer_names) -> dict[str, str]:
 def segmented(model: keras.Model, *, generator: str, name: str | None = None) -> SegmentedModel:
     """`model`'s layers as a SegmentedModel with `generator_segments`."""
     segments = generator_segments([layer.name for layer in model.layers], generator=generator)
-    return SegmentedModel(model.inputs, model.outputs, segments=segments, name=name or model.name)
+    return SegmentedModel(
+        model.inputs,
+        model.outputs,
+        segments=segments,
+        # The U-Net's levels hold their skip concatenations until their filter
+        # gradients run: ordered, its remat peak at hd512 fell 58 MB (docs/generators.md);
+        # the ResNet's live tensors rose 124 MB and global_local's did not change.
+        ordered=generator == "unet",
+        name=name or model.name,
+    )
