@@ -117,7 +117,10 @@ def test_feature_matching_gradient_is_that_of_the_mean_absolute_difference(dtype
     # difference; its gradients are those of the plain expression, ties (0) included.
     generator = tf.random.Generator.from_seed(3)
     real = [
-        [tf.cast(generator.normal([2, 8, 8, 4]), dtype), tf.cast(generator.normal([2, 4, 4, 6]), dtype)],
+        [
+            tf.cast(generator.normal([2, 8, 8, 4]), dtype),
+            tf.cast(generator.normal([2, 4, 4, 6]), dtype),
+        ],
         [tf.cast(generator.normal([2, 4, 4, 4]), dtype)],
     ]
     fake = [[tf.cast(generator.normal(x.shape), dtype) for x in scale] for scale in real]
