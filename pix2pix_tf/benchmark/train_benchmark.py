@@ -17,7 +17,9 @@ pipeline), side by side in one run:
   for each model, and its generator and discriminator (`--arch tutorial`).
 - ours: `step.make_train_step` / `make_train_loop` with the flags given
   (--precision, default auto; --steps_per_execution; --jit_compile;
-  --matmul_convs and --fused_norm, default on).
+  --matmul_convs and --fused_norm, default on; --matmul_limits, default auto: the
+  matmul convolutions' row limits for this CPU; more than one kind adds a variant
+  of ours per kind).
 - with --breakdown, ours alone, in pieces against each piece's floor on this
   machine (step_breakdown.py); with --layers, each of its convolutions alone
   against its FLOP floor (layer_times.py).
@@ -134,6 +136,9 @@ def _build_runner(spec: dict):
 
         per_call = 1
     else:
+        from pix2pix_tf.models import conv
+
+        conv.use_matmul_limits(spec.get("matmul_limits", "auto"))
         state = step_lib.build_train_state(
             config, total_steps=1_000_000, fused_adam=spec.get("fused_adam", True)
         )
@@ -232,7 +237,14 @@ def variants(args) -> dict[str, dict]:
         "fused_norm": args.fused_norm,
     }
     found = {BASELINE: {"kind": BASELINE, "config": {**model, "arch": "tutorial"}}}
-    found["ours"] = {"kind": "ours", "config": {**model, **ours}}
+    limits = args.matmul_limits
+    found["ours"] = {"kind": "ours", "config": {**model, **ours}, "matmul_limits": limits[0]}
+    for kind in limits[1:]:
+        found[f"ours, matmul limits {kind}"] = {
+            "kind": "ours",
+            "config": {**model, **ours},
+            "matmul_limits": kind,
+        }
     if args.sizes:
         found = train_sizes.variants(model, ours, args.sizes)
     if args.levers:
@@ -295,8 +307,16 @@ def parse_args(argv):
     parser.add_argument("--steps_per_execution", type=int, default=1)
     parser.add_argument("--jit_compile", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--matmul_convs", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--fused_norm", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
-        "--fused_norm", action=argparse.BooleanOptionalAction, default=True
+        "--matmul_limits",
+        nargs="+",
+        default=["auto"],
+        choices=("auto", "default", "amx"),
+        metavar="KIND",
+        help="The row limits of the matmul convolutions (models/conv.py): auto (this CPU's), "
+        "default, amx (AMX's bfloat16 limits); each one after the first is one more "
+        "variant of ours, side by side.",
     )
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=8, help="Timed steps per round.")
@@ -403,8 +423,10 @@ def _breakdown(args) -> int:
     """--breakdown: our step's pieces against their floors, in this process."""
     from pix2pix_tf import configs as config_lib
     from pix2pix_tf.benchmark import step_breakdown
+    from pix2pix_tf.models import conv
 
     spec = variants(args)["ours"]
+    conv.use_matmul_limits(spec["matmul_limits"])
     config = config_lib.build_config(**spec["config"], steps=1_000_000)
     result = step_breakdown.measure(config, rounds=args.rounds, repeats=args.steps)
     result["flop_convention"] = _convention()
@@ -416,8 +438,10 @@ def _layers(args) -> int:
     """--layers: each convolution of our step alone against its floor, in this process."""
     from pix2pix_tf import configs as config_lib
     from pix2pix_tf.benchmark import layer_times
+    from pix2pix_tf.models import conv
 
     spec = variants(args)["ours"]
+    conv.use_matmul_limits(spec["matmul_limits"])
     config = config_lib.build_config(**spec["config"], steps=1_000_000)
     result = layer_times.measure(config, repeats=args.steps)
     print(json.dumps(result) if args.json else layer_times.report(result))

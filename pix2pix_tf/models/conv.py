@@ -11,7 +11,8 @@ gradient as one matmul of the extracted 4x4 patches takes about 1 ms
 
 i.e. `patches^T @ dy` with one row per output position. When the number of
 those rows (batch x output positions of the small side) is at most the
-limits below (measured; they depend on the compute dtype), these layers compute
+limits below (measured; they depend on the compute dtype, and on CPUs with AMX
+bfloat16 matmuls win over more rows), these layers compute
 
 - Conv2D: the output as `patches(x) @ kernel`, the weight gradient from the
   same patches, and the input gradient as `dy @ kernel^T`, overlap-added;
@@ -43,6 +44,7 @@ import tensorflow as tf
 # beat oneDNN's kernels on the 2-core CPU machines. Per layer, in bfloat16:
 # 1-14 ms faster up to 256 rows, ~1 ms faster at 1024 (transposed
 # convolutions), slower beyond; float32 matmuls lose from about 1024 rows.
+# (Measured on an AVX512-BF16 machine without AMX; `AMX_LIMITS` below on one with.)
 MAX_MATMUL_ROWS = {"bfloat16": 1024, "float16": 1024, "float32": 256}
 # The transposed convolution's forward pass as a matmul plus overlap-add:
 # 1-2 ms faster per decoder layer up to 256 input pixels in bfloat16, slower
@@ -50,12 +52,68 @@ MAX_MATMUL_ROWS = {"bfloat16": 1024, "float16": 1024, "float32": 256}
 MAX_MATMUL_FORWARD_ROWS = {"bfloat16": 256, "float16": 256, "float32": 64}
 # The convolution's forward pass as a matmul: faster up to 64 output
 # positions, even at 256, slower beyond.
-MAX_CONV_MATMUL_ROWS = 256
+MAX_CONV_MATMUL_ROWS = {"bfloat16": 256, "float16": 256, "float32": 256}
+# On CPUs with AMX (Intel Sapphire Rapids and later), whose bfloat16 matmuls run on the
+# tile units, the bfloat16 matmuls win over more rows: the U-Net's encoder_5 (512 rows at
+# batch 8, 256x256) and decoder_5 (2048) as well. Float32 and float16 matmuls do not run
+# on AMX-BF16 and keep the limits above.
+MATMUL_LIMIT_KINDS = ("auto", "default", "amx")
+AMX_LIMITS = {
+    "MAX_MATMUL_ROWS": {"bfloat16": 2048},
+    "MAX_MATMUL_FORWARD_ROWS": {"bfloat16": 2048},
+    "MAX_CONV_MATMUL_ROWS": {"bfloat16": 512},
+}
 # Up to this many rows a layer is bound by reading its weights, not by arithmetic:
 # under mixed precision it computes in float32 from the float32 variable itself.
 # Measured on the batch-1 train step: 4 rows 1.05-1.11x faster than none, 16 rows
 # 1.08x; at batch 8 (8 to 32 rows) within 2% either way.
 MAX_FLOAT32_ROWS = 4
+
+
+_HAS_AMX: bool | None = None  # Read from /proc/cpuinfo once.
+_ACTIVE_LIMITS: dict[str, dict[str, int]] | None = None  # matmul_limits("auto") until set.
+
+
+def has_amx() -> bool:
+    """Whether this CPU has AMX bfloat16 tiles (Linux: the amx_bf16 flag of /proc/cpuinfo)."""
+    global _HAS_AMX
+    if _HAS_AMX is None:
+        try:
+            with open("/proc/cpuinfo") as cpuinfo:
+                flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+        except OSError:
+            flags = ""
+        _HAS_AMX = "amx_bf16" in flags.split()
+    return _HAS_AMX
+
+
+def matmul_limits(kind: str = "auto") -> dict[str, dict[str, int]]:
+    """{limit name: {compute dtype: rows}}: the limits above (`default`), with AMX's
+    (`amx`), or the ones for this CPU (`auto`)."""
+    if kind not in MATMUL_LIMIT_KINDS:
+        raise ValueError(f"matmul limits: one of {', '.join(MATMUL_LIMIT_KINDS)}, not {kind!r}")
+    limits = {
+        "MAX_MATMUL_ROWS": dict(MAX_MATMUL_ROWS),
+        "MAX_MATMUL_FORWARD_ROWS": dict(MAX_MATMUL_FORWARD_ROWS),
+        "MAX_CONV_MATMUL_ROWS": dict(MAX_CONV_MATMUL_ROWS),
+    }
+    if kind == "amx" or (kind == "auto" and has_amx()):
+        for name, rows in AMX_LIMITS.items():
+            limits[name].update(rows)
+    return limits
+
+
+def use_matmul_limits(kind: str) -> None:
+    """Makes the layers traced from now on use `matmul_limits(kind)` (the benchmark's
+    side-by-side variants; training and inference use `auto`)."""
+    global _ACTIVE_LIMITS
+    _ACTIVE_LIMITS = matmul_limits(kind)
+
+
+def _limit(name: str, dtype: str) -> int:
+    if _ACTIVE_LIMITS is None:
+        use_matmul_limits("auto")
+    return _ACTIVE_LIMITS[name].get(dtype, 0)
 
 
 def _kernel_and_dtype(layer, rows: int):
@@ -230,7 +288,7 @@ class Conv2D(_MatmulSwitch, keras.layers.Conv2D):
         rows = None
         if None not in (batch, height, width):
             rows = batch * -(-height // stride) * -(-width // stride)  # Output positions.
-        if not _matmul_applies(self, rows, MAX_CONV_MATMUL_ROWS):
+        if not _matmul_applies(self, rows, _limit("MAX_CONV_MATMUL_ROWS", self.compute_dtype)):
             return super().call(inputs)
         kernel, dtype = _kernel_and_dtype(self, rows)
         outputs = conv2d(tf.cast(inputs, dtype), kernel, stride)
@@ -244,7 +302,7 @@ class Conv2DTranspose(_MatmulSwitch, keras.layers.Conv2DTranspose):
     def call(self, inputs):
         batch, height, width = inputs.shape[:3]
         rows = None if None in (batch, height, width) else batch * height * width
-        max_rows = MAX_MATMUL_ROWS.get(self.compute_dtype, 0)
+        max_rows = _limit("MAX_MATMUL_ROWS", self.compute_dtype)
         if self.output_padding is not None or not _matmul_applies(self, rows, max_rows):
             return super().call(inputs)
         stride = self.strides[0]
@@ -252,7 +310,7 @@ class Conv2DTranspose(_MatmulSwitch, keras.layers.Conv2DTranspose):
         output_shape = [batch, height * stride, width * stride, self.filters]
         kernel, dtype = _kernel_and_dtype(self, rows)
         matmul_forward = (
-            rows <= MAX_MATMUL_FORWARD_ROWS.get(self.compute_dtype, 0)
+            rows <= _limit("MAX_MATMUL_FORWARD_ROWS", self.compute_dtype)
             and stride == 2
             and self.kernel_size[0] == 4
         )

@@ -177,3 +177,17 @@ def test_layers_times_each_convolution_against_its_floor(capsys):
     paths = {row["layer"]: row["path"] for row in result["layers"]}
     assert paths["encoder_1_conv"] == "kernel"
     assert paths["encoder_3_conv"].startswith("matmul")
+
+
+def test_matmul_limits_are_side_by_side_variants(capsys):
+    args = train_benchmark.parse_args(["--preset", "tiny", "--matmul_limits", "default", "amx"])
+    found = train_benchmark.variants(args)
+    assert list(found) == ["tutorial", "ours", "ours, matmul limits amx"]
+    assert found["ours"]["matmul_limits"] == "default"
+    assert found["ours, matmul limits amx"]["matmul_limits"] == "amx"
+    assert found["ours"]["config"] == found["ours, matmul limits amx"]["config"]
+    default = train_benchmark.variants(train_benchmark.parse_args([]))
+    assert default["ours"]["matmul_limits"] == "auto"
+    with pytest.raises(SystemExit):
+        train_benchmark.parse_args(["--matmul_limits", "avx"])
+    assert "--matmul_limits" in capsys.readouterr().err
